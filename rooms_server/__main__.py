@@ -1,0 +1,67 @@
+"""``rooms-server``: serve (default) or migrate.
+
+``rooms-server`` applies the migrations when the database is SQLite (the file lives next to the
+process, so no other machine can migrate it) and serves with uvicorn on $PORT.
+``rooms-server migrate`` upgrades a shared database (PostgreSQL) and does nothing for SQLite: it is
+the PaaS release step, which runs on another machine's disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+import uvicorn
+
+from rooms_server.app import create_app
+from rooms_server.config import ConfigError, Settings
+from rooms_server.db import migrate
+
+log = logging.getLogger("rooms_server")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rooms-server", description="Listening rooms server.")
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        log.error("configuration error: %s", exc)
+        return 2
+    if args.command == "migrate":
+        return _migrate_shared(settings)
+    return _serve(settings)
+
+
+def _migrate_shared(settings: Settings) -> int:
+    if settings.is_sqlite:
+        log.info("SQLite database: migrations run when the web process starts, not here")
+        return 0
+    asyncio.run(migrate.upgrade(settings.database_url))
+    log.info("database migrated to head")
+    return 0
+
+
+def _serve(settings: Settings) -> int:
+    shown_host = "localhost" if settings.host in ("0.0.0.0", "::") else settings.host
+    log.info(
+        "rooms_server listening on http://%s:%d (public URL %s)", shown_host, settings.port, settings.public_base_url
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        ws_max_size=settings.limits.max_frame_bytes,
+        ws_per_message_deflate=False,
+        proxy_headers=True,
+        log_level="info",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""The composition root: builds the database, the engine and the routes from Settings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TypedDict
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from rooms_server.config import Settings
+from rooms_server.db import migrate
+from rooms_server.db.session import Database
+from rooms_server.errors import ApiError
+from rooms_server.web import groups, health, members, openapi, users
+
+log = logging.getLogger("rooms_server")
+
+
+class State(TypedDict):
+    settings: Settings
+    db: Database
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[State]:
+        if settings.migrate_on_start:
+            await migrate.upgrade(settings.database_url)
+        db = Database(settings.database_url)
+        try:
+            yield {"settings": settings, "db": db}
+        finally:
+            await db.close()
+
+    routes = [*health.routes, *users.routes, *groups.routes, *members.routes, *openapi.routes]
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _internal_error},
+    )
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = HTTP_CODES.get(exc.status_code, "http_error")
+    message = "No such route." if exc.status_code == 404 else str(exc.detail)
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"error": {"code": "internal_error", "message": "Something went wrong."}}, status_code=500)

@@ -1,0 +1,152 @@
+"""Settings, read once from the environment (the only configuration source).
+
+Every variable is listed in the README's configuration table. Secrets that are not configured
+are generated on first run and kept in a local file, except in production mode, where a missing
+secret refuses to start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./rooms.db"
+
+
+class ConfigError(Exception):
+    """The environment describes a configuration the server cannot run with."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds on what one client may make the server do."""
+
+    max_body_bytes: int = 64 * 1024
+    max_frame_bytes: int = 16 * 1024
+    commands_per_second: float = 20.0
+    command_burst: int = 40
+    chat_max_chars: int = 500
+    max_queue_tracks: int = 500
+    max_connections_per_user: int = 10
+    send_queue_frames: int = 256
+
+
+DEFAULT_LIMITS = Limits()
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    engine_url: str = "memory://"
+    redis_prefix: str = "rooms:"
+    public_base_url: str = "http://localhost:8000"
+    allowed_origins: tuple[str, ...] = ()
+    secret_key: str = field(default="", repr=False)
+    production: bool = False
+    host: str = "0.0.0.0"
+    port: int = 8000
+    migrate_on_start: bool = True
+    token_ttl_s: int = 30 * 24 * 3600
+    limits: Limits = Limits()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        port = _int(env, "PORT", 8000)
+        database_url = normalize_database_url(env.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
+        public_base_url = (env.get("PUBLIC_BASE_URL") or f"http://localhost:{port}").rstrip("/")
+        production = env.get("ROOMS_ENV", "development").strip().lower() == "production"
+        origins = tuple(o.strip().rstrip("/") for o in env.get("ALLOWED_ORIGINS", "").split(",") if o.strip())
+        migrate = env.get("MIGRATE_ON_START", "auto").strip().lower()
+        return cls(
+            database_url=database_url,
+            engine_url=env.get("REDIS_URL") or "memory://",
+            redis_prefix=env.get("REDIS_PREFIX", "rooms:"),
+            public_base_url=public_base_url,
+            allowed_origins=origins or (_origin_of(public_base_url),),
+            secret_key=_secret(env, production),
+            production=production,
+            host=env.get("HOST", "0.0.0.0"),
+            port=port,
+            migrate_on_start=database_url.startswith("sqlite")
+            if migrate == "auto"
+            else migrate in ("1", "true", "yes"),
+            token_ttl_s=_int(env, "TOKEN_TTL_DAYS", 30) * 24 * 3600,
+            limits=Limits(
+                max_body_bytes=_int(env, "MAX_BODY_BYTES", DEFAULT_LIMITS.max_body_bytes),
+                max_frame_bytes=_int(env, "MAX_FRAME_BYTES", DEFAULT_LIMITS.max_frame_bytes),
+                commands_per_second=float(_int(env, "COMMANDS_PER_SECOND", int(DEFAULT_LIMITS.commands_per_second))),
+                command_burst=_int(env, "COMMAND_BURST", DEFAULT_LIMITS.command_burst),
+                chat_max_chars=_int(env, "CHAT_MAX_CHARS", DEFAULT_LIMITS.chat_max_chars),
+                max_queue_tracks=_int(env, "MAX_QUEUE_TRACKS", DEFAULT_LIMITS.max_queue_tracks),
+                max_connections_per_user=_int(env, "MAX_CONNECTIONS_PER_USER", DEFAULT_LIMITS.max_connections_per_user),
+                send_queue_frames=_int(env, "SEND_QUEUE_FRAMES", DEFAULT_LIMITS.send_queue_frames),
+            ),
+        )
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the URL forms a PaaS hands out and rewrite them for the async drivers."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ConfigError(f"DATABASE_URL is not a URL: {url!r}")
+    driver = {"postgres": "postgresql+asyncpg", "postgresql": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite"}
+    scheme = driver.get(scheme, scheme)
+    if scheme not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+        raise ConfigError(f"DATABASE_URL must be SQLite or PostgreSQL, got scheme {url.partition(':')[0]!r}")
+    if scheme == "postgresql+asyncpg" and "sslmode=" in rest:
+        # asyncpg rejects libpq's sslmode; its own spelling is ssl.
+        base, _, query = rest.partition("?")
+        pairs = [("ssl" if k == "sslmode" else k, v) for k, v in parse_qsl(query, keep_blank_values=True)]
+        rest = f"{base}?{urlencode(pairs)}"
+    return f"{scheme}://{rest}"
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative, got {value}")
+    return value
+
+
+def _secret(env: Mapping[str, str], production: bool) -> str:
+    configured = env.get("SECRET_KEY", "").strip()
+    if configured:
+        return configured
+    if production:
+        raise ConfigError("SECRET_KEY is required when ROOMS_ENV=production")
+    return load_or_create_secrets(Path(env.get("SECRETS_FILE", ".rooms-secrets.json")))["secret_key"]
+
+
+def load_or_create_secrets(path: Path) -> dict[str, str]:
+    """Development convenience: keep generated secrets in a local file, readable by the owner only."""
+    stored: dict[str, str] = {}
+    if path.exists():
+        stored = json.loads(path.read_text())
+    if "secret_key" not in stored:
+        stored["secret_key"] = secrets.token_urlsafe(48)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(stored, handle)
+    return stored

@@ -1,0 +1,56 @@
+"""Queries on users and their auth sessions."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rooms_server.auth import new_id
+from rooms_server.db.models import AuthSession, Connection, Group, User, utcnow
+
+
+async def create_user(session: AsyncSession, name: str) -> User:
+    user = User(id=new_id(), name=name)
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def create_auth_session(session: AsyncSession, user_id: str, token_hash: str, ttl_s: int) -> AuthSession:
+    now = utcnow()
+    row = AuthSession(
+        id=new_id(), user_id=user_id, token_hash=token_hash, created_at=now, expires_at=now + timedelta(seconds=ttl_s)
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def user_for_token(session: AsyncSession, token_hash: str, now: datetime) -> User | None:
+    query = (
+        select(User)
+        .join(AuthSession, AuthSession.user_id == User.id)
+        .where(AuthSession.token_hash == token_hash, AuthSession.expires_at > now)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def revoke_auth_session(session: AsyncSession, token_hash: str) -> None:
+    await session.execute(delete(AuthSession).where(AuthSession.token_hash == token_hash))
+
+
+async def purge_expired_sessions(session: AsyncSession, now: datetime) -> int:
+    result = await session.execute(delete(AuthSession).where(AuthSession.expires_at <= now))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def groups_of_user(session: AsyncSession, user_id: str) -> list[tuple[Group, str]]:
+    query = (
+        select(Group, Connection.role)
+        .join(Connection, Connection.group_id == Group.id)
+        .where(Connection.user_id == user_id)
+        .order_by(Connection.joined_at, Group.name)
+    )
+    return [(group, role) for group, role in (await session.execute(query)).all()]

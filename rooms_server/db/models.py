@@ -1,0 +1,181 @@
+"""Durable records, named exactly as in the original schema (shared/seeds/schema-000.txt).
+
+Extensions to that schema, each in a migration of its own and listed in the README:
+- ``playlists_id_unique``: makes ``tracks.playlist_id → playlists(id)`` a valid foreign key (the
+  playlists key is ``(id, group_id)``; PostgreSQL and SQLite both need a unique target).
+- ``connections_user_id_group_id_unique``: one membership per user and group.
+- ``tracks.position``: the order of the playlist, dense from 0, surviving removals and moves.
+- ``playlists.version``: bumped by every change of the track list or current index (compare-and-set).
+- ``auth_sessions``: bearer tokens of guest identities, stored as SHA-256 hashes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    CHAR,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "pk": "%(table_name)s_pk",
+    "uq": "%(table_name)s_%(column_0_name)s_unique",
+    "fk": "%(table_name)s_%(column_0_name)s_fkey",
+    "ix": "idx_%(table_name)s_%(column_0_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A DATETIME column holding naive UTC; Python sees aware UTC datetimes.
+
+    SQLite has no time zones, so the value is normalised to UTC before it is stored and tagged
+    as UTC when it is read, on every database alike.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass an aware UTC datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (PrimaryKeyConstraint("id", name="users_pk"),)
+
+    id: Mapped[str] = mapped_column(CHAR(32))
+    name: Mapped[str] = mapped_column(String(255))
+
+
+class Group(Base):
+    __tablename__ = "groups"
+    __table_args__ = (
+        PrimaryKeyConstraint("id", name="groups_pk"),
+        UniqueConstraint("name", name="groups_name_unique"),
+    )
+
+    id: Mapped[str] = mapped_column(CHAR(32))
+    name: Mapped[str] = mapped_column(String(1000))
+    is_public: Mapped[bool] = mapped_column(Boolean)
+
+
+class Playlist(Base):
+    __tablename__ = "playlists"
+    __table_args__ = (
+        PrimaryKeyConstraint("id", "group_id", name="playlists_pk"),
+        UniqueConstraint("id", name="playlists_id_unique"),
+    )
+
+    id: Mapped[str] = mapped_column(CHAR(32))
+    group_id: Mapped[str] = mapped_column(CHAR(32), ForeignKey("groups.id", name="playlists_group_id_fkey"))
+    current_track_index: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class Track(Base):
+    __tablename__ = "tracks"
+    __table_args__ = (
+        PrimaryKeyConstraint("id", name="tracks_pk"),
+        Index("idx_tracks_playlist_id", "playlist_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, autoincrement=True)
+    playlist_id: Mapped[str] = mapped_column(CHAR(32), ForeignKey("playlists.id", name="tracks_playlist_id_fkey"))
+    added_by_user_id: Mapped[str] = mapped_column(CHAR(32), ForeignKey("users.id", name="tracks_added_by_user_id_fkey"))
+    service: Mapped[str] = mapped_column(String(12))
+    title: Mapped[str] = mapped_column(String(512))
+    duration: Mapped[int] = mapped_column(Integer)
+    external_url: Mapped[str] = mapped_column(Text)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    position: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class Connection(Base):
+    __tablename__ = "connections"
+    __table_args__ = (
+        PrimaryKeyConstraint("user_id", "group_id", "id", name="connections_pk"),
+        UniqueConstraint("user_id", "group_id", name="connections_user_id_group_id_unique"),
+        Index("idx_connections_user_id", "user_id"),
+        Index("idx_connections_group_id", "group_id"),
+    )
+
+    id: Mapped[str] = mapped_column(CHAR(32))
+    user_id: Mapped[str] = mapped_column(CHAR(32), ForeignKey("users.id", name="connections_user_id_fkey"))
+    group_id: Mapped[str] = mapped_column(CHAR(32), ForeignKey("groups.id", name="connections_group_id_fkey"))
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    role: Mapped[str] = mapped_column(String(10))
+
+
+class UserCredential(Base):
+    __tablename__ = "user_credentials"
+    __table_args__ = (
+        PrimaryKeyConstraint("id", name="user_credentials_pk"),
+        UniqueConstraint("user_id", "service", name="user_credentials_user_id_service_unique"),
+        Index("idx_user_credentials_user_id", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(CHAR(32), ForeignKey("users.id", name="user_credentials_user_id_fkey"))
+    service: Mapped[str] = mapped_column(String(12))
+    token: Mapped[str] = mapped_column(Text)
+    expiry: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class GroupQR(Base):
+    __tablename__ = "groupqr"
+    __table_args__ = (
+        PrimaryKeyConstraint("id", name="groupqr_pk"),
+        UniqueConstraint("group_id", name="groupqr_group_id_unique"),
+        UniqueConstraint("url", name="groupqr_url_unique"),
+        Index("idx_groupqr_expired_at", "expired_at"),
+    )
+
+    id: Mapped[str] = mapped_column(CHAR(32))
+    group_id: Mapped[str] = mapped_column(CHAR(32), ForeignKey("groups.id", name="groupqr_group_id_fkey"))
+    url: Mapped[str] = mapped_column(String(1000))
+    expired_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AuthSession(Base):
+    """A bearer token of a guest identity; only its SHA-256 is kept."""
+
+    __tablename__ = "auth_sessions"
+    __table_args__ = (
+        PrimaryKeyConstraint("id", name="auth_sessions_pk"),
+        UniqueConstraint("token_hash", name="auth_sessions_token_hash_unique"),
+        Index("idx_auth_sessions_user_id", "user_id"),
+    )
+
+    id: Mapped[str] = mapped_column(CHAR(32))
+    user_id: Mapped[str] = mapped_column(CHAR(32), ForeignKey("users.id", name="auth_sessions_user_id_fkey"))
+    token_hash: Mapped[str] = mapped_column(CHAR(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,130 @@
+"""Queries on groups, memberships and playlists. Each takes a session and does one thing;
+the caller owns the transaction."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rooms_server.auth import new_id
+from rooms_server.db.models import Connection, Group, GroupQR, Playlist, Track, User, utcnow
+
+ADMIN = "admin"
+MEMBER = "member"
+
+
+async def create_group(session: AsyncSession, name: str, is_public: bool, creator_id: str) -> Group:
+    """The group, its playlist and the creator's admin membership, in the caller's transaction."""
+    group = Group(id=new_id(), name=name, is_public=is_public)
+    session.add(group)
+    await session.flush()
+    session.add(Playlist(id=new_id(), group_id=group.id, current_track_index=0, version=0))
+    session.add(Connection(id=new_id(), user_id=creator_id, group_id=group.id, joined_at=utcnow(), role=ADMIN))
+    await session.flush()
+    return group
+
+
+async def get_group(session: AsyncSession, group_id: str) -> Group | None:
+    return await session.get(Group, group_id)
+
+
+async def group_name_taken(session: AsyncSession, name: str, *, except_id: str | None = None) -> bool:
+    query = select(Group.id).where(Group.name == name)
+    if except_id is not None:
+        query = query.where(Group.id != except_id)
+    return (await session.execute(query.limit(1))).first() is not None
+
+
+async def delete_group(session: AsyncSession, group_id: str) -> None:
+    """Everything of the group goes: tracks, playlist, memberships, invite, then the group."""
+    playlist_ids = select(Playlist.id).where(Playlist.group_id == group_id).scalar_subquery()
+    await session.execute(delete(Track).where(Track.playlist_id.in_(playlist_ids)))
+    await session.execute(delete(Playlist).where(Playlist.group_id == group_id))
+    await session.execute(delete(Connection).where(Connection.group_id == group_id))
+    await session.execute(delete(GroupQR).where(GroupQR.group_id == group_id))
+    await session.execute(delete(Group).where(Group.id == group_id))
+
+
+async def list_public_groups(
+    session: AsyncSession, search: str | None, limit: int, offset: int
+) -> tuple[list[tuple[Group, int]], int]:
+    """Public groups by name (case-insensitive substring search), with member counts, and the total."""
+    where = [Group.is_public.is_(True)]
+    if search:
+        escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.append(func.lower(Group.name).like(f"%{escaped}%", escape="\\"))
+    total = (await session.execute(select(func.count()).select_from(Group).where(*where))).scalar_one()
+    members = select(Connection.group_id, func.count().label("n")).group_by(Connection.group_id).subquery()
+    query = (
+        select(Group, func.coalesce(members.c.n, 0))
+        .outerjoin(members, members.c.group_id == Group.id)
+        .where(*where)
+        .order_by(Group.name, Group.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [(group, int(count)) for group, count in (await session.execute(query)).all()], int(total)
+
+
+async def membership(session: AsyncSession, group_id: str, user_id: str) -> Connection | None:
+    query = select(Connection).where(Connection.group_id == group_id, Connection.user_id == user_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def add_member(session: AsyncSession, group_id: str, user_id: str, role: str = MEMBER) -> Connection:
+    """Idempotent: an existing membership is returned unchanged."""
+    existing = await membership(session, group_id, user_id)
+    if existing is not None:
+        return existing
+    row = Connection(id=new_id(), user_id=user_id, group_id=group_id, joined_at=utcnow(), role=role)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def remove_member(session: AsyncSession, group_id: str, user_id: str) -> None:
+    await session.execute(delete(Connection).where(Connection.group_id == group_id, Connection.user_id == user_id))
+
+
+async def set_role(session: AsyncSession, group_id: str, user_id: str, role: str) -> None:
+    await session.execute(
+        update(Connection).where(Connection.group_id == group_id, Connection.user_id == user_id).values(role=role)
+    )
+
+
+async def count_admins(session: AsyncSession, group_id: str) -> int:
+    query = (
+        select(func.count()).select_from(Connection).where(Connection.group_id == group_id, Connection.role == ADMIN)
+    )
+    return int((await session.execute(query)).scalar_one())
+
+
+async def count_members(session: AsyncSession, group_id: str) -> int:
+    query = select(func.count()).select_from(Connection).where(Connection.group_id == group_id)
+    return int((await session.execute(query)).scalar_one())
+
+
+async def members(session: AsyncSession, group_id: str) -> list[tuple[Connection, User]]:
+    query = (
+        select(Connection, User)
+        .join(User, User.id == Connection.user_id)
+        .where(Connection.group_id == group_id)
+        .order_by(Connection.joined_at, User.name)
+    )
+    return [(conn, user) for conn, user in (await session.execute(query)).all()]
+
+
+async def playlist_of(session: AsyncSession, group_id: str) -> Playlist | None:
+    query = select(Playlist).where(Playlist.group_id == group_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def tracks_of(session: AsyncSession, playlist_id: str) -> list[tuple[Track, str]]:
+    """The playlist's tracks in order, each with the name of who added it."""
+    query = (
+        select(Track, User.name)
+        .join(User, User.id == Track.added_by_user_id)
+        .where(Track.playlist_id == playlist_id)
+        .order_by(Track.position, Track.id)
+    )
+    return [(track, name) for track, name in (await session.execute(query)).all()]

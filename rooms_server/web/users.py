@@ -1,0 +1,80 @@
+"""Guest identities: create one, read yourself, log out."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from rooms_server.auth import bearer_token, hash_token, new_token
+from rooms_server.db import identity
+from rooms_server.db.models import utcnow
+from rooms_server.web.deps import current_user, db_of, iso, json, settings_of
+from rooms_server.web.validation import Fields, read_json_object
+
+NAME_MAX = 255
+
+
+async def create_user(request: Request) -> Response:
+    """
+    summary: Create a guest identity and get its bearer token
+    description: The token is shown once; only its SHA-256 is stored. It expires after TOKEN_TTL_DAYS.
+    requestBody:
+      content:
+        application/json:
+          schema: {$ref: '#/components/schemas/NewUser'}
+    responses:
+      201: {description: Created, content: {application/json: {schema: {$ref: '#/components/schemas/Session'}}}}
+      422: {$ref: '#/components/responses/Invalid'}
+    """
+    settings = settings_of(request)
+    fields = Fields(await read_json_object(request, settings.limits.max_body_bytes), {"name"})
+    name = fields.text("name", max_len=NAME_MAX)
+    fields.done()
+    assert name is not None
+    token = new_token()
+    async with db_of(request).write() as session:
+        user = await identity.create_user(session, name)
+        await identity.create_auth_session(session, user.id, hash_token(token), settings.token_ttl_s)
+    expires_at = utcnow() + timedelta(seconds=settings.token_ttl_s)
+    return json({"user": {"id": user.id, "name": user.name}, "token": token, "expires_at": iso(expires_at)}, 201)
+
+
+async def me(request: Request) -> Response:
+    """
+    summary: The caller and the groups they belong to
+    security: [{bearer: []}]
+    responses:
+      200: {description: OK, content: {application/json: {schema: {$ref: '#/components/schemas/Me'}}}}
+      401: {$ref: '#/components/responses/Unauthorized'}
+    """
+    user = await current_user(request)
+    async with db_of(request).read() as session:
+        groups = await identity.groups_of_user(session, user.id)
+    items = [{"id": g.id, "name": g.name, "is_public": g.is_public, "role": role} for g, role in groups]
+    return json({"id": user.id, "name": user.name, "groups": items})
+
+
+async def logout(request: Request) -> Response:
+    """
+    summary: Revoke the caller's token (log out)
+    security: [{bearer: []}]
+    responses:
+      204: {description: Revoked}
+      401: {$ref: '#/components/responses/Unauthorized'}
+    """
+    await current_user(request)
+    token = bearer_token(request.headers.get("authorization"))
+    assert token is not None
+    async with db_of(request).write() as session:
+        await identity.revoke_auth_session(session, hash_token(token))
+    return Response(status_code=204)
+
+
+routes = [
+    Route("/api/users", create_user, methods=["POST"]),
+    Route("/api/me", me, methods=["GET"]),
+    Route("/api/session", logout, methods=["DELETE"]),
+]

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import asyncio
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from starlette.testclient import TestClient
+
+from rooms_server.app import create_app
+from rooms_server.config import Settings
+from rooms_server.db import migrate
+from tests.services import POSTGRES_URL, require
+
+TABLES = "auth_sessions, groupqr, user_credentials, connections, tracks, playlists, groups, users"
+
+
+def plain_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+def with_database(url: str, name: str) -> str:
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+async def _create_database(name: str) -> None:
+    conn = await asyncpg.connect(plain_dsn(POSTGRES_URL))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def _drop_database(name: str) -> None:
+    conn = await asyncpg.connect(plain_dsn(POSTGRES_URL))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def _truncate(url: str) -> None:
+    conn = await asyncpg.connect(plain_dsn(url))
+    try:
+        await conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def fresh_postgres_url() -> Iterator[str]:
+    """An empty PostgreSQL database of this test's own."""
+    require("PostgreSQL", POSTGRES_URL)
+    name = f"rooms_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_create_database(name))
+    try:
+        yield with_database(POSTGRES_URL, name)
+    finally:
+        asyncio.run(_drop_database(name))
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres_url() -> Iterator[str]:
+    require("PostgreSQL", POSTGRES_URL)
+    name = f"rooms_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_create_database(name))
+    url = with_database(POSTGRES_URL, name)
+    asyncio.run(migrate.upgrade(url))
+    try:
+        yield url
+    finally:
+        asyncio.run(_drop_database(name))
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "rooms.db"
+    asyncio.run(migrate.upgrade(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, migrated_sqlite_template: Path) -> str:
+    """A migrated, empty database: a copied SQLite file, or the session's PostgreSQL database truncated."""
+    if request.param == "sqlite":
+        target = tmp_path / "rooms.db"
+        shutil.copy(migrated_sqlite_template, target)
+        return f"sqlite+aiosqlite:///{target}"
+    url: str = request.getfixturevalue("migrated_postgres_url")
+    asyncio.run(_truncate(url))
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        secret_key="test-secret",
+        public_base_url="http://testserver",
+        allowed_origins=("http://testserver",),
+        migrate_on_start=False,
+    )
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client

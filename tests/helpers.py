@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.testclient import TestClient
+
+
+class Guest:
+    """A guest identity made through the API, with its bearer header."""
+
+    def __init__(self, client: TestClient, name: str) -> None:
+        response = client.post("/api/users", json={"name": name})
+        assert response.status_code == 201, response.text
+        body = response.json()
+        self.id: str = body["user"]["id"]
+        self.name = name
+        self.token: str = body["token"]
+        self.headers = {"Authorization": f"Bearer {self.token}"}
+
+
+def make_group(client: TestClient, owner: Guest, name: str, *, is_public: bool = True) -> dict[str, Any]:
+    response = client.post("/api/groups", json={"name": name, "is_public": is_public}, headers=owner.headers)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def error_code(response: Any) -> str:
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    code: str = body["error"]["code"]
+    return code

@@ -1,0 +1,158 @@
+"""The migrated SQLite schema matches the original document (shared/seeds/schema-000.txt) exactly."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from rooms_server.db import migrate
+
+# table -> [(column, declared type, NOT NULL)] in the seed's order; extensions last.
+COLUMNS = {
+    "users": [("id", "CHAR(32)", True), ("name", "VARCHAR(255)", True)],
+    "groups": [("id", "CHAR(32)", True), ("name", "VARCHAR(1000)", True), ("is_public", "BOOLEAN", True)],
+    "playlists": [
+        ("id", "CHAR(32)", True),
+        ("group_id", "CHAR(32)", True),
+        ("current_track_index", "INTEGER", True),
+        ("version", "INTEGER", True),
+    ],
+    "tracks": [
+        ("id", "INTEGER", True),
+        ("playlist_id", "CHAR(32)", True),
+        ("added_by_user_id", "CHAR(32)", True),
+        ("service", "VARCHAR(12)", True),
+        ("title", "VARCHAR(512)", True),
+        ("duration", "INTEGER", True),
+        ("external_url", "TEXT", True),
+        ("added_at", "DATETIME", True),
+        ("position", "INTEGER", True),
+    ],
+    "connections": [
+        ("id", "CHAR(32)", True),
+        ("user_id", "CHAR(32)", True),
+        ("group_id", "CHAR(32)", True),
+        ("joined_at", "DATETIME", True),
+        ("role", "VARCHAR(10)", True),
+    ],
+    "user_credentials": [
+        ("id", "INTEGER", True),
+        ("user_id", "CHAR(32)", True),
+        ("service", "VARCHAR(12)", True),
+        ("token", "TEXT", True),
+        ("expiry", "DATETIME", False),
+    ],
+    "groupqr": [
+        ("id", "CHAR(32)", True),
+        ("group_id", "CHAR(32)", True),
+        ("url", "VARCHAR(1000)", True),
+        ("expired_at", "DATETIME", True),
+    ],
+    "auth_sessions": [
+        ("id", "CHAR(32)", True),
+        ("user_id", "CHAR(32)", True),
+        ("token_hash", "CHAR(64)", True),
+        ("created_at", "DATETIME", True),
+        ("expires_at", "DATETIME", True),
+    ],
+    "alembic_version": [("version_num", "VARCHAR(32)", True)],
+}
+
+# constraint name -> the clause that must follow it in the table's SQL
+CONSTRAINTS = {
+    "users": {"users_pk": "PRIMARY KEY (id)"},
+    "groups": {"groups_pk": "PRIMARY KEY (id)", "groups_name_unique": "UNIQUE (name)"},
+    "playlists": {
+        "playlists_pk": "PRIMARY KEY (id, group_id)",
+        "playlists_group_id_fkey": "FOREIGN KEY(group_id) REFERENCES groups (id)",
+        "playlists_id_unique": "UNIQUE (id)",
+    },
+    "tracks": {
+        "tracks_pk": "PRIMARY KEY (id)",
+        "tracks_playlist_id_fkey": "FOREIGN KEY(playlist_id) REFERENCES playlists (id)",
+        "tracks_added_by_user_id_fkey": "FOREIGN KEY(added_by_user_id) REFERENCES users (id)",
+    },
+    "connections": {
+        "connections_pk": "PRIMARY KEY (user_id, group_id, id)",
+        "connections_user_id_fkey": "FOREIGN KEY(user_id) REFERENCES users (id)",
+        "connections_group_id_fkey": "FOREIGN KEY(group_id) REFERENCES groups (id)",
+        "connections_user_id_group_id_unique": "UNIQUE (user_id, group_id)",
+    },
+    "user_credentials": {
+        "user_credentials_pk": "PRIMARY KEY (id)",
+        "user_credentials_user_id_fkey": "FOREIGN KEY(user_id) REFERENCES users (id)",
+        "user_credentials_user_id_service_unique": "UNIQUE (user_id, service)",
+    },
+    "groupqr": {
+        "groupqr_pk": "PRIMARY KEY (id)",
+        "groupqr_group_id_fkey": "FOREIGN KEY(group_id) REFERENCES groups (id)",
+        "groupqr_group_id_unique": "UNIQUE (group_id)",
+        "groupqr_url_unique": "UNIQUE (url)",
+    },
+    "auth_sessions": {
+        "auth_sessions_pk": "PRIMARY KEY (id)",
+        "auth_sessions_user_id_fkey": "FOREIGN KEY(user_id) REFERENCES users (id)",
+        "auth_sessions_token_hash_unique": "UNIQUE (token_hash)",
+    },
+    "alembic_version": {"alembic_version_pkc": "PRIMARY KEY (version_num)"},
+}
+
+INDEXES = {
+    "idx_tracks_playlist_id": ("tracks", ["playlist_id"]),
+    "idx_connections_user_id": ("connections", ["user_id"]),
+    "idx_connections_group_id": ("connections", ["group_id"]),
+    "idx_user_credentials_user_id": ("user_credentials", ["user_id"]),
+    "idx_groupqr_expired_at": ("groupqr", ["expired_at"]),
+}
+
+
+@pytest.fixture(scope="module")
+def schema(tmp_path_factory: pytest.TempPathFactory) -> sqlite3.Connection:
+    path: Path = tmp_path_factory.mktemp("schema") / "rooms.db"
+    asyncio.run(migrate.upgrade(f"sqlite+aiosqlite:///{path}"))
+    return sqlite3.connect(path)
+
+
+def _sql(schema: sqlite3.Connection, table: str) -> str:
+    row = schema.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
+    assert row is not None, f"table {table} is missing"
+    return re.sub(r"\s+", " ", str(row[0]))
+
+
+@pytest.mark.parametrize("table", sorted(COLUMNS))
+def test_schema_columns_types_and_nullability(schema: sqlite3.Connection, table: str) -> None:
+    info = schema.execute(f"PRAGMA table_info({table})").fetchall()
+    assert [(name, kind, bool(notnull)) for _, name, kind, notnull, _, _ in info] == COLUMNS[table]
+
+
+@pytest.mark.parametrize("table", sorted(CONSTRAINTS))
+def test_schema_constraint_names(schema: sqlite3.Connection, table: str) -> None:
+    sql = _sql(schema, table)
+    for name, clause in CONSTRAINTS[table].items():
+        assert f"CONSTRAINT {name} {clause}" in sql, f"{table}: {name} {clause} not in {sql}"
+    assert sql.count("CONSTRAINT ") == len(CONSTRAINTS[table]), f"{table} has constraints the test does not know"
+
+
+@pytest.mark.parametrize("index", sorted(INDEXES))
+def test_schema_recommended_indexes(schema: sqlite3.Connection, index: str) -> None:
+    table, columns = INDEXES[index]
+    rows = schema.execute(f"PRAGMA index_list({table})").fetchall()
+    assert index in {row[1] for row in rows}
+    assert [row[2] for row in schema.execute(f"PRAGMA index_info({index})").fetchall()] == columns
+
+
+def test_schema_autoincrement_ids_are_rowid_aliases(schema: sqlite3.Connection) -> None:
+    for table in ("tracks", "user_credentials"):
+        pk = [row for row in schema.execute(f"PRAGMA table_info({table})").fetchall() if row[5]]
+        assert [(row[1], row[2]) for row in pk] == [("id", "INTEGER")]
+
+
+def test_schema_foreign_keys_are_valid_targets(schema: sqlite3.Connection) -> None:
+    """tracks.playlist_id → playlists(id) needs a unique index on playlists.id to be usable."""
+    unique_on_id = [row for row in schema.execute("PRAGMA index_list(playlists)").fetchall() if row[2] == 1]
+    columns = [[c[2] for c in schema.execute(f"PRAGMA index_info('{row[1]}')")] for row in unique_on_id]
+    assert ["id"] in columns
