@@ -15,8 +15,13 @@ from starlette.responses import JSONResponse, Response
 from rooms_server.config import Settings
 from rooms_server.db import migrate
 from rooms_server.db.session import Database
+from rooms_server.engine import Engine, create_engine
 from rooms_server.errors import ApiError
-from rooms_server.web import groups, health, members, openapi, users
+from rooms_server.hub import Hub
+from rooms_server.live import LiveGroups
+from rooms_server.presence import Presence
+from rooms_server.protocol import CloseCode
+from rooms_server.web import groups, health, members, openapi, playlist, users, ws
 
 log = logging.getLogger("rooms_server")
 
@@ -24,6 +29,10 @@ log = logging.getLogger("rooms_server")
 class State(TypedDict):
     settings: Settings
     db: Database
+    engine: Engine
+    hub: Hub
+    live: LiveGroups
+    presence: Presence
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -34,12 +43,36 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if settings.migrate_on_start:
             await migrate.upgrade(settings.database_url)
         db = Database(settings.database_url)
+        hub = Hub()
+        engine = create_engine(
+            settings.engine_url,
+            on_event=hub.on_event,
+            on_reset=hub.on_reset,
+            prefix=settings.redis_prefix,
+            history_size=settings.history_size,
+        )
+        await engine.connect()
+        live = LiveGroups(engine, db, settings)
+        presence = Presence(hub, engine, live)
+        presence.start()
+        log.info("engine %s ready", settings.engine_url.split("@")[-1])
         try:
-            yield {"settings": settings, "db": db}
+            yield {"settings": settings, "db": db, "engine": engine, "hub": hub, "live": live, "presence": presence}
         finally:
+            await hub.close_all(CloseCode.SHUTDOWN, "server shutting down")
+            await presence.stop()
+            await engine.close()
             await db.close()
 
-    routes = [*health.routes, *users.routes, *groups.routes, *members.routes, *openapi.routes]
+    routes = [
+        *health.routes,
+        *users.routes,
+        *groups.routes,
+        *members.routes,
+        *playlist.routes,
+        *ws.routes,
+        *openapi.routes,
+    ]
     return Starlette(
         routes=routes,
         lifespan=lifespan,

@@ -52,6 +52,10 @@ class Settings:
     port: int = 8000
     migrate_on_start: bool = True
     token_ttl_s: int = 30 * 24 * 3600
+    playback_lead_ms: int = 400
+    vote_skip_ratio: float = 0.5
+    presence_ttl_s: int = 30
+    history_size: int = 1000
     limits: Limits = Limits()
 
     @property
@@ -81,6 +85,10 @@ class Settings:
             if migrate == "auto"
             else migrate in ("1", "true", "yes"),
             token_ttl_s=_int(env, "TOKEN_TTL_DAYS", 30) * 24 * 3600,
+            playback_lead_ms=_int(env, "PLAYBACK_LEAD_MS", 400),
+            vote_skip_ratio=_ratio(env, "VOTE_SKIP_RATIO", 0.5),
+            presence_ttl_s=max(_int(env, "PRESENCE_TTL_S", 30), 3),
+            history_size=max(_int(env, "HISTORY_SIZE", 1000), 10),
             limits=Limits(
                 max_body_bytes=_int(env, "MAX_BODY_BYTES", DEFAULT_LIMITS.max_body_bytes),
                 max_frame_bytes=_int(env, "MAX_FRAME_BYTES", DEFAULT_LIMITS.max_frame_bytes),
@@ -126,6 +134,17 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
     if value < 0:
         raise ConfigError(f"{name} must not be negative, got {value}")
+    return value
+
+
+def _ratio(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise ConfigError(f"{name} must be at least 0 and below 1, got {value}")
     return value
 
 

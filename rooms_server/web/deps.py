@@ -14,6 +14,7 @@ from rooms_server.db import identity
 from rooms_server.db.models import User, utcnow
 from rooms_server.db.session import Database
 from rooms_server.errors import unauthorized
+from rooms_server.live import LiveGroups
 
 
 def settings_of(conn: HTTPConnection) -> Settings:
@@ -22,6 +23,10 @@ def settings_of(conn: HTTPConnection) -> Settings:
 
 def db_of(conn: HTTPConnection) -> Database:
     return cast(Database, conn.state.db)
+
+
+def live_of(conn: HTTPConnection) -> LiveGroups:
+    return cast(LiveGroups, conn.state.live)
 
 
 async def current_user(request: Request) -> User:

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from rooms_server.db import queries
 from rooms_server.db.models import Connection, Group, User
 from rooms_server.errors import conflict, forbidden, not_found
-from rooms_server.web.deps import current_user, db_of, json, settings_of
+from rooms_server.web.deps import current_user, db_of, json, live_of, settings_of
 from rooms_server.web.validation import Fields, clean_text, query_int, read_json_object
 
 NAME_MAX = 1000
@@ -141,6 +141,7 @@ async def update_group(request: Request) -> Response:
             count = await queries.count_members(session, group.id)
     except IntegrityError:
         raise _name_taken() from None
+    await live_of(request).update_group(group.id, name=group.name, is_public=group.is_public)
     return json(group_body(group, queries.ADMIN, count))
 
 
@@ -157,6 +158,7 @@ async def delete_group(request: Request) -> Response:
     async with db_of(request).write() as session:
         group = await admin_group(session, request.path_params["group_id"], user)
         await queries.delete_group(session, group.id)
+    await live_of(request).delete_group(group.id)
     return Response(status_code=204)
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from typing import cast
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from rooms_server.engine.base import Engine
 from rooms_server.web.deps import db_of, json
 
 log = logging.getLogger(__name__)
@@ -24,7 +26,7 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     """
-    summary: Readiness; the database answers
+    summary: Readiness; the database and the live engine answer
     responses:
       200: {description: Ready}
       503: {description: Not ready}
@@ -36,6 +38,11 @@ async def readyz(request: Request) -> Response:
     except Exception as exc:  # any failure means "not ready"; the reason goes to the log
         log.warning("readiness: database check failed: %s", exc)
         checks["database"] = "unavailable"
+    try:
+        checks["engine"] = "ok" if await cast(Engine, request.state.engine).ping() else "unavailable"
+    except Exception as exc:
+        log.warning("readiness: engine check failed: %s", exc)
+        checks["engine"] = "unavailable"
     ready = all(value == "ok" for value in checks.values())
     return json({"status": "ok" if ready else "unavailable", "checks": checks}, 200 if ready else 503)
 

@@ -1,4 +1,4 @@
-"""Members of a group and their roles; the group's playlist."""
+"""Members of a group and their roles; changes reach live sockets at once."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from rooms_server import protocol
 from rooms_server.db import queries
 from rooms_server.errors import conflict, not_found
-from rooms_server.web.deps import current_user, db_of, iso, json, settings_of
+from rooms_server.web.deps import current_user, db_of, iso, json, live_of, settings_of
 from rooms_server.web.groups import admin_group, visible_group
 from rooms_server.web.validation import Fields, read_json_object
 
@@ -61,6 +62,7 @@ async def change_role(request: Request) -> Response:
         ):
             raise conflict("last_admin", "The last admin cannot be demoted; promote another member first.")
         await queries.set_role(session, group.id, target_id, str(role))
+    await live_of(request).publish(group.id, protocol.role_changed(target_id, str(role)))
     return json({"user_id": target_id, "role": role, "joined_at": iso(target.joined_at)})
 
 
@@ -84,50 +86,12 @@ async def remove_member(request: Request) -> Response:
         if target.role == queries.ADMIN and await queries.count_admins(session, group.id) == 1:
             raise conflict("last_admin", "The last admin cannot be removed; promote another member first.")
         await queries.remove_member(session, group.id, target_id)
+    await live_of(request).publish(group.id, protocol.member_removed(target_id))
     return Response(status_code=204)
-
-
-async def read_playlist(request: Request) -> Response:
-    """
-    summary: The group's playlist with its tracks in order and the current track index
-    security: [{bearer: []}]
-    responses:
-      200: {description: OK, content: {application/json: {schema: {$ref: '#/components/schemas/Playlist'}}}}
-      404: {$ref: '#/components/responses/NotFound'}
-    """
-    user = await current_user(request)
-    async with db_of(request).read() as session:
-        group, _ = await visible_group(session, request.path_params["group_id"], user)
-        playlist = await queries.playlist_of(session, group.id)
-        if playlist is None:
-            raise not_found("playlist")
-        rows = await queries.tracks_of(session, playlist.id)
-    tracks = [
-        {
-            "id": t.id,
-            "position": index,
-            "service": t.service,
-            "title": t.title,
-            "duration": t.duration,
-            "external_url": t.external_url,
-            "added_by": {"id": t.added_by_user_id, "name": name},
-            "added_at": iso(t.added_at),
-        }
-        for index, (t, name) in enumerate(rows)
-    ]
-    body = {
-        "id": playlist.id,
-        "group_id": group.id,
-        "current_track_index": playlist.current_track_index,
-        "version": playlist.version,
-        "tracks": tracks,
-    }
-    return json(body)
 
 
 routes = [
     Route("/api/groups/{group_id:str}/members", list_members, methods=["GET"]),
     Route("/api/groups/{group_id:str}/members/{user_id:str}", change_role, methods=["PATCH"]),
     Route("/api/groups/{group_id:str}/members/{user_id:str}", remove_member, methods=["DELETE"]),
-    Route("/api/groups/{group_id:str}/playlist", read_playlist, methods=["GET"]),
 ]

@@ -88,6 +88,15 @@ COMPONENTS: dict[str, Any] = {
         "Member": MEMBER,
         "MemberList": _obj({"items": {"type": "array", "items": MEMBER}}),
         "RoleChange": _obj({"role": {"type": "string", "enum": ["admin", "member"]}}),
+        "NewTrack": _obj(
+            {
+                "service": {"type": "string", "enum": ["spotify", "youtube"]},
+                "url": {"type": "string", "maxLength": 2048},
+                "title": {"type": "string", "minLength": 1, "maxLength": 512},
+                "duration": {"type": "integer", "minimum": 1, "maximum": 86400},
+            }
+        ),
+        "Added": _obj({"seq": {"type": "integer"}}),
         "Playlist": _obj(
             {
                 "id": STRING,

@@ -71,6 +71,13 @@ class Fields:
             return None
         return value
 
+    def integer(self, key: str, *, low: int, high: int) -> int | None:
+        value = self.body.get(key)
+        if type(value) is not int or not low <= value <= high:  # bool is not an int here
+            self.errors[key] = f"must be an integer from {low} to {high}"
+            return None
+        return value
+
     def choice(self, key: str, options: tuple[str, ...]) -> str | None:
         value = self.body.get(key)
         if value not in options:

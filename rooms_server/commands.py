@@ -1,0 +1,114 @@
+"""From a parsed client frame to a change of the group: permissions, then the right transition.
+
+One small handler per command type; each returns the seq the acknowledgement carries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rooms_server import protocol, rooms
+from rooms_server.db.models import User
+from rooms_server.live import Actor, LiveGroups, now_ms
+from rooms_server.protocol import ClientFrame
+from rooms_server.rooms import Change, LiveState, RoomError
+
+PresentUsers = Callable[[], Awaitable[int]]
+
+
+class Commands:
+    """Executes the commands of one socket: its user, its group, its current role."""
+
+    def __init__(self, live: LiveGroups, group_id: str, actor: Actor, present_users: PresentUsers) -> None:
+        self.live = live
+        self.group_id = group_id
+        self.actor = actor
+        self.present_users = present_users
+
+    async def execute(self, frame: ClientFrame) -> int:
+        kind = type(frame).__name__
+        handler = getattr(self, f"_{kind.lower()}", None)
+        if handler is None:
+            raise RoomError("unsupported", f"{kind} is not a command")
+        rooms.require_role(_WIRE_NAMES.get(kind, kind.lower()), self.actor.role)
+        seq: int = await handler(frame)
+        return seq
+
+    async def _state_change(self, fn: Callable[[LiveState], Change], *, durable: bool) -> int:
+        async def transition(state: LiveState, _: AsyncSession | None) -> Change:
+            return fn(state)
+
+        return await self.live.run(self.group_id, transition, durable=durable)
+
+    def _timing(self) -> dict[str, int]:
+        return {"now_ms": now_ms(), "lead_ms": self.live.settings.playback_lead_ms}
+
+    async def _add(self, frame: protocol.Add) -> int:
+        if frame.title is None or frame.duration is None:
+            raise RoomError("metadata_required", "title and duration are required while no music service is configured")
+        user = User(id=self.actor.user_id, name=self.actor.name)
+        return await self.live.add_track(
+            self.group_id, user, service=frame.service, url=frame.url, title=frame.title, duration_s=frame.duration
+        )
+
+    async def _remove(self, frame: protocol.Remove) -> int:
+        is_admin = self.actor.role == rooms.ADMIN
+        return await self._state_change(
+            lambda s: rooms.remove_track(
+                s, frame.track_id, by_user=self.actor.user_id, is_admin=is_admin, **self._timing()
+            ),
+            durable=True,
+        )
+
+    async def _move(self, frame: protocol.Move) -> int:
+        return await self._state_change(
+            lambda s: rooms.move_track(s, frame.track_id, frame.after_track_id), durable=True
+        )
+
+    async def _skip(self, frame: protocol.Skip) -> int:
+        return await self._state_change(
+            lambda s: rooms.skip(s, frame.expected_track_id, **self._timing()), durable=True
+        )
+
+    async def _previous(self, frame: protocol.Previous) -> int:
+        return await self._state_change(
+            lambda s: rooms.previous(s, frame.expected_track_id, **self._timing()), durable=True
+        )
+
+    async def _jump(self, frame: protocol.Jump) -> int:
+        return await self._state_change(lambda s: rooms.jump(s, frame.track_id, **self._timing()), durable=True)
+
+    async def _play(self, frame: protocol.Play) -> int:
+        return await self._state_change(lambda s: rooms.play(s, **self._timing()), durable=False)
+
+    async def _pause(self, frame: protocol.Pause) -> int:
+        return await self._state_change(lambda s: rooms.pause(s, now_ms=now_ms()), durable=False)
+
+    async def _seek(self, frame: protocol.Seek) -> int:
+        return await self._state_change(lambda s: rooms.seek(s, frame.position_ms, **self._timing()), durable=False)
+
+    async def _voteskip(self, frame: protocol.VoteSkip) -> int:
+        present = max(await self.present_users(), 1)
+        ratio = self.live.settings.vote_skip_ratio
+        return await self._state_change(
+            lambda s: rooms.vote_skip(
+                s, self.actor.user_id, frame.track_id, present_users=present, ratio=ratio, **self._timing()
+            ),
+            durable=True,
+        )
+
+    async def _chat(self, frame: protocol.Chat) -> int:
+        return await self.live.publish(
+            self.group_id, protocol.chat_event(self.actor.user_id, self.actor.name, frame.text)
+        )
+
+    async def _react(self, frame: protocol.React) -> int:
+        event = protocol.reaction_event(self.actor.user_id, self.actor.name, frame.emoji)
+        return await self.live.publish(self.group_id, event)
+
+
+# Dataclass names that differ from the wire `type` (used for the role check).
+_WIRE_NAMES: dict[str, Any] = {"VoteSkip": "vote_skip"}

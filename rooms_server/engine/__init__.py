@@ -1,0 +1,43 @@
+"""Live-layer engines, chosen by URL: ``memory://`` (one process) or ``redis://`` / ``rediss://``."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from .base import Engine, EngineBusy, EventCallback, ResetCallback, Stored
+from .memory import MemoryEngine
+
+__all__ = ["Engine", "EngineBusy", "EventCallback", "MemoryEngine", "ResetCallback", "Stored", "create_engine"]
+
+
+def create_engine(
+    url: str,
+    *,
+    on_event: EventCallback,
+    on_reset: ResetCallback,
+    prefix: str = "rooms:",
+    history_size: int = 1000,
+    lock_timeout_s: float = 5.0,
+) -> Engine:
+    """Build an unconnected engine for ``url``; the caller awaits ``connect()`` and later ``close()``.
+
+    Raises:
+        ValueError: for any other URL scheme.
+    """
+    scheme = urlsplit(url).scheme
+    if scheme == "memory":
+        return MemoryEngine(
+            on_event=on_event, on_reset=on_reset, history_size=history_size, lock_timeout_s=lock_timeout_s
+        )
+    if scheme in ("redis", "rediss"):
+        from .redis import RedisEngine  # lazy: memory:// must work without redis-py installed
+
+        return RedisEngine(
+            url,
+            on_event=on_event,
+            on_reset=on_reset,
+            prefix=prefix,
+            history_size=history_size,
+            lock_timeout_s=lock_timeout_s,
+        )
+    raise ValueError(f"unsupported engine URL {url!r}: use memory://, redis:// or rediss://")

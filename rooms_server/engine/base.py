@@ -1,0 +1,121 @@
+"""The engine contract: live room state, its event log, fan-out, locks, presence and a small cache.
+
+An engine stores opaque bytes and knows nothing of tracks or roles (see docs/DESIGN.md, "The engine
+contract"). Each group has a state tagged ``(epoch, seq)``: ``seq`` grows by exactly one per event,
+and ``epoch`` changes whenever the state is rebuilt, so ``(epoch, seq)`` names one position in one
+history. Events of subscribed groups reach the process through the callbacks given at construction.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+
+# Callbacks are plain functions, called from the engine's delivery path (the Redis listener task,
+# or the committing task for memory://). They must not block or await: put the data on in-memory
+# queues and return. An exception is logged and does not stop delivery.
+EventCallback = Callable[[str, str, int, bytes], None]
+"""``on_event(group_id, epoch, seq, data)``: the next event of a subscribed group, in seq order."""
+ResetCallback = Callable[[str], None]
+"""``on_reset(group_id)``: continuity was lost (new epoch, or a gap the log could not fill).
+
+The consumer should re-read ``get()`` and drop later events whose seq it has already seen.
+"""
+
+
+class EngineBusy(Exception):
+    """The group's lock was not acquired within the engine's lock timeout."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """The live state of a group at one position of its history."""
+
+    epoch: str
+    seq: int
+    state: bytes
+
+
+class Engine(ABC):
+    """Backend for the live layer; ``memory://`` for one process, ``redis://`` across processes."""
+
+    @abstractmethod
+    async def connect(self) -> None:
+        """Open connections and start background work; call once before use."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Stop background work and close connections; safe to call more than once."""
+
+    @abstractmethod
+    async def ping(self) -> bool:
+        """Return True when the backend answers and event delivery is live."""
+
+    @abstractmethod
+    async def get(self, group_id: str) -> Stored | None:
+        """Return the group's live state, or None when there is none (never built, or lost)."""
+
+    @abstractmethod
+    async def create(self, group_id: str, state: bytes) -> Stored:
+        """Store ``state`` at seq 0 of a new epoch with an empty log, unless a state exists; return the stored one."""
+
+    @abstractmethod
+    async def reset(self, group_id: str, state: bytes) -> Stored:
+        """Replace whatever is stored by ``state`` at seq 0 of a new epoch with an empty log (a forced rebuild)."""
+
+    @abstractmethod
+    async def delete(self, group_id: str) -> None:
+        """Forget the group's live state and log (the group was deleted)."""
+
+    @abstractmethod
+    async def commit(self, group_id: str, epoch: str, seq: int, state: bytes, events: list[bytes]) -> bool:
+        """If the group is at ``(epoch, seq)``, store ``state``, log and publish ``events`` as seq+1..seq+n; else no-op.
+
+        Returns True when applied, False on a position mismatch (nothing changed).
+        """
+
+    @abstractmethod
+    async def history(self, group_id: str, epoch: str, after_seq: int) -> list[bytes] | None:
+        """Return the events of ``epoch`` with seq > ``after_seq`` in order, or None unless all of them are logged."""
+
+    @abstractmethod
+    async def subscribe(self, group_id: str) -> None:
+        """Add one reference to this process's interest in the group's events (delivered to ``on_event``)."""
+
+    @abstractmethod
+    async def unsubscribe(self, group_id: str) -> None:
+        """Drop one reference; delivery for the group stops when none are left."""
+
+    @abstractmethod
+    def lock(self, group_id: str) -> AbstractAsyncContextManager[None]:
+        """Hold the group's lock across processes for the ``async with`` block; raise EngineBusy on timeout."""
+
+    @abstractmethod
+    async def presence_add(self, group_id: str, conn_id: str, user_id: str, ttl_s: float) -> int:
+        """Register a connection of a user for ``ttl_s``; return how many connections the user has in the group."""
+
+    @abstractmethod
+    async def presence_remove(self, group_id: str, conn_id: str) -> tuple[str | None, int]:
+        """Forget a connection; return its user (None if unknown) and that user's remaining connection count."""
+
+    @abstractmethod
+    async def presence_touch(self, group_id: str, conn_ids: Iterable[str], ttl_s: float) -> None:
+        """Extend the expiry of connections that are still registered to ``ttl_s`` from now."""
+
+    @abstractmethod
+    async def presence_users(self, group_id: str) -> dict[str, int]:
+        """Return user id -> number of registered connections, for users with at least one."""
+
+    @abstractmethod
+    async def presence_expired(self, group_id: str) -> list[str]:
+        """Remove connections past their expiry; return the users who thereby have no connection left."""
+
+    @abstractmethod
+    async def cache_get(self, key: str) -> bytes | None:
+        """Return the cached value, or None when missing or expired."""
+
+    @abstractmethod
+    async def cache_set(self, key: str, value: bytes, ttl_s: float) -> None:
+        """Cache ``value`` under ``key`` for ``ttl_s`` seconds."""

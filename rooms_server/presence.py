@@ -1,0 +1,125 @@
+"""Who is in the room, and the group's clocks: presence, heartbeats, track-end timers, resyncs.
+
+A user is present while at least one of their sockets is registered in the engine (on any
+process). Their first socket emits ``member_joined``, their last one ``member_left``. Each process
+refreshes its sockets' entries every third of the presence TTL and sweeps expired entries of the
+groups it holds, so a crashed process's ghosts leave within one TTL (PRESENCE_TTL_S).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from rooms_server import protocol, rooms
+from rooms_server.db import queries
+from rooms_server.engine.base import Engine
+from rooms_server.hub import Connection, Hub
+from rooms_server.live import GroupGone, LiveGroups, now_ms
+from rooms_server.protocol import CloseCode
+
+log = logging.getLogger(__name__)
+
+
+class Presence:
+    def __init__(self, hub: Hub, engine: Engine, live: LiveGroups) -> None:
+        self.hub = hub
+        self.engine = engine
+        self.live = live
+        self.ttl_s = live.settings.presence_ttl_s
+        self._timers: dict[str, asyncio.Task[None]] = {}
+        self._heartbeat: asyncio.Task[None] | None = None
+        hub.on_timed_event = self.rearm
+        hub.on_group_reset = self.resync
+
+    def start(self) -> None:
+        self._heartbeat = asyncio.create_task(self._beat(), name="presence-heartbeat")
+
+    async def stop(self) -> None:
+        for task in [self._heartbeat, *self._timers.values()]:
+            if task is not None:
+                task.cancel()
+        self._timers.clear()
+
+    # -- joining and leaving ---------------------------------------------------------------------
+
+    async def attach(self, conn: Connection) -> None:
+        if self.hub.add(conn):
+            await self.engine.subscribe(conn.group_id)
+            self.rearm(conn.group_id)
+        if await self.engine.presence_add(conn.group_id, conn.id, conn.user_id, self.ttl_s) == 1:
+            member = rooms.Member(conn.user_id, conn.name, conn.role)
+            await self.live.publish(conn.group_id, protocol.member_joined(member))
+
+    async def detach(self, conn: Connection) -> None:
+        if self.hub.remove(conn):
+            await self.engine.unsubscribe(conn.group_id)
+            timer = self._timers.pop(conn.group_id, None)
+            if timer is not None:
+                timer.cancel()
+        user_id, remaining = await self.engine.presence_remove(conn.group_id, conn.id)
+        if user_id is not None and remaining == 0:
+            with contextlib.suppress(GroupGone):
+                await self.live.publish(conn.group_id, protocol.member_left(user_id))
+
+    async def members(self, group_id: str) -> list[rooms.Member]:
+        """Members present, with their names and current roles from SQL."""
+        present = await self.engine.presence_users(group_id)
+        async with self.live.db.read() as session:
+            rows = await queries.members(session, group_id)
+        return [rooms.Member(user.id, user.name, conn.role) for conn, user in rows if user.id in present]
+
+    async def count(self, group_id: str) -> int:
+        return len(await self.engine.presence_users(group_id))
+
+    # -- heartbeat and sweeping ------------------------------------------------------------------
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self.ttl_s / 3)
+            for group_id in list(self.hub.groups):
+                try:
+                    await self._refresh(group_id)
+                except Exception:
+                    log.exception("presence refresh failed for group %s", group_id)
+
+    async def _refresh(self, group_id: str) -> None:
+        conn_ids = [c.id for c in self.hub.connections(group_id)]
+        await self.engine.presence_touch(group_id, conn_ids, self.ttl_s)
+        for user_id in await self.engine.presence_expired(group_id):
+            await self.live.publish(group_id, protocol.member_left(user_id))
+
+    # -- track-end timers ------------------------------------------------------------------------
+
+    def rearm(self, group_id: str) -> None:
+        """(Re)schedule the advance at the end of the current track, if this process holds the group."""
+        old = self._timers.pop(group_id, None)
+        if old is not None and old is not asyncio.current_task():
+            old.cancel()
+        if self.hub.groups.get(group_id):
+            self._timers[group_id] = asyncio.create_task(self._advance_at_end(group_id), name=f"advance-{group_id}")
+
+    async def _advance_at_end(self, group_id: str) -> None:
+        try:
+            _, state = await self.live.current(group_id)
+            ends_at = rooms.track_ends_at_ms(state)
+            if ends_at is None:
+                return
+            await asyncio.sleep(max(ends_at - now_ms(), 0) / 1000)
+            await self.live.advance(group_id)
+        except (GroupGone, asyncio.CancelledError):
+            pass
+        except Exception:
+            log.exception("advancing group %s failed", group_id)
+
+    # -- continuity lost ---------------------------------------------------------------------------
+
+    def resync(self, group_id: str, conns: list[Connection]) -> None:
+        """The group's history broke (Redis lost it, or a gap could not be filled): make clients reconnect.
+
+        They come back with their resume point, get ``recovered: false`` and a fresh snapshot
+        of the state rebuilt from SQL.
+        """
+        for conn in conns:
+            asyncio.ensure_future(conn.shut(CloseCode.RESYNC, "history lost; reconnect for a snapshot"))

@@ -1,0 +1,304 @@
+"""Wire format of the room socket `/ws/groups/{group_id}`: JSON text frames, no I/O.
+
+Client frames are parsed into frozen dataclasses (`parse_client_frame`); server frames are built
+here as text (`snapshot`, `resumed`, `ack`, `error`, `pong`) or, for events, encoded once per
+event with their `(epoch, seq)` framing (`encode_event`). docs/asyncapi.yaml is the published
+form of this module, and the tests hold both to each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from enum import IntEnum, unique
+from typing import Any, TypeAlias
+
+import orjson
+
+from rooms_server._client_frames import (
+    Add as Add,
+    Chat as Chat,
+    ClientFrame as ClientFrame,
+    Hello as Hello,
+    Jump as Jump,
+    Move as Move,
+    Pause as Pause,
+    Ping as Ping,
+    Play as Play,
+    Previous as Previous,
+    React as React,
+    Remove as Remove,
+    Resume as Resume,
+    Seek as Seek,
+    Skip as Skip,
+    VoteSkip as VoteSkip,
+)
+from rooms_server._validate import MAX_SAFE_INT as MAX_SAFE_INT, FieldError, Fields
+from rooms_server.rooms import Event, LiveState, Member, current_track, member_to_dict, playback_to_dict, track_to_dict
+
+MAX_FRAME_BYTES = 64 * 1024
+MAX_CHAT_CHARS = 500
+MAX_ID_CHARS = 64
+MAX_TOKEN_CHARS = 512
+MAX_EPOCH_CHARS = 64
+MAX_URL_CHARS = 2048
+MAX_TITLE_CHARS = 512
+MAX_DURATION_S = 86_400
+MAX_EMOJI_CHARS = 16
+SERVICES = frozenset({"spotify", "youtube"})
+# Stable `error.code` values for frames that cannot be understood; rooms.ERROR_CODES lists the rules' codes.
+ERROR_CODES: frozenset[str] = frozenset({"frame_too_large", "bad_json", "bad_frame", "unknown_type"})
+
+
+class ProtocolError(Exception):
+    """A frame that cannot be understood; answered with an `error` frame, the socket lives."""
+
+    def __init__(self, code: str, message: str, id: str | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.id = id
+
+
+@unique
+class CloseCode(IntEnum):
+    """WebSocket close codes (RFC 6455 private range).
+
+    4000–4499: transient; reconnect with backoff and resume from the last (epoch, seq).
+    4500–4999: terminal; do not reconnect without user action (new token, new invite).
+    """
+
+    SERVER_ERROR = 4000  # unexpected server failure
+    SLOW_CONSUMER = 4008  # the send queue overflowed: the client did not read fast enough
+    RESYNC = 4010  # events could not be delivered without a gap: reconnect for a fresh snapshot
+    SHUTDOWN = 4011  # server restart or shutdown
+    HELLO_TIMEOUT = 4012  # no hello frame in time after the socket opened
+    UNAVAILABLE = 4013  # engine or database unavailable right now
+    TOO_MANY_COMMANDS = 4029  # command rate limit exceeded
+    UNAUTHORIZED = 4501  # missing, invalid, expired or revoked token
+    FORBIDDEN = 4503  # not a member of this group, or removed from it
+    GROUP_NOT_FOUND = 4504
+    GROUP_DELETED = 4505
+    BAD_ORIGIN = 4508  # Origin header not among the configured origins
+    TOO_MANY_CONNECTIONS = 4509  # connections per user exceeded
+    TOO_MANY_BAD_FRAMES = 4510  # repeated protocol errors
+
+    @property
+    def reconnect(self) -> bool:
+        return self < 4500
+
+
+# -- client frames -------------------------------------------------------------------------------
+
+
+def parse_client_frame(text: str | bytes, *, max_bytes: int, max_chat_chars: int = MAX_CHAT_CHARS) -> ClientFrame:
+    """Parse one text frame; raises ProtocolError and nothing else, whatever the input."""
+    obj = _decode(text, max_bytes)
+    frame_id = _frame_id(obj)
+    frame_type = obj.get("type")
+    if type(frame_type) is not str:
+        raise ProtocolError("bad_frame", "type: must be a string", frame_id)
+    parser = _PARSERS.get(frame_type)
+    if parser is None:
+        raise ProtocolError("unknown_type", f"unknown frame type {frame_type[:64]!r}", frame_id)
+    fields = Fields(obj, frame_id=frame_id)
+    fields.skip("type", "id")
+    try:
+        frame = parser(fields, max_chat_chars)
+        fields.finish()
+    except FieldError as exc:
+        raise ProtocolError("bad_frame", str(exc), frame_id) from None
+    return frame
+
+
+def _decode(text: str | bytes, max_bytes: int) -> dict[str, object]:
+    if isinstance(text, str):
+        # Counting UTF-8 bytes needs an encode; skip it when the character count already decides.
+        too_large = len(text) > max_bytes or (
+            len(text) * 4 > max_bytes and len(text.encode("utf-8", "surrogatepass")) > max_bytes
+        )
+    elif isinstance(text, bytes):
+        too_large = len(text) > max_bytes
+    else:
+        raise ProtocolError("bad_json", "a frame must be text")
+    if too_large:
+        raise ProtocolError("frame_too_large", f"frames are limited to {max_bytes} bytes")
+    try:
+        # orjson refuses NaN/Infinity, lone surrogates and nesting deeper than 1024 with this error.
+        obj = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolError("bad_json", f"invalid JSON: {exc}") from None
+    if type(obj) is not dict:
+        raise ProtocolError("bad_frame", "a frame must be a JSON object")
+    return obj
+
+
+def _frame_id(obj: dict[str, object]) -> str | None:
+    frame_id = obj.get("id")
+    if frame_id is None and "id" not in obj:
+        return None
+    if type(frame_id) is not str or not 1 <= len(frame_id) <= MAX_ID_CHARS or "\x00" in frame_id:
+        raise ProtocolError("bad_frame", f"id: must be a string of 1..{MAX_ID_CHARS} characters without NUL")
+    return frame_id
+
+
+_Parser: TypeAlias = Callable[[Fields, int], ClientFrame]
+
+
+def _hello(f: Fields, _: int) -> Hello:
+    token = f.optional_text("token", min_len=1, max_len=MAX_TOKEN_CHARS)
+    return Hello(token=token, resume=_resume(f.optional_object("resume")), id=f.frame_id)
+
+
+def _resume(f: Fields | None) -> Resume | None:
+    if f is None:
+        return None
+    resume = Resume(epoch=f.text("epoch", min_len=1, max_len=MAX_EPOCH_CHARS), seq=f.integer("seq", lo=0))
+    f.finish()
+    return resume
+
+
+def _add(f: Fields, _: int) -> Add:
+    return Add(
+        service=f.choice("service", SERVICES),
+        url=f.text("url", min_len=1, max_len=MAX_URL_CHARS),
+        title=f.optional_text("title", min_len=1, max_len=MAX_TITLE_CHARS),
+        duration=f.optional_integer("duration", lo=1, hi=MAX_DURATION_S),
+        id=f.frame_id,
+    )
+
+
+def _chat(f: Fields, max_chat_chars: int) -> Chat:
+    # The raw text is bounded too (not only the stripped one) so the rule fits a JSON Schema.
+    text = f.text("text", min_len=1, max_len=max_chat_chars).strip()
+    if not text:
+        raise FieldError("text: must not be blank")
+    return Chat(text=text, id=f.frame_id)
+
+
+def _track_id(f: Fields, key: str) -> int:
+    return f.integer(key, lo=1)
+
+
+_PARSERS: dict[str, _Parser] = {
+    "hello": _hello,
+    "add": _add,
+    "remove": lambda f, _: Remove(track_id=_track_id(f, "track_id"), id=f.frame_id),
+    "move": lambda f, _: Move(
+        track_id=_track_id(f, "track_id"), after_track_id=f.nullable_integer("after_track_id", lo=1), id=f.frame_id
+    ),
+    "skip": lambda f, _: Skip(expected_track_id=_track_id(f, "expected_track_id"), id=f.frame_id),
+    "previous": lambda f, _: Previous(expected_track_id=f.nullable_integer("expected_track_id", lo=1), id=f.frame_id),
+    "jump": lambda f, _: Jump(track_id=_track_id(f, "track_id"), id=f.frame_id),
+    "play": lambda f, _: Play(id=f.frame_id),
+    "pause": lambda f, _: Pause(id=f.frame_id),
+    "seek": lambda f, _: Seek(position_ms=f.integer("position_ms", lo=0), id=f.frame_id),
+    "vote_skip": lambda f, _: VoteSkip(track_id=_track_id(f, "track_id"), id=f.frame_id),
+    "chat": _chat,
+    "react": lambda f, _: React(emoji=f.text("emoji", min_len=1, max_len=MAX_EMOJI_CHARS), id=f.frame_id),
+    "ping": lambda f, _: Ping(client_time=f.number("client_time"), id=f.frame_id),
+}
+CLIENT_FRAME_TYPES: frozenset[str] = frozenset(_PARSERS)
+
+
+# -- server frames -------------------------------------------------------------------------------
+
+
+def _text(frame: dict[str, Any]) -> str:
+    return orjson.dumps(frame).decode()
+
+
+def _with_id(frame: dict[str, Any], frame_id: str | None) -> dict[str, Any]:
+    if frame_id is not None:
+        frame["id"] = frame_id
+    return frame
+
+
+def snapshot(
+    state: LiveState,
+    *,
+    epoch: str,
+    seq: int,
+    server_time: int,
+    recovered: bool,
+    members: Sequence[Member],
+    you: Member,
+    votes_needed: int,
+) -> str:
+    """The full room, first frame of a connection unless a resume succeeds.
+
+    recovered is True only when the snapshot sits at the client's own resume point (nothing was
+    missed); False tells a resuming client to drop its local state.
+    """
+    header = {"type": "snapshot", "epoch": epoch, "seq": seq, "server_time": server_time, "recovered": recovered}
+    room = _room(state, votes_needed)
+    return _text({**header, **room, "members": [member_to_dict(m) for m in members], "you": member_to_dict(you)})
+
+
+def _room(state: LiveState, votes_needed: int) -> dict[str, Any]:
+    track = current_track(state)
+    return {
+        "group": {"id": state.group_id, "name": state.name, "is_public": state.is_public},
+        "playlist": {
+            "id": state.playlist_id,
+            "version": state.version,
+            "current_index": state.current_index,
+            "tracks": [track_to_dict(t) for t in state.tracks],
+        },
+        "playback": playback_to_dict(state.playback),
+        "votes": {"track_id": None if track is None else track.id, "votes": len(state.votes), "needed": votes_needed},
+    }
+
+
+def resumed(epoch: str, seq: int, server_time: int) -> str:
+    """Sent before an exact replay of the events after (epoch, seq)."""
+    return _text({"type": "resumed", "epoch": epoch, "seq": seq, "server_time": server_time})
+
+
+def ack(id: str | None, seq: int) -> str:
+    return _text(_with_id({"type": "ack", "seq": seq}, id))
+
+
+def error(code: str, message: str, id: str | None = None) -> str:
+    return _text(_with_id({"type": "error", "code": code, "message": message}, id))
+
+
+def pong(client_time: float, server_time: int, id: str | None = None) -> str:
+    return _text(_with_id({"type": "pong", "client_time": client_time, "server_time": server_time}, id))
+
+
+def encode_event(body: Event, *, epoch: str, seq: int, ts: int) -> bytes:
+    """The event frame, encoded once and sent as-is to every socket of the group."""
+    # The framing goes last so that a body can never overwrite the event's (epoch, seq).
+    return orjson.dumps({**body, "epoch": epoch, "seq": seq, "ts": ts})
+
+
+# Event bodies the hub emits itself (the playlist and playback ones come from rooms.py).
+
+
+def member_joined(member: Member) -> Event:
+    return {"type": "member_joined", **member_to_dict(member)}
+
+
+def member_left(user_id: str) -> Event:
+    return {"type": "member_left", "user_id": user_id}
+
+
+def member_removed(user_id: str) -> Event:
+    """An admin removed the member; their sockets close with FORBIDDEN right after this event."""
+    return {"type": "member_removed", "user_id": user_id}
+
+
+def role_changed(user_id: str, role: str) -> Event:
+    return {"type": "role_changed", "user_id": user_id, "role": role}
+
+
+def chat_event(user_id: str, name: str, text: str) -> Event:
+    return {"type": "chat", "user_id": user_id, "name": name, "text": text}
+
+
+def reaction_event(user_id: str, name: str, emoji: str) -> Event:
+    return {"type": "reaction", "user_id": user_id, "name": name, "emoji": emoji}
+
+
+def group_deleted() -> Event:
+    return {"type": "group_deleted"}

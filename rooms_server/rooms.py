@@ -1,0 +1,337 @@
+"""Pure domain of a listening room: the live state of one group and its transitions.
+
+No I/O and no clock: every transition takes the time it needs (`now_ms`, `lead_ms`) and returns
+a `Change` (the new state plus the event bodies to publish), or raises `RoomError`. The hub runs
+them under the group's engine lock; the engine stores `encode_state()` bytes without reading them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any, TypeAlias
+
+from rooms_server._room_state import (
+    STATE_FORMAT,
+    LiveState,
+    Member,
+    Playback,
+    Track,
+    current_track,
+    decode_state,
+    encode_state,
+    member_to_dict,
+    playback_to_dict,
+    track_to_dict,
+)
+
+__all__ = [
+    "ADMIN",
+    "ADMIN_ONLY",
+    "ERROR_CODES",
+    "MEMBER",
+    "STATE_FORMAT",
+    "Change",
+    "Event",
+    "LiveState",
+    "Member",
+    "Playback",
+    "RoomError",
+    "Track",
+    "add_track",
+    "advance_if_ended",
+    "current_track",
+    "decode_state",
+    "encode_state",
+    "jump",
+    "member_to_dict",
+    "move_track",
+    "needed_votes",
+    "pause",
+    "play",
+    "playback_to_dict",
+    "previous",
+    "rebuild",
+    "remove_track",
+    "require_role",
+    "seek",
+    "skip",
+    "track_ends_at_ms",
+    "track_to_dict",
+    "update_group",
+    "vote_skip",
+]
+
+ADMIN = "admin"
+MEMBER = "member"
+# Remove is not here: members may remove the tracks they added (checked in remove_track).
+ADMIN_ONLY: frozenset[str] = frozenset({"skip", "previous", "jump", "play", "pause", "seek", "move"})
+
+# Stable `error.code` values of RoomError; clients branch on them, so they only ever get added.
+ERROR_CODES: frozenset[str] = frozenset(
+    {"forbidden", "track_not_found", "stale_track", "queue_full", "nothing_to_play", "already_voted", "bad_position"}
+)
+
+Event: TypeAlias = dict[str, Any]  # an event body: {"type": ..., ...} without epoch/seq/ts
+
+
+class RoomError(Exception):
+    """A command that the room refuses; `code` is stable and goes on the wire."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """The result of a transition; a no-op returns the same state object and no events."""
+
+    state: LiveState
+    events: list[Event]
+
+
+def require_role(command_type: str, role: str) -> None:
+    if command_type in ADMIN_ONLY and role != ADMIN:
+        raise RoomError("forbidden", f"only a host can {command_type}")
+
+
+def needed_votes(present_users: int, ratio: float) -> int:
+    """Smallest vote count strictly greater than present_users × ratio."""
+    if not 0.0 <= ratio <= 1.0:
+        raise ValueError(f"vote ratio must be within [0, 1], got {ratio}")
+    return math.floor(max(present_users, 0) * ratio) + 1
+
+
+def track_ends_at_ms(state: LiveState) -> int | None:
+    track = current_track(state)
+    if track is None or not state.playback.is_playing:
+        return None
+    return state.playback.server_time_ms + track.duration_ms - state.playback.position_ms
+
+
+def rebuild(state: LiveState) -> LiveState:
+    """State rebuilt from SQL: paused at the current track at 0, no votes.
+
+    The position is not durable, so restarting the track is the honest choice. The index is
+    clamped because SQL may hold one that no longer fits the track list.
+    """
+    index = min(max(state.current_index, 0), len(state.tracks))
+    playback = Playback(is_playing=False, position_ms=0, server_time_ms=state.playback.server_time_ms)
+    return replace(state, current_index=index, playback=playback, votes=frozenset())
+
+
+# -- event bodies --------------------------------------------------------------------------------
+
+
+def _current_id(state: LiveState) -> int | None:
+    track = current_track(state)
+    return None if track is None else track.id
+
+
+def _index_event(state: LiveState) -> Event:
+    return {"type": "index_changed", "index": state.current_index, "track_id": _current_id(state)}
+
+
+def _playback_event(state: LiveState) -> Event:
+    return {"type": "playback_changed", "playback": playback_to_dict(state.playback), "track_id": _current_id(state)}
+
+
+def _votes_event(state: LiveState, needed: int | None) -> Event:
+    # needed is None when the transition does not know who is present; clients keep their last value.
+    return {"type": "votes_changed", "track_id": _current_id(state), "votes": len(state.votes), "needed": needed}
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _index_of(tracks: tuple[Track, ...], track_id: int) -> int:
+    for index, track in enumerate(tracks):
+        if track.id == track_id:
+            return index
+    raise RoomError("track_not_found", f"track {track_id} is not in the playlist")
+
+
+def _expect_current(state: LiveState, expected_track_id: int | None) -> None:
+    # The concurrency guard: a command names the track its sender saw as current, so of two hosts
+    # pressing skip together the second one fails instead of skipping a track nobody chose to skip.
+    current_id = _current_id(state)
+    if current_id != expected_track_id:
+        raise RoomError("stale_track", f"the current track is {current_id}, not {expected_track_id}")
+
+
+def _require_current(state: LiveState) -> Track:
+    track = current_track(state)
+    if track is None:
+        raise RoomError("nothing_to_play", "no track is current")
+    return track
+
+
+def _started(playing: bool, position_ms: int, *, now_ms: int, lead_ms: int) -> Playback:
+    # A start is scheduled lead_ms ahead so every phone, whatever its latency, begins together.
+    if playing:
+        return Playback(is_playing=True, position_ms=position_ms, server_time_ms=now_ms + lead_ms)
+    return Playback(is_playing=False, position_ms=position_ms, server_time_ms=now_ms)
+
+
+def _switch_to(state: LiveState, tracks: tuple[Track, ...], index: int, *, now_ms: int, lead_ms: int) -> Change:
+    """Make tracks[index] current from position 0 (still playing if the room was), clearing the votes."""
+    playing = state.playback.is_playing and index < len(tracks)
+    new = replace(
+        state,
+        tracks=tracks,
+        current_index=index,
+        playback=_started(playing, 0, now_ms=now_ms, lead_ms=lead_ms),
+        votes=frozenset(),
+        version=state.version + 1,
+    )
+    events = [_index_event(new), _playback_event(new)]
+    if state.votes:
+        events.append(_votes_event(new, needed=None))
+    return Change(new, events)
+
+
+def _restart(state: LiveState, *, now_ms: int, lead_ms: int) -> Change:
+    return _with_playback(state, _started(state.playback.is_playing, 0, now_ms=now_ms, lead_ms=lead_ms))
+
+
+def _with_playback(state: LiveState, playback: Playback) -> Change:
+    if playback == state.playback:
+        return Change(state, [])
+    new = replace(state, playback=playback)
+    return Change(new, [_playback_event(new)])
+
+
+# -- transitions ---------------------------------------------------------------------------------
+
+
+def add_track(state: LiveState, track: Track, *, max_queue: int) -> Change:
+    if len(state.tracks) >= max_queue:
+        raise RoomError("queue_full", f"the playlist already holds {max_queue} tracks")
+    if any(t.id == track.id for t in state.tracks):
+        raise ValueError(f"track id {track.id} is already in the playlist")  # a caller bug, not a user error
+    index = len(state.tracks)
+    new = replace(state, tracks=(*state.tracks, track), version=state.version + 1)
+    events: list[Event] = [{"type": "track_added", "track": track_to_dict(track), "index": index}]
+    if state.current_index == index:  # nothing was current: the new track is, paused at 0
+        new = replace(new, playback=Playback(False, 0, state.playback.server_time_ms))
+        events.append(_index_event(new))
+        if new.playback != state.playback:
+            events.append(_playback_event(new))
+    return Change(new, events)
+
+
+def remove_track(state: LiveState, track_id: int, *, by_user: str, is_admin: bool, now_ms: int, lead_ms: int) -> Change:
+    index = _index_of(state.tracks, track_id)
+    if not is_admin and state.tracks[index].added_by != by_user:
+        raise RoomError("forbidden", "members may only remove the tracks they added")
+    tracks = state.tracks[:index] + state.tracks[index + 1 :]
+    removed: Event = {"type": "track_removed", "track_id": track_id}
+    if index == state.current_index:  # the next track (now at the same index) becomes current
+        change = _switch_to(state, tracks, index, now_ms=now_ms, lead_ms=lead_ms)
+        return Change(change.state, [removed, *change.events])
+    # Removing a track before the current one shifts the index so the same track stays current.
+    shift = 1 if index < state.current_index else 0
+    new = replace(state, tracks=tracks, current_index=state.current_index - shift, version=state.version + 1)
+    return Change(new, [removed, _index_event(new)] if shift else [removed])
+
+
+def move_track(state: LiveState, track_id: int, after_track_id: int | None) -> Change:
+    """Move a track right after another one (None: to the front); the current track stays current."""
+    index = _index_of(state.tracks, track_id)
+    if after_track_id == track_id:
+        return Change(state, [])
+    moved = state.tracks[index]
+    rest = state.tracks[:index] + state.tracks[index + 1 :]
+    at = 0 if after_track_id is None else _index_of(rest, after_track_id) + 1
+    tracks = (*rest[:at], moved, *rest[at:])
+    if tracks == state.tracks:
+        return Change(state, [])
+    current_id = _current_id(state)
+    current_index = len(tracks) if current_id is None else _index_of(tracks, current_id)
+    new = replace(state, tracks=tracks, current_index=current_index, version=state.version + 1)
+    events: list[Event] = [{"type": "track_moved", "track_id": track_id, "after_track_id": after_track_id, "index": at}]
+    if current_index != state.current_index:
+        events.append(_index_event(new))
+    return Change(new, events)
+
+
+def skip(state: LiveState, expected_track_id: int, *, now_ms: int, lead_ms: int) -> Change:
+    _expect_current(state, expected_track_id)
+    if state.current_track is None:  # only reachable with expected None, which the type excludes
+        raise RoomError("stale_track", "the queue has already ended")
+    return _switch_to(state, state.tracks, state.current_index + 1, now_ms=now_ms, lead_ms=lead_ms)
+
+
+def previous(state: LiveState, expected_track_id: int | None, *, now_ms: int, lead_ms: int) -> Change:
+    """Back one track; at the first track restart it; from the ended queue go to the last track."""
+    _expect_current(state, expected_track_id)
+    if not state.tracks:
+        raise RoomError("nothing_to_play", "the playlist is empty")
+    if state.current_index == 0:
+        return _restart(state, now_ms=now_ms, lead_ms=lead_ms)
+    return _switch_to(state, state.tracks, state.current_index - 1, now_ms=now_ms, lead_ms=lead_ms)
+
+
+def jump(state: LiveState, track_id: int, *, now_ms: int, lead_ms: int) -> Change:
+    """Make a track current from 0; jumping to the current track restarts it."""
+    index = _index_of(state.tracks, track_id)
+    if index == state.current_index:
+        return _restart(state, now_ms=now_ms, lead_ms=lead_ms)
+    return _switch_to(state, state.tracks, index, now_ms=now_ms, lead_ms=lead_ms)
+
+
+def play(state: LiveState, *, now_ms: int, lead_ms: int) -> Change:
+    track = _require_current(state)
+    if state.playback.is_playing:
+        return Change(state, [])
+    position = state.playback.position_at(now_ms, track.duration_ms)
+    if position >= track.duration_ms:  # paused at the very end: it would end the moment it starts
+        position = 0
+    return _with_playback(state, _started(True, position, now_ms=now_ms, lead_ms=lead_ms))
+
+
+def pause(state: LiveState, *, now_ms: int) -> Change:
+    track = current_track(state)
+    if track is None or not state.playback.is_playing:
+        return Change(state, [])
+    position = state.playback.position_at(now_ms, track.duration_ms)
+    return _with_playback(state, Playback(is_playing=False, position_ms=position, server_time_ms=now_ms))
+
+
+def seek(state: LiveState, position_ms: int, *, now_ms: int, lead_ms: int) -> Change:
+    track = _require_current(state)
+    if not 0 <= position_ms <= track.duration_ms:
+        raise RoomError("bad_position", f"position must be within 0..{track.duration_ms} ms")
+    return _with_playback(state, _started(state.playback.is_playing, position_ms, now_ms=now_ms, lead_ms=lead_ms))
+
+
+def vote_skip(
+    state: LiveState, user_id: str, track_id: int, *, present_users: int, ratio: float, now_ms: int, lead_ms: int
+) -> Change:
+    """Vote to skip the named current track; skips once more than present_users × ratio voted."""
+    _expect_current(state, track_id)
+    if user_id in state.votes:
+        raise RoomError("already_voted", "you already voted to skip this track")
+    voted = replace(state, votes=state.votes | {user_id})
+    needed = needed_votes(present_users, ratio)
+    if len(voted.votes) >= needed:
+        return skip(voted, track_id, now_ms=now_ms, lead_ms=lead_ms)
+    return Change(voted, [_votes_event(voted, needed)])
+
+
+def advance_if_ended(state: LiveState, *, now_ms: int, lead_ms: int) -> Change:
+    """The end-of-track timer: a skip expecting the current track, once its end has passed."""
+    ends_at = track_ends_at_ms(state)
+    track = current_track(state)
+    if ends_at is None or track is None or now_ms < ends_at:
+        return Change(state, [])
+    return skip(state, track.id, now_ms=now_ms, lead_ms=lead_ms)
+
+
+def update_group(state: LiveState, *, name: str, is_public: bool) -> Change:
+    if name == state.name and is_public == state.is_public:
+        return Change(state, [])
+    new = replace(state, name=name, is_public=is_public)
+    return Change(new, [{"type": "group_changed", "name": name, "is_public": is_public}])

@@ -1,0 +1,94 @@
+"""The group's playlist over HTTP: read it, add a track (which reaches the room's sockets too)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from rooms_server import protocol
+from rooms_server.db import queries
+from rooms_server.errors import ApiError, not_found
+from rooms_server.rooms import RoomError
+from rooms_server.web.deps import current_user, db_of, iso, json, live_of, settings_of
+from rooms_server.web.groups import visible_group
+from rooms_server.web.validation import Fields, read_json_object
+
+
+async def read_playlist(request: Request) -> Response:
+    """
+    summary: The group's playlist with its tracks in order and the current track index
+    security: [{bearer: []}]
+    responses:
+      200: {description: OK, content: {application/json: {schema: {$ref: '#/components/schemas/Playlist'}}}}
+      404: {$ref: '#/components/responses/NotFound'}
+    """
+    user = await current_user(request)
+    async with db_of(request).read() as session:
+        group, _ = await visible_group(session, request.path_params["group_id"], user)
+        playlist = await queries.playlist_of(session, group.id)
+        if playlist is None:
+            raise not_found("playlist")
+        rows = await queries.tracks_of(session, playlist.id)
+    tracks = [
+        {
+            "id": t.id,
+            "position": index,
+            "service": t.service,
+            "title": t.title,
+            "duration": t.duration,
+            "external_url": t.external_url,
+            "added_by": {"id": t.added_by_user_id, "name": name},
+            "added_at": iso(t.added_at),
+        }
+        for index, (t, name) in enumerate(rows)
+    ]
+    body = {
+        "id": playlist.id,
+        "group_id": group.id,
+        "current_track_index": playlist.current_track_index,
+        "version": playlist.version,
+        "tracks": tracks,
+    }
+    return json(body)
+
+
+async def add_track(request: Request) -> Response:
+    """
+    summary: Add a track to the end of the playlist (members); the room sees it live
+    security: [{bearer: []}]
+    requestBody:
+      content: {application/json: {schema: {$ref: '#/components/schemas/NewTrack'}}}
+    responses:
+      201: {description: Added, content: {application/json: {schema: {$ref: '#/components/schemas/Added'}}}}
+      403: {$ref: '#/components/responses/Forbidden'}
+      404: {$ref: '#/components/responses/NotFound'}
+      409: {$ref: '#/components/responses/Conflict'}
+      422: {$ref: '#/components/responses/Invalid'}
+    """
+    user = await current_user(request)
+    body = await read_json_object(request, settings_of(request).limits.max_body_bytes)
+    fields = Fields(body, {"service", "url", "title", "duration"})
+    service = fields.choice("service", tuple(sorted(protocol.SERVICES)))
+    url = fields.text("url", max_len=protocol.MAX_URL_CHARS)
+    title = fields.text("title", max_len=protocol.MAX_TITLE_CHARS)
+    duration = fields.integer("duration", low=1, high=protocol.MAX_DURATION_S)
+    fields.done()
+    assert service is not None and url is not None and title is not None and duration is not None
+    async with db_of(request).read() as session:
+        group, member = await visible_group(session, request.path_params["group_id"], user)
+    if member is None:
+        raise ApiError(403, "forbidden", "Join the group to add tracks.")
+    try:
+        seq = await live_of(request).add_track(
+            group.id, user, service=service, url=url, title=title, duration_s=duration
+        )
+    except RoomError as exc:
+        raise ApiError(409, exc.code, exc.message) from None
+    return json({"seq": seq}, 201)
+
+
+routes = [
+    Route("/api/groups/{group_id:str}/playlist", read_playlist, methods=["GET"]),
+    Route("/api/groups/{group_id:str}/tracks", add_track, methods=["POST"]),
+]

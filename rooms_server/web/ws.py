@@ -1,0 +1,232 @@
+"""The room socket ``/ws/groups/{group_id}``: handshake, first frame, then commands until close.
+
+The socket is accepted before anything is checked so that every refusal reaches the client as a
+documented close code (a close before accept is only an HTTP 403 to a browser). The token comes
+in the first ``hello`` frame (browsers cannot set headers) or an ``Authorization`` header, never
+in the URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from typing import cast
+
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from rooms_server import protocol, rooms
+from rooms_server.auth import bearer_token
+from rooms_server.commands import Commands
+from rooms_server.config import Settings
+from rooms_server.db import queries
+from rooms_server.db.session import Database
+from rooms_server.engine.base import Engine, EngineBusy
+from rooms_server.hub import Connection, Hub
+from rooms_server.live import Actor, GroupGone, LiveGroups, now_ms
+from rooms_server.presence import Presence
+from rooms_server.protocol import CloseCode, ProtocolError
+from rooms_server.web.deps import user_for_token
+
+log = logging.getLogger(__name__)
+
+HELLO_TIMEOUT_S = 10.0
+MAX_BAD_FRAMES = 20
+MAX_RATE_STRIKES = 40
+
+
+class Refused(Exception):
+    def __init__(self, code: CloseCode, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+class TokenBucket:
+    """Commands per second with a burst allowance."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.capacity = rate, float(burst)
+        self.tokens, self.stamp = float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+async def group_socket(ws: WebSocket) -> None:
+    settings = cast(Settings, ws.state.settings)
+    await ws.accept()
+    try:
+        conn, hello = await _handshake(ws, settings)
+    except Refused as refused:
+        await ws.close(refused.code, refused.reason)
+        return
+    except WebSocketDisconnect:
+        return
+    presence = cast(Presence, ws.state.presence)
+    await presence.attach(conn)
+    try:
+        await _first_frame(ws, conn, hello)
+        await _serve(ws, conn, settings)
+    except GroupGone:
+        await conn.shut(CloseCode.GROUP_DELETED, "group deleted")
+    except WebSocketDisconnect:
+        pass
+    finally:
+        conn.closed = True
+        if conn.sender is not None:
+            conn.sender.cancel()
+        # Shielded: a handler cancelled at disconnect must still say goodbye (member_left, presence).
+        with contextlib.suppress(GroupGone, asyncio.CancelledError):
+            await asyncio.shield(presence.detach(conn))
+
+
+async def _handshake(ws: WebSocket, settings: Settings) -> tuple[Connection, protocol.Hello]:
+    origin = ws.headers.get("origin")
+    if origin is not None and origin.rstrip("/") not in settings.allowed_origins:
+        raise Refused(CloseCode.BAD_ORIGIN, "origin not allowed")
+    hello = await _receive_hello(ws, settings)
+    token = hello.token or bearer_token(ws.headers.get("authorization"))
+    db = cast(Database, ws.state.db)
+    user = await user_for_token(db, token) if token else None
+    if user is None:
+        raise Refused(CloseCode.UNAUTHORIZED, "a valid token is required")
+    group_id = ws.path_params["group_id"]
+    async with db.read() as session:
+        group = await queries.get_group(session, group_id)
+        member = await queries.membership(session, group_id, user.id) if group else None
+    if group is None or (member is None and not group.is_public):
+        raise Refused(CloseCode.GROUP_NOT_FOUND, "no such group")
+    if member is None:
+        raise Refused(CloseCode.FORBIDDEN, "join the group first")
+    hub = cast(Hub, ws.state.hub)
+    if hub.user_connections(user.id) >= settings.limits.max_connections_per_user:
+        raise Refused(CloseCode.TOO_MANY_CONNECTIONS, "too many connections for this user")
+    conn = Connection(
+        id=uuid.uuid4().hex,
+        group_id=group_id,
+        user_id=user.id,
+        name=user.name,
+        role=member.role,
+        send=ws.send_text,
+        close=ws.close,
+        queue_size=settings.limits.send_queue_frames,
+    )
+    return conn, hello
+
+
+async def _receive_hello(ws: WebSocket, settings: Settings) -> protocol.Hello:
+    try:
+        text = await asyncio.wait_for(_receive_text(ws), HELLO_TIMEOUT_S)
+    except TimeoutError:
+        raise Refused(CloseCode.HELLO_TIMEOUT, "no hello in time") from None
+    try:
+        frame = protocol.parse_client_frame(text, max_bytes=settings.limits.max_frame_bytes)
+    except ProtocolError as exc:
+        raise Refused(CloseCode.UNAUTHORIZED, f"the first frame must be hello ({exc.code})") from None
+    if not isinstance(frame, protocol.Hello):
+        raise Refused(CloseCode.UNAUTHORIZED, "the first frame must be hello")
+    return frame
+
+
+async def _receive_text(ws: WebSocket) -> str | bytes:
+    message = await ws.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    text: str | None = message.get("text")
+    return text if text is not None else message.get("bytes") or b""
+
+
+async def _first_frame(ws: WebSocket, conn: Connection, hello: protocol.Hello) -> None:
+    """An exact replay from the client's resume point when the log has it, else a snapshot."""
+    live = cast(LiveGroups, ws.state.live)
+    stored, state = await live.current(conn.group_id)
+    resume = hello.resume
+    if resume is not None and resume.epoch == stored.epoch and resume.seq <= stored.seq:
+        events = await cast(Engine, ws.state.engine).history(conn.group_id, resume.epoch, resume.seq)
+        if events is not None:
+            await ws.send_text(protocol.resumed(resume.epoch, resume.seq, now_ms()))
+            for event in events:
+                await ws.send_text(event.decode())
+            conn.start(resume.epoch, resume.seq + len(events))
+            return
+    presence = cast(Presence, ws.state.presence)
+    members = await presence.members(conn.group_id)
+    ratio = live.settings.vote_skip_ratio
+    frame = protocol.snapshot(
+        state,
+        epoch=stored.epoch,
+        seq=stored.seq,
+        server_time=now_ms(),
+        recovered=False,
+        members=members,
+        you=rooms.Member(conn.user_id, conn.name, conn.role),
+        votes_needed=rooms.needed_votes(max(len(members), 1), ratio),
+    )
+    await ws.send_text(frame)
+    conn.start(stored.epoch, stored.seq)
+
+
+async def _serve(ws: WebSocket, conn: Connection, settings: Settings) -> None:
+    live = cast(LiveGroups, ws.state.live)
+    presence = cast(Presence, ws.state.presence)
+
+    async def present_users() -> int:
+        return await presence.count(conn.group_id)
+
+    bucket = TokenBucket(settings.limits.commands_per_second, settings.limits.command_burst)
+    bad_frames = strikes = 0
+    while not conn.closed:
+        raw = await _receive_text(ws)
+        try:
+            frame = protocol.parse_client_frame(
+                raw, max_bytes=settings.limits.max_frame_bytes, max_chat_chars=settings.limits.chat_max_chars
+            )
+        except ProtocolError as exc:
+            bad_frames += 1
+            if bad_frames > MAX_BAD_FRAMES:
+                await conn.shut(CloseCode.TOO_MANY_BAD_FRAMES, "too many bad frames")
+                return
+            _reply(conn, protocol.error(exc.code, exc.message, exc.id))
+            continue
+        if isinstance(frame, protocol.Ping):
+            _reply(conn, protocol.pong(frame.client_time, now_ms(), frame.id))
+            continue
+        if isinstance(frame, protocol.Hello):
+            _reply(conn, protocol.error("already_authenticated", "hello is only the first frame", frame.id))
+            continue
+        if not bucket.take():
+            strikes += 1
+            if strikes > MAX_RATE_STRIKES:
+                await conn.shut(CloseCode.TOO_MANY_COMMANDS, "command rate limit exceeded")
+                return
+            _reply(conn, protocol.error("rate_limited", "too many commands; slow down", frame.id))
+            continue
+        # The role is read per command: a promotion or demotion applies to the very next one.
+        commands = Commands(live, conn.group_id, Actor(conn.user_id, conn.name, conn.role), present_users)
+        try:
+            seq = await commands.execute(frame)
+        except rooms.RoomError as exc:
+            _reply(conn, protocol.error(exc.code, exc.message, frame.id))
+        except EngineBusy:
+            _reply(conn, protocol.error("busy", "the room is busy; try again", frame.id))
+        else:
+            _reply(conn, protocol.ack(frame.id, seq))
+
+
+def _reply(conn: Connection, text: str) -> None:
+    """Answers share the socket's queue with events, so one sender writes and order is kept."""
+    if not conn.offer("", 0, text):
+        asyncio.ensure_future(conn.shut(CloseCode.SLOW_CONSUMER, "send queue full"))
+
+
+routes = [WebSocketRoute("/ws/groups/{group_id:str}", group_socket)]

@@ -1,0 +1,281 @@
+"""The room socket through the app (TestClient), on both engines; every frame is checked against
+docs/asyncapi.yaml by tests/ws_client.py."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from rooms_server.app import create_app
+from rooms_server.config import Settings
+from tests.helpers import Guest, make_group
+from tests.services import REDIS_URL, require
+from tests.ws_client import Phone, add, close_all
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def ws_client(request: pytest.FixtureRequest, tmp_path: Path, migrated_sqlite_template: Path) -> Iterator[TestClient]:
+    import shutil
+
+    db = tmp_path / "rooms.db"
+    shutil.copy(migrated_sqlite_template, db)
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    engine_url = "memory://"
+    if request.param == "redis":
+        require("Redis", REDIS_URL)
+        engine_url = REDIS_URL
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{db}",
+        engine_url=engine_url,
+        redis_prefix=prefix,
+        secret_key="k",
+        public_base_url="http://testserver",
+        allowed_origins=("http://testserver",),
+        migrate_on_start=False,
+        playback_lead_ms=0,
+    )
+    with TestClient(create_app(settings)) as client:
+        try:
+            yield client
+        finally:
+            close_all()
+    if request.param == "redis":
+        r = redis.Redis.from_url(REDIS_URL)
+        keys = list(r.scan_iter(f"{prefix}*"))
+        if keys:
+            r.delete(*keys)
+        r.close()
+
+
+@pytest.fixture
+def room(ws_client: TestClient) -> tuple[TestClient, Guest, Guest, str]:
+    ann, bob = Guest(ws_client, "Ann"), Guest(ws_client, "Bob")
+    group_id = make_group(ws_client, ann, "Room")["id"]
+    assert ws_client.post(f"/api/groups/{group_id}/join", headers=bob.headers).status_code == 200
+    return ws_client, ann, bob, group_id
+
+
+def test_ws_first_frame_is_a_snapshot(room: tuple[TestClient, Guest, Guest, str]) -> None:
+    client, ann, _, gid = room
+    phone = Phone(client, ann, gid)
+    snap = phone.first
+    assert snap["type"] == "snapshot" and snap["recovered"] is False
+    assert snap["group"]["id"] == gid and snap["you"] == {"user_id": ann.id, "name": "Ann", "role": "admin"}
+    assert snap["playlist"]["tracks"] == [] and snap["playlist"]["current_index"] == 0
+    assert [m["user_id"] for m in snap["members"]] == [ann.id]
+    assert snap["playback"]["is_playing"] is False
+    phone.close()
+
+
+def test_ws_add_reaches_every_member_in_order(room: tuple[TestClient, Guest, Guest, str]) -> None:
+    client, ann, bob, gid = room
+    a, b = Phone(client, ann, gid), Phone(client, bob, gid)
+    a.until("member_joined", user_id=bob.id)
+    ack = add(b, "first")
+    added = b.until("track_added")
+    assert ack["seq"] >= added["seq"]
+    assert added["track"]["title"] == "first" and added["track"]["added_by_name"] == "Bob"
+    assert a.until("track_added")["seq"] == added["seq"]
+    playlist = client.get(f"/api/groups/{gid}/playlist", headers=ann.headers).json()
+    assert [t["title"] for t in playlist["tracks"]] == ["first"]
+    a.close()
+    b.close()
+
+
+def test_ws_member_cannot_skip_but_admin_can(room: tuple[TestClient, Guest, Guest, str]) -> None:
+    client, ann, bob, gid = room
+    a, b = Phone(client, ann, gid), Phone(client, bob, gid)
+    add(a, "one")
+    add(a, "two")
+    first_id = a.until("track_added")["track"]["id"]
+    refused = b.command({"type": "skip", "expected_track_id": first_id})
+    assert refused["type"] == "error" and refused["code"] == "forbidden"
+    assert a.command({"type": "skip", "expected_track_id": first_id})["type"] == "ack"
+    assert b.until("index_changed", index=1)["track_id"] != first_id
+    stale = a.command({"type": "skip", "expected_track_id": first_id})
+    assert stale["type"] == "error" and stale["code"] == "stale_track"
+    assert client.get(f"/api/groups/{gid}/playlist", headers=ann.headers).json()["current_track_index"] == 1
+    a.close()
+    b.close()
+
+
+def test_ws_remove_before_current_keeps_the_same_track(room: tuple[TestClient, Guest, Guest, str]) -> None:
+    client, ann, _, gid = room
+    a = Phone(client, ann, gid)
+    for title in ("a", "b", "c"):
+        add(a, title)
+    tracks = client.get(f"/api/groups/{gid}/playlist", headers=ann.headers).json()["tracks"]
+    ids = [t["id"] for t in tracks]
+    assert a.command({"type": "jump", "track_id": ids[2]})["type"] == "ack"
+    assert a.command({"type": "remove", "track_id": ids[0]})["type"] == "ack"
+    playlist = client.get(f"/api/groups/{gid}/playlist", headers=ann.headers).json()
+    assert [t["title"] for t in playlist["tracks"]] == ["b", "c"]
+    assert playlist["tracks"][playlist["current_track_index"]]["id"] == ids[2]
+    a.close()
+
+
+def test_ws_move_names_track_ids(room: tuple[TestClient, Guest, Guest, str]) -> None:
+    client, ann, _, gid = room
+    a = Phone(client, ann, gid)
+    for title in ("a", "b", "c"):
+        add(a, title)
+    ids = [t["id"] for t in client.get(f"/api/groups/{gid}/playlist", headers=ann.headers).json()["tracks"]]
+    assert a.command({"type": "move", "track_id": ids[2], "after_track_id": None})["type"] == "ack"
+    moved = a.until("track_moved")
+    assert moved["track_id"] == ids[2]
+    titles = [t["title"] for t in client.get(f"/api/groups/{gid}/playlist", headers=ann.headers).json()["tracks"]]
+    assert titles == ["c", "a", "b"]
+    a.close()
+
+
+def test_ws_resume_replays_exactly_the_missed_events(room: tuple[TestClient, Guest, Guest, str]) -> None:
+    """A phone drops, 20 events happen, it resumes: same state as one that never left."""
+    client, ann, bob, gid = room
+    a, b = Phone(client, ann, gid), Phone(client, bob, gid)
+    add(b, "seed")
+    b.until("track_added")
+    a.until("track_added")
+    resume = {"epoch": b.epoch, "seq": b.seq}
+    b.close()
+    a.until("member_left", user_id=bob.id)
+    for n in range(20):
+        a.command({"type": "chat", "text": f"message {n}"})
+    b2 = Phone(client, bob, gid, resume=resume)
+    assert b2.first["type"] == "resumed" and b2.first["seq"] == resume["seq"]
+    b2.epoch, b2.seq = resume["epoch"], resume["seq"]
+    replay = [b2.receive() for _ in range(a.seq - resume["seq"])]
+    assert [e["seq"] for e in replay] == list(range(resume["seq"] + 1, a.seq + 1))
+    assert [e["text"] for e in replay if e["type"] == "chat"] == [f"message {n}" for n in range(20)]
+    assert b2.seq == a.seq
+    a.close()
+    b2.close()
+
+
+def test_ws_resume_from_an_unknown_epoch_gets_a_snapshot(room: tuple[TestClient, Guest, Guest, str]) -> None:
+    client, ann, _, gid = room
+    phone = Phone(client, ann, gid, resume={"epoch": "gone", "seq": 3})
+    assert phone.first["type"] == "snapshot" and phone.first["recovered"] is False
+    phone.close()
+
+
+def test_ws_bad_frames_get_errors_and_the_socket_lives(room: tuple[TestClient, Guest, Guest, str]) -> None:
+    client, ann, _, gid = room
+    phone = Phone(client, ann, gid)
+    for raw in ("{", "[]", '{"type": "nope"}', '{"type": "skip"}', '{"type": "chat", "text": 5}'):
+        phone.ws.send_text(raw)
+        assert phone.receive()["type"] == "error"
+    phone.send({"type": "ping", "client_time": 1.5, "id": "p"})
+    pong = phone.until("pong")
+    assert pong["client_time"] == 1.5 and pong["id"] == "p"
+    phone.close()
+
+
+def _refused(client: TestClient, gid: str, hello: dict[str, object], origin: str = "http://testserver") -> int:
+    with client.websocket_connect(f"/ws/groups/{gid}", headers={"origin": origin}) as ws:
+        ws.send_json(hello)
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_text()
+    return closed.value.code
+
+
+def test_ws_refusals_have_documented_close_codes(room: tuple[TestClient, Guest, Guest, str]) -> None:
+    client, ann, _, gid = room
+    eve = Guest(client, "Eve")
+    secret = make_group(client, ann, "Secret", is_public=False)["id"]
+    assert _refused(client, gid, {"type": "hello", "token": ann.token}, origin="https://evil.example") == 4508
+    assert _refused(client, gid, {"type": "hello"}) == 4501
+    assert _refused(client, gid, {"type": "hello", "token": "forged"}) == 4501
+    assert _refused(client, gid, {"type": "chat", "text": "hi"}) == 4501
+    assert _refused(client, secret, {"type": "hello", "token": eve.token}) == 4504
+    assert _refused(client, "0" * 32, {"type": "hello", "token": eve.token}) == 4504
+    assert _refused(client, gid, {"type": "hello", "token": eve.token}) == 4503  # public, not joined
+
+
+def test_ws_role_change_applies_at_once(room: tuple[TestClient, Guest, Guest, str]) -> None:
+    client, ann, bob, gid = room
+    a, b = Phone(client, ann, gid), Phone(client, bob, gid)
+    add(a, "one")
+    track_id = a.until("track_added")["track"]["id"]
+    client.patch(f"/api/groups/{gid}/members/{bob.id}", json={"role": "admin"}, headers=ann.headers)
+    assert b.until("role_changed", user_id=bob.id)["role"] == "admin"
+    assert b.command({"type": "play"})["type"] == "ack"
+    client.patch(f"/api/groups/{gid}/members/{bob.id}", json={"role": "member"}, headers=ann.headers)
+    b.until("role_changed", user_id=bob.id, role="member")
+    assert b.command({"type": "skip", "expected_track_id": track_id})["code"] == "forbidden"
+    a.close()
+    b.close()
+
+
+def test_ws_removed_member_is_closed(room: tuple[TestClient, Guest, Guest, str]) -> None:
+    client, ann, bob, gid = room
+    b = Phone(client, bob, gid)
+    assert client.delete(f"/api/groups/{gid}/members/{bob.id}", headers=ann.headers).status_code == 204
+    b.until("member_removed", user_id=bob.id)
+    with pytest.raises(WebSocketDisconnect) as closed:
+        for _ in range(10):
+            b.receive()
+    assert closed.value.code == 4503
+
+
+def test_ws_group_deleted_closes_sockets(room: tuple[TestClient, Guest, Guest, str]) -> None:
+    client, ann, bob, gid = room
+    b = Phone(client, bob, gid)
+    assert client.delete(f"/api/groups/{gid}", headers=ann.headers).status_code == 204
+    b.until("group_deleted")
+    with pytest.raises(WebSocketDisconnect) as closed:
+        for _ in range(10):
+            b.receive()
+    assert closed.value.code == 4505
+
+
+def test_ws_http_add_and_rename_reach_the_room(room: tuple[TestClient, Guest, Guest, str]) -> None:
+    client, ann, bob, gid = room
+    b = Phone(client, bob, gid)
+    body = {"service": "spotify", "url": "https://open.spotify.com/track/x", "title": "Song", "duration": 200}
+    assert client.post(f"/api/groups/{gid}/tracks", json=body, headers=ann.headers).status_code == 201
+    assert b.until("track_added")["track"]["title"] == "Song"
+    client.patch(f"/api/groups/{gid}", json={"name": "Renamed"}, headers=ann.headers)
+    assert b.until("group_changed")["name"] == "Renamed"
+    b.close()
+
+
+def test_ws_vote_skip_passes_with_a_majority(room: tuple[TestClient, Guest, Guest, str]) -> None:
+    client, ann, bob, gid = room
+    a, b = Phone(client, ann, gid), Phone(client, bob, gid)
+    add(a, "one")
+    add(a, "two")
+    first = client.get(f"/api/groups/{gid}/playlist", headers=ann.headers).json()["tracks"][0]["id"]
+    assert b.command({"type": "vote_skip", "track_id": first})["type"] == "ack"
+    assert b.until("votes_changed")["votes"] == 1  # 1 of 2 present is not more than half
+    assert a.command({"type": "vote_skip", "track_id": first})["type"] == "ack"
+    assert a.until("index_changed", index=1)["index"] == 1
+    a.close()
+    b.close()
+
+
+def test_ws_playback_is_a_clock_and_advances_at_track_end(room: tuple[TestClient, Guest, Guest, str]) -> None:
+    client, ann, _, gid = room
+    a = Phone(client, ann, gid)
+    add(a, "short", duration=1)
+    add(a, "next")
+    assert a.command({"type": "play"})["type"] == "ack"
+    playback = a.until("playback_changed")["playback"]
+    assert playback["is_playing"] is True and playback["position_ms"] == 0
+    changed = a.until("index_changed")  # the server advanced by itself after ~1 s
+    assert changed["index"] == 1
+    assert client.get(f"/api/groups/{gid}/playlist", headers=ann.headers).json()["current_track_index"] == 1
+    a.close()
+
+
+def test_ws_commands_are_rate_limited(room: tuple[TestClient, Guest, Guest, str]) -> None:
+    client, ann, _, gid = room
+    a = Phone(client, ann, gid)
+    codes = [a.command({"type": "react", "emoji": "🎉"})["type"] for _ in range(60)]
+    assert "error" in codes and codes[0] == "ack"
+    a.close()
