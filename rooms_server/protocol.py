@@ -284,7 +284,7 @@ def member_left(user_id: str) -> Event:
 
 
 def member_removed(user_id: str) -> Event:
-    """An admin removed the member; their sockets close with FORBIDDEN right after this event."""
+    """The member left or was removed; their sockets close with FORBIDDEN right after this event."""
     return {"type": "member_removed", "user_id": user_id}
 
 

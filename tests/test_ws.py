@@ -279,3 +279,14 @@ def test_ws_commands_are_rate_limited(room: tuple[TestClient, Guest, Guest, str]
     codes = [a.command({"type": "react", "emoji": "🎉"})["type"] for _ in range(60)]
     assert "error" in codes and codes[0] == "ack"
     a.close()
+
+
+def test_ws_leaving_closes_the_members_sockets(room: tuple[TestClient, Guest, Guest, str]) -> None:
+    client, _, bob, gid = room
+    b = Phone(client, bob, gid)
+    assert client.post(f"/api/groups/{gid}/leave", headers=bob.headers).status_code == 204
+    b.until("member_removed", user_id=bob.id)
+    with pytest.raises(WebSocketDisconnect) as closed:
+        for _ in range(10):
+            b.receive()
+    assert closed.value.code == 4503

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from rooms_server import protocol
 from rooms_server.db import queries
 from rooms_server.db.models import Connection, Group, User
 from rooms_server.errors import conflict, forbidden, not_found
@@ -195,6 +196,8 @@ async def leave_group(request: Request) -> Response:
         if member.role == queries.ADMIN and await queries.count_admins(session, group.id) == 1:
             raise conflict("last_admin", "The last admin cannot leave; promote another member first.")
         await queries.remove_member(session, group.id, user.id)
+    # The member's open sockets close too: membership is what they were admitted on.
+    await live_of(request).publish(group.id, protocol.member_removed(user.id))
     return Response(status_code=204)
 
 
