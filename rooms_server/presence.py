@@ -30,6 +30,7 @@ class Presence:
         self.ttl_s = live.settings.presence_ttl_s
         self._timers: dict[str, asyncio.Task[None]] = {}
         self._heartbeat: asyncio.Task[None] | None = None
+        self._leaving: set[asyncio.Task[None]] = set()
         hub.on_timed_event = self.rearm
         hub.on_group_reset = self.resync
 
@@ -37,6 +38,8 @@ class Presence:
         self._heartbeat = asyncio.create_task(self._beat(), name="presence-heartbeat")
 
     async def stop(self) -> None:
+        if self._leaving:  # let departures finish while the engine is still open
+            await asyncio.wait(self._leaving, timeout=5)
         for task in [self._heartbeat, *self._timers.values()]:
             if task is not None:
                 task.cancel()
@@ -51,6 +54,21 @@ class Presence:
         if await self.engine.presence_add(conn.group_id, conn.id, conn.user_id, self.ttl_s) == 1:
             member = rooms.Member(conn.user_id, conn.name, conn.role)
             await self.live.publish(conn.group_id, protocol.member_joined(member))
+
+    def leave(self, conn: Connection) -> asyncio.Task[None]:
+        """Detach in a task of its own, so a handler cancelled at disconnect still says goodbye."""
+        task = asyncio.create_task(self._leave(conn), name=f"leave-{conn.id}")
+        self._leaving.add(task)
+        task.add_done_callback(self._leaving.discard)
+        return task
+
+    async def _leave(self, conn: Connection) -> None:
+        try:
+            await self.detach(conn)
+        except GroupGone:
+            pass
+        except Exception:
+            log.exception("detaching connection %s from group %s failed", conn.id, conn.group_id)
 
     async def detach(self, conn: Connection) -> None:
         if self.hub.remove(conn):

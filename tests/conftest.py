@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
+import hypothesis  # noqa: F401 - imported up front: its plugin would import it lazily at session end
 import pytest
 from starlette.testclient import TestClient
 

@@ -176,6 +176,14 @@ def test_ws_bad_frames_get_errors_and_the_socket_lives(room: tuple[TestClient, G
     phone.close()
 
 
+def close_code(phone: Phone) -> int:
+    """Read on until the server closes the socket; the close code."""
+    with pytest.raises(WebSocketDisconnect) as closed:
+        for _ in range(10):
+            phone.receive()
+    return closed.value.code
+
+
 def _refused(client: TestClient, gid: str, hello: dict[str, object], origin: str = "http://testserver") -> int:
     with client.websocket_connect(f"/ws/groups/{gid}", headers={"origin": origin}) as ws:
         ws.send_json(hello)
@@ -217,10 +225,7 @@ def test_ws_removed_member_is_closed(room: tuple[TestClient, Guest, Guest, str])
     b = Phone(client, bob, gid)
     assert client.delete(f"/api/groups/{gid}/members/{bob.id}", headers=ann.headers).status_code == 204
     b.until("member_removed", user_id=bob.id)
-    with pytest.raises(WebSocketDisconnect) as closed:
-        for _ in range(10):
-            b.receive()
-    assert closed.value.code == 4503
+    assert close_code(b) == 4503
 
 
 def test_ws_group_deleted_closes_sockets(room: tuple[TestClient, Guest, Guest, str]) -> None:
@@ -228,10 +233,7 @@ def test_ws_group_deleted_closes_sockets(room: tuple[TestClient, Guest, Guest, s
     b = Phone(client, bob, gid)
     assert client.delete(f"/api/groups/{gid}", headers=ann.headers).status_code == 204
     b.until("group_deleted")
-    with pytest.raises(WebSocketDisconnect) as closed:
-        for _ in range(10):
-            b.receive()
-    assert closed.value.code == 4505
+    assert close_code(b) == 4505
 
 
 def test_ws_http_add_and_rename_reach_the_room(room: tuple[TestClient, Guest, Guest, str]) -> None:
@@ -286,7 +288,4 @@ def test_ws_leaving_closes_the_members_sockets(room: tuple[TestClient, Guest, Gu
     b = Phone(client, bob, gid)
     assert client.post(f"/api/groups/{gid}/leave", headers=bob.headers).status_code == 204
     b.until("member_removed", user_id=bob.id)
-    with pytest.raises(WebSocketDisconnect) as closed:
-        for _ in range(10):
-            b.receive()
-    assert closed.value.code == 4503
+    assert close_code(b) == 4503

@@ -85,9 +85,8 @@ async def group_socket(ws: WebSocket) -> None:
         conn.closed = True
         if conn.sender is not None:
             conn.sender.cancel()
-        # Shielded: a handler cancelled at disconnect must still say goodbye (member_left, presence).
-        with contextlib.suppress(GroupGone, asyncio.CancelledError):
-            await asyncio.shield(presence.detach(conn))
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(presence.leave(conn))
 
 
 async def _handshake(ws: WebSocket, settings: Settings) -> tuple[Connection, protocol.Hello]:
