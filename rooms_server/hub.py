@@ -45,6 +45,7 @@ class Connection:
     close: Closer
     queue_size: int
     queue: asyncio.Queue[tuple[str, int, str]] = field(init=False)
+    token_hash: str = ""  # re-checked periodically: a revoked or expired token ends the socket
     epoch: str = ""
     seq: int = -1
     closed: bool = False

@@ -13,13 +13,17 @@ import contextlib
 import logging
 
 from rooms_server import protocol, rooms
-from rooms_server.db import queries
+from rooms_server.db import identity, queries
+from rooms_server.db.models import utcnow
 from rooms_server.engine.base import Engine
 from rooms_server.hub import Connection, Hub
 from rooms_server.live import GroupGone, LiveGroups, now_ms
 from rooms_server.protocol import CloseCode
 
 log = logging.getLogger(__name__)
+
+# Sockets outlive the check of their token at connect; this bounds how long a revoked one stays.
+SESSION_CHECK_S = 10.0
 
 
 class Presence:
@@ -95,12 +99,25 @@ class Presence:
 
     async def _beat(self) -> None:
         while True:
-            await asyncio.sleep(self.ttl_s / 3)
+            await asyncio.sleep(min(self.ttl_s / 3, SESSION_CHECK_S))
             for group_id in list(self.hub.groups):
                 try:
                     await self._refresh(group_id)
                 except Exception:
                     log.exception("presence refresh failed for group %s", group_id)
+            try:
+                await self._end_revoked_sessions()
+            except Exception:
+                log.exception("checking the sessions of open sockets failed")
+
+    async def _end_revoked_sessions(self) -> None:
+        """Close sockets whose token was revoked (logout) or has expired since they connected."""
+        conns = [c for group in self.hub.groups.values() for c in group if not c.closed]
+        async with self.live.db.read() as session:
+            alive = await identity.live_token_hashes(session, {c.token_hash for c in conns}, utcnow())
+        for conn in conns:
+            if conn.token_hash not in alive:
+                await conn.shut(CloseCode.UNAUTHORIZED, "the token was revoked or has expired")
 
     async def _refresh(self, group_id: str) -> None:
         conn_ids = [c.id for c in self.hub.connections(group_id)]

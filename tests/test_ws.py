@@ -289,3 +289,29 @@ def test_ws_leaving_closes_the_members_sockets(room: tuple[TestClient, Guest, Gu
     assert client.post(f"/api/groups/{gid}/leave", headers=bob.headers).status_code == 204
     b.until("member_removed", user_id=bob.id)
     assert close_code(b) == 4503
+
+
+def test_ws_revoked_token_closes_the_socket(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, migrated_sqlite_template: Path
+) -> None:
+    import shutil
+
+    import rooms_server.presence
+
+    monkeypatch.setattr(rooms_server.presence, "SESSION_CHECK_S", 0.2)
+    shutil.copy(migrated_sqlite_template, tmp_path / "rooms.db")
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/rooms.db",
+        secret_key="k",
+        allowed_origins=("http://testserver",),
+        migrate_on_start=False,
+    )
+    with TestClient(create_app(settings)) as client:
+        ann = Guest(client, "Ann")
+        gid = make_group(client, ann, "Room")["id"]
+        phone = Phone(client, ann, gid)
+        try:
+            assert client.delete("/api/session", headers=ann.headers).status_code == 204
+            assert close_code(phone) == 4501
+        finally:
+            close_all()

@@ -37,6 +37,14 @@ async def user_for_token(session: AsyncSession, token_hash: str, now: datetime) 
     return (await session.execute(query)).scalar_one_or_none()
 
 
+async def live_token_hashes(session: AsyncSession, token_hashes: set[str], now: datetime) -> set[str]:
+    """Which of these token hashes still belong to an unexpired, unrevoked session."""
+    if not token_hashes:
+        return set()
+    query = select(AuthSession.token_hash).where(AuthSession.token_hash.in_(token_hashes), AuthSession.expires_at > now)
+    return set((await session.execute(query)).scalars().all())
+
+
 async def revoke_auth_session(session: AsyncSession, token_hash: str) -> None:
     await session.execute(delete(AuthSession).where(AuthSession.token_hash == token_hash))
 

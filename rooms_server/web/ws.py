@@ -19,7 +19,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from rooms_server import protocol, rooms
-from rooms_server.auth import bearer_token
+from rooms_server.auth import bearer_token, hash_token
 from rooms_server.commands import Commands
 from rooms_server.config import Settings
 from rooms_server.db import queries
@@ -97,7 +97,7 @@ async def _handshake(ws: WebSocket, settings: Settings) -> tuple[Connection, pro
     token = hello.token or bearer_token(ws.headers.get("authorization"))
     db = cast(Database, ws.state.db)
     user = await user_for_token(db, token) if token else None
-    if user is None:
+    if user is None or token is None:
         raise Refused(CloseCode.UNAUTHORIZED, "a valid token is required")
     group_id = ws.path_params["group_id"]
     async with db.read() as session:
@@ -119,6 +119,7 @@ async def _handshake(ws: WebSocket, settings: Settings) -> tuple[Connection, pro
         send=ws.send_text,
         close=ws.close,
         queue_size=settings.limits.send_queue_frames,
+        token_hash=hash_token(token),
     )
     return conn, hello
 
