@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from rooms_server.config import Settings
-from rooms_server.db import migrate
+from rooms_server.db import invites as invite_queries, migrate
 from rooms_server.db.session import Database
 from rooms_server.engine import Engine, create_engine
 from rooms_server.errors import ApiError
@@ -21,7 +22,8 @@ from rooms_server.hub import Hub
 from rooms_server.live import LiveGroups
 from rooms_server.presence import Presence
 from rooms_server.protocol import CloseCode
-from rooms_server.web import groups, health, members, openapi, playlist, users, ws
+from rooms_server.sources import Sources
+from rooms_server.web import groups, health, invites, members, openapi, pages, playlist, services, users, ws
 
 log = logging.getLogger("rooms_server")
 
@@ -33,6 +35,7 @@ class State(TypedDict):
     hub: Hub
     live: LiveGroups
     presence: Presence
+    sources: Sources
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -52,13 +55,27 @@ def create_app(settings: Settings | None = None) -> Starlette:
             history_size=settings.history_size,
         )
         await engine.connect()
-        live = LiveGroups(engine, db, settings)
+        sources = Sources.build(settings, db, engine)
+        live = LiveGroups(engine, db, settings, sources)
         presence = Presence(hub, engine, live)
         presence.start()
+        cleanup = asyncio.create_task(
+            invite_queries.cleanup_forever(db, settings.invite_cleanup_s), name="invite-cleanup"
+        )
         log.info("engine %s ready", settings.engine_url.split("@")[-1])
         try:
-            yield {"settings": settings, "db": db, "engine": engine, "hub": hub, "live": live, "presence": presence}
+            yield {
+                "settings": settings,
+                "db": db,
+                "engine": engine,
+                "hub": hub,
+                "live": live,
+                "presence": presence,
+                "sources": sources,
+            }
         finally:
+            cleanup.cancel()
+            await asyncio.gather(cleanup, return_exceptions=True)
             await hub.close_all(CloseCode.SHUTDOWN, "server shutting down")
             await presence.stop()
             await engine.close()
@@ -69,9 +86,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *users.routes,
         *groups.routes,
         *members.routes,
+        *invites.routes,
         *playlist.routes,
+        *services.routes,
         *ws.routes,
         *openapi.routes,
+        *pages.routes,
     ]
     return Starlette(
         routes=routes,
@@ -82,7 +102,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+    headers.update(getattr(exc, "headers", None) or {})  # e.g. Retry-After of a provider's rate limit
     return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
 

@@ -15,6 +15,7 @@ from rooms_server.db.models import User
 from rooms_server.live import Actor, LiveGroups, now_ms
 from rooms_server.protocol import ClientFrame
 from rooms_server.rooms import Change, LiveState, RoomError
+from rooms_server.sources import SourceError, TrackInfo, described_track
 
 PresentUsers = Callable[[], Awaitable[int]]
 
@@ -47,12 +48,23 @@ class Commands:
         return {"now_ms": now_ms(), "lead_ms": self.live.settings.playback_lead_ms}
 
     async def _add(self, frame: protocol.Add) -> int:
-        if frame.title is None or frame.duration is None:
-            raise RoomError("metadata_required", "title and duration are required while no music service is configured")
+        track = await self._track_of(frame)
         user = User(id=self.actor.user_id, name=self.actor.name)
         return await self.live.add_track(
-            self.group_id, user, service=frame.service, url=frame.url, title=frame.title, duration_s=frame.duration
+            self.group_id, user, service=track.service, url=track.url, title=track.title, duration_s=track.duration_s
         )
+
+    async def _track_of(self, frame: protocol.Add) -> TrackInfo:
+        """Resolve the link before taking the group's lock: the provider's latency never blocks the room."""
+        sources = self.live.sources
+        try:
+            if sources is None:
+                return described_track(frame.service, frame.url, frame.title, frame.duration)
+            return await sources.for_add(
+                frame.service, frame.url, self.actor.user_id, title=frame.title, duration_s=frame.duration
+            )
+        except SourceError as exc:
+            raise RoomError(exc.code, exc.hint) from None
 
     async def _remove(self, frame: protocol.Remove) -> int:
         is_admin = self.actor.role == rooms.ADMIN

@@ -7,6 +7,8 @@ secret refuses to start.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 import secrets
@@ -14,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from rooms_server.invites import MIN_LIFETIME_S
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./rooms.db"
 
@@ -40,6 +44,33 @@ DEFAULT_LIMITS = Limits()
 
 
 @dataclass(frozen=True, slots=True)
+class SourceSettings:
+    """The music services: credentials of the server's own app, API locations, cache and timeout.
+
+    A service with no app credentials still works for users who connected their own account, and
+    with neither the add command takes its title and duration from the client.
+    """
+
+    spotify_client_id: str = ""
+    spotify_client_secret: str = field(default="", repr=False)
+    spotify_redirect_uri: str = ""  # "" → {PUBLIC_BASE_URL}/api/services/spotify/callback
+    spotify_api_url: str = "https://api.spotify.com/v1/"
+    spotify_accounts_url: str = "https://accounts.spotify.com"
+    youtube_api_key: str = field(default="", repr=False)
+    youtube_api_url: str = "https://youtube.googleapis.com"
+    metadata_cache_ttl_s: int = 24 * 3600
+    timeout_s: float = 5.0
+
+    @property
+    def spotify_configured(self) -> bool:
+        return bool(self.spotify_client_id and self.spotify_client_secret)
+
+    @property
+    def youtube_configured(self) -> bool:
+        return bool(self.youtube_api_key)
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     engine_url: str = "memory://"
@@ -48,6 +79,11 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     secret_key: str = field(default="", repr=False)
     production: bool = False
+    # Fernet keys for stored service tokens: the first encrypts, all decrypt. Empty in development:
+    # one is generated into secrets_file when first needed.
+    token_encryption_keys: tuple[str, ...] = field(default=(), repr=False)
+    secrets_file: str = ".rooms-secrets.json"
+    sources: SourceSettings = SourceSettings()
     host: str = "0.0.0.0"
     port: int = 8000
     migrate_on_start: bool = True
@@ -56,11 +92,18 @@ class Settings:
     vote_skip_ratio: float = 0.5
     presence_ttl_s: int = 30
     history_size: int = 1000
+    invite_ttl_s: int = 7 * 24 * 3600
+    invite_max_ttl_s: int = 30 * 24 * 3600
+    invite_cleanup_s: int = 600
     limits: Limits = Limits()
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def spotify_redirect_uri(self) -> str:
+        return self.sources.spotify_redirect_uri or f"{self.public_base_url}/api/services/spotify/callback"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -71,6 +114,7 @@ class Settings:
         production = env.get("ROOMS_ENV", "development").strip().lower() == "production"
         origins = tuple(o.strip().rstrip("/") for o in env.get("ALLOWED_ORIGINS", "").split(",") if o.strip())
         migrate = env.get("MIGRATE_ON_START", "auto").strip().lower()
+        invite_ttl_s, invite_max_ttl_s = _invite_lifetimes(env)
         return cls(
             database_url=database_url,
             engine_url=env.get("REDIS_URL") or "memory://",
@@ -79,6 +123,9 @@ class Settings:
             allowed_origins=origins or (_origin_of(public_base_url),),
             secret_key=_secret(env, production),
             production=production,
+            token_encryption_keys=_token_keys(env, production),
+            secrets_file=env.get("SECRETS_FILE", ".rooms-secrets.json"),
+            sources=_source_settings(env),
             host=env.get("HOST", "0.0.0.0"),
             port=port,
             migrate_on_start=database_url.startswith("sqlite")
@@ -89,6 +136,9 @@ class Settings:
             vote_skip_ratio=_ratio(env, "VOTE_SKIP_RATIO", 0.5),
             presence_ttl_s=max(_int(env, "PRESENCE_TTL_S", 30), 3),
             history_size=max(_int(env, "HISTORY_SIZE", 1000), 10),
+            invite_ttl_s=invite_ttl_s,
+            invite_max_ttl_s=invite_max_ttl_s,
+            invite_cleanup_s=max(_int(env, "INVITE_CLEANUP_S", 600), 1),
             limits=Limits(
                 max_body_bytes=_int(env, "MAX_BODY_BYTES", DEFAULT_LIMITS.max_body_bytes),
                 max_frame_bytes=_int(env, "MAX_FRAME_BYTES", DEFAULT_LIMITS.max_frame_bytes),
@@ -137,6 +187,17 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _invite_lifetimes(env: Mapping[str, str]) -> tuple[int, int]:
+    """The default and the longest lifetime of an invite; none is shorter than MIN_LIFETIME_S."""
+    default = _int(env, "INVITE_TTL_S", 7 * 24 * 3600)
+    longest = _int(env, "INVITE_MAX_TTL_S", 30 * 24 * 3600)
+    if longest < MIN_LIFETIME_S:
+        raise ConfigError(f"INVITE_MAX_TTL_S must be at least {MIN_LIFETIME_S}, got {longest}")
+    if not MIN_LIFETIME_S <= default <= longest:
+        raise ConfigError(f"INVITE_TTL_S must be from {MIN_LIFETIME_S} to INVITE_MAX_TTL_S ({longest}), got {default}")
+    return default, longest
+
+
 def _ratio(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name, "").strip()
     try:
@@ -157,13 +218,74 @@ def _secret(env: Mapping[str, str], production: bool) -> str:
     return load_or_create_secrets(Path(env.get("SECRETS_FILE", ".rooms-secrets.json")))["secret_key"]
 
 
+def _token_keys(env: Mapping[str, str], production: bool) -> tuple[str, ...]:
+    keys = tuple(k.strip() for k in env.get("TOKEN_ENCRYPTION_KEYS", "").split(",") if k.strip())
+    if not keys and production:
+        raise ConfigError("TOKEN_ENCRYPTION_KEYS is required when ROOMS_ENV=production")
+    for index, key in enumerate(keys):
+        if not is_fernet_key(key):
+            raise ConfigError(
+                f"TOKEN_ENCRYPTION_KEYS: key {index + 1} is not a Fernet key (urlsafe base64 of 32 bytes)"
+            )
+    return keys
+
+
+def is_fernet_key(key: str) -> bool:
+    try:
+        return len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        return False
+
+
+def _source_settings(env: Mapping[str, str]) -> SourceSettings:
+    defaults = SourceSettings()
+    return SourceSettings(
+        spotify_client_id=env.get("SPOTIFY_CLIENT_ID", "").strip(),
+        spotify_client_secret=env.get("SPOTIFY_CLIENT_SECRET", "").strip(),
+        spotify_redirect_uri=env.get("SPOTIFY_REDIRECT_URI", "").strip(),
+        spotify_api_url=_base_url(env, "SPOTIFY_API_URL", defaults.spotify_api_url).rstrip("/") + "/",
+        spotify_accounts_url=_base_url(env, "SPOTIFY_ACCOUNTS_URL", defaults.spotify_accounts_url).rstrip("/"),
+        youtube_api_key=env.get("YOUTUBE_API_KEY", "").strip(),
+        youtube_api_url=_base_url(env, "YOUTUBE_API_URL", defaults.youtube_api_url).rstrip("/"),
+        metadata_cache_ttl_s=max(_int(env, "METADATA_CACHE_TTL_S", defaults.metadata_cache_ttl_s), 1),
+        timeout_s=_seconds(env, "SOURCE_TIMEOUT_S", defaults.timeout_s),
+    )
+
+
+def _base_url(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip() or default
+    if urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc:
+        raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
+    return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not 0 < value <= 300:
+        raise ConfigError(f"{name} must be above 0 and at most 300, got {value}")
+    return value
+
+
 def load_or_create_secrets(path: Path) -> dict[str, str]:
-    """Development convenience: keep generated secrets in a local file, readable by the owner only."""
+    """Development convenience: keep generated secrets in a local file, readable by the owner only.
+
+    Holds ``secret_key`` and ``token_encryption_key`` (a Fernet key); missing ones are added.
+    """
     stored: dict[str, str] = {}
     if path.exists():
         stored = json.loads(path.read_text())
-    if "secret_key" not in stored:
-        stored["secret_key"] = secrets.token_urlsafe(48)
+    generated = {
+        "secret_key": lambda: secrets.token_urlsafe(48),
+        "token_encryption_key": lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii"),
+    }
+    missing = [name for name in generated if name not in stored]
+    if missing:
+        for name in missing:
+            stored[name] = generated[name]()
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:

@@ -1,9 +1,10 @@
 """This process's sockets and the fan-out to them.
 
 The engine calls ``on_event`` once per event of a group this process holds sockets for; the hub
-decodes the frame once and offers the same text to every socket's bounded queue. Fan-out never
-awaits a socket: one sender task per connection drains its queue, and a connection whose queue is
-full is closed as a slow consumer (it resumes on reconnect).
+builds the WebSocket frame once and writes the same bytes to every socket whose queue is empty and
+whose transport takes it now (the direct path); the others get the text on their bounded queue.
+Fan-out never awaits a socket: one sender task per connection drains its queue, and a connection
+whose queue is full is closed as a slow consumer (it resumes on reconnect).
 
 The hub also reacts to a few events itself: role changes and removals update or close the
 affected sockets at once, a deleted group closes them all, and playback changes re-arm the timer
@@ -14,9 +15,8 @@ under the group lock and is a no-op once done).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -28,11 +28,14 @@ log = logging.getLogger(__name__)
 
 Sender = Callable[[str], Awaitable[None]]
 Closer = Callable[[int, str], Awaitable[None]]
+# Writes a ready-made frame at once and returns True, or returns False when the socket cannot take
+# it now (closing, or its transport paused by backpressure); see web/ws.py.
+Writer = Callable[[bytes], bool]
 TIMED_EVENTS = frozenset({"index_changed", "playback_changed", "track_removed", "track_moved", "track_added"})
 CONTROL_EVENTS = frozenset({"role_changed", "member_removed", "group_deleted"}) | TIMED_EVENTS
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Connection:
     """One socket: who it is, where it is in the group's history, and its outgoing queue."""
 
@@ -44,46 +47,108 @@ class Connection:
     send: Sender
     close: Closer
     queue_size: int
-    queue: asyncio.Queue[tuple[str, int, str]] = field(init=False)
+    # Created when a frame has to wait, dropped once drained: an idle socket holds no queue and no task.
+    queue: deque[tuple[str, int, str]] | None = None
     token_hash: str = ""  # re-checked periodically: a revoked or expired token ends the socket
     epoch: str = ""
     seq: int = -1
     closed: bool = False
     sender: asyncio.Task[None] | None = None
+    # Set by shut(): the socket's handler stops serving at once, even if the client never sends again.
+    shut_down: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    closing: asyncio.Task[None] | None = None  # the close frame, which may wait behind unread data
+    write: Writer | None = None  # the direct path; None: every frame goes through the queue
+    started: bool = False  # the first frame is out: live frames may be sent
 
-    def __post_init__(self) -> None:
-        self.queue = asyncio.Queue(self.queue_size)
+    def push(self, epoch: str, seq: int, text: str, frame: bytes | None = None) -> bool:
+        """Write at once when nothing is queued and the socket can take it, else queue; False: queue full.
+
+        The direct write costs a fraction of a queue hop and a sender task switch per socket (see
+        docs/BENCHMARKS.md); order is kept because it is only taken while nothing waits in the queue.
+        """
+        if self.write is not None and self.started and not self.queue:
+            if epoch and epoch == self.epoch and seq <= self.seq:
+                return True  # already covered by the snapshot or the replay
+            if self.write(text_frame(text.encode()) if frame is None else frame):
+                if epoch:
+                    self.epoch, self.seq = epoch, seq
+                return True
+        return self.offer(epoch, seq, text)
 
     def offer(self, epoch: str, seq: int, text: str) -> bool:
         """Queue an event without waiting; False when the queue is full (a slow consumer)."""
-        try:
-            self.queue.put_nowait((epoch, seq, text))
-        except asyncio.QueueFull:
+        queue = self.queue
+        if queue is None:
+            queue = self.queue = deque()
+        elif len(queue) >= self.queue_size:
             return False
+        queue.append((epoch, seq, text))
+        if self.started and self.sender is None:
+            self.sender = asyncio.create_task(self._drain(), name=f"send-{self.id}")
         return True
 
     def start(self, epoch: str, seq: int) -> None:
         """Begin sending live events after the first frame, which covered everything up to (epoch, seq)."""
         self.epoch, self.seq = epoch, seq
-        self.sender = asyncio.create_task(self._drain(), name=f"send-{self.id}")
+        self.started = True
+        if self.queue:
+            self.sender = asyncio.create_task(self._drain(), name=f"send-{self.id}")
 
     async def _drain(self) -> None:
-        while True:
-            epoch, seq, text = await self.queue.get()
+        """Send what is queued, in order, then end; a frame leaves the queue once written.
+
+        A failed send ends the task with its queue still full: the socket is gone, and further
+        frames only fill the queue up to its bound (no new task is started while ``sender`` is set).
+        """
+        queue = self.queue
+        while queue:
+            epoch, seq, text = queue[0]
             if epoch:  # an event; answers (acks, errors, pongs) come with no epoch
                 if epoch == self.epoch and seq <= self.seq:
+                    queue.popleft()
                     continue  # already covered by the snapshot or the replay
                 self.epoch, self.seq = epoch, seq
             await self.send(text)
+            queue.popleft()
+        self.sender = None
+        self.queue = None
 
     async def shut(self, code: int, reason: str) -> None:
+        """Stop sending and close with ``code``; waits at most 2 s for the close frame to be written.
+
+        A slow consumer's close frame can only be written once the client reads what the transport
+        already holds, so it is not abandoned after the wait: it stays pending (``wait_closed``) and
+        reaches a client that reads again; a dead client's lost connection ends it.
+        """
         if self.closed:
             return
         self.closed = True
+        self.shut_down.set()
         if self.sender is not None:
             self.sender.cancel()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.close(code, reason), timeout=2)
+        self.closing = asyncio.ensure_future(self.close(code, reason))
+        self.closing.add_done_callback(_retrieve)
+        await asyncio.wait([self.closing], timeout=2)
+
+    async def wait_closed(self) -> None:
+        """Until the close frame of shut() was written, or could not be (the connection is gone)."""
+        if self.closing is not None:
+            await asyncio.wait([self.closing])
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()  # a close on a connection that is already gone fails; nothing to report
+
+
+def text_frame(payload: bytes) -> bytes:
+    """A complete unmasked WebSocket text frame (RFC 6455 5.2) holding ``payload``."""
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return b"\x81\x7e" + n.to_bytes(2, "big") + payload
+    return b"\x81\x7f" + n.to_bytes(8, "big") + payload
 
 
 class Hub:
@@ -125,8 +190,9 @@ class Hub:
         if not conns:
             return
         text = data.decode()
+        frame = text_frame(data)  # the same bytes on every socket: no compression, server frames are unmasked
         for conn in list(conns):
-            if not conn.closed and not conn.offer(epoch, seq, text):
+            if not conn.closed and not conn.push(epoch, seq, text, frame):
                 self._spawn(conn.shut(CloseCode.SLOW_CONSUMER, "send queue full"))
         if any(f'"type":"{kind}"' in text[:40] for kind in CONTROL_EVENTS):
             self._control(group_id, orjson.loads(data))
@@ -155,7 +221,7 @@ class Hub:
     async def _close_after_flush(self, conn: Connection, code: int, reason: str) -> None:
         # Let the sender deliver the event that explains the close before closing.
         for _ in range(50):
-            if conn.queue.empty() or conn.closed:
+            if not conn.queue or conn.closed:
                 break
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.01)

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +24,9 @@ from rooms_server.db.models import User
 from rooms_server.db.session import Database
 from rooms_server.engine.base import Engine, Stored
 from rooms_server.rooms import Change, LiveState, RoomError
+
+if TYPE_CHECKING:
+    from rooms_server.sources import Sources
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +51,11 @@ class Actor:
 class LiveGroups:
     """Runs commands and publishes events for any group; shared by every socket of the process."""
 
-    def __init__(self, engine: Engine, db: Database, settings: Settings) -> None:
+    def __init__(self, engine: Engine, db: Database, settings: Settings, sources: Sources | None = None) -> None:
         self.engine = engine
         self.db = db
         self.settings = settings
+        self.sources = sources  # resolves the links of add commands; None: clients describe their tracks
 
     # -- reading ---------------------------------------------------------------------------------
 

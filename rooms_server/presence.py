@@ -3,7 +3,9 @@
 A user is present while at least one of their sockets is registered in the engine (on any
 process). Their first socket emits ``member_joined``, their last one ``member_left``. Each process
 refreshes its sockets' entries every third of the presence TTL and sweeps expired entries of the
-groups it holds, so a crashed process's ghosts leave within one TTL (PRESENCE_TTL_S).
+groups it holds, so a crashed process's ghosts leave within 4/3 of a TTL (PRESENCE_TTL_S): their
+entries expire at most one TTL after the crash, the next sweep comes at most TTL/3 later. A new
+socket sweeps its group before its snapshot, so the snapshot lists no expired entry.
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ class Presence:
         if self.hub.add(conn):
             await self.engine.subscribe(conn.group_id)
             self.rearm(conn.group_id)
+        # Entries that expired with nobody to sweep them (their process died while no other process
+        # held the group) leave first: the snapshot this socket gets must not list them.
+        await self._sweep(conn.group_id)
         if await self.engine.presence_add(conn.group_id, conn.id, conn.user_id, self.ttl_s) == 1:
             member = rooms.Member(conn.user_id, conn.name, conn.role)
             await self.live.publish(conn.group_id, protocol.member_joined(member))
@@ -122,6 +127,10 @@ class Presence:
     async def _refresh(self, group_id: str) -> None:
         conn_ids = [c.id for c in self.hub.connections(group_id)]
         await self.engine.presence_touch(group_id, conn_ids, self.ttl_s)
+        await self._sweep(group_id)
+
+    async def _sweep(self, group_id: str) -> None:
+        """Remove expired entries; their users who thereby left get their member_left."""
         for user_id in await self.engine.presence_expired(group_id):
             await self.live.publish(group_id, protocol.member_left(user_id))
 

@@ -36,3 +36,12 @@ def require(name: str, url: str) -> None:
     if in_ci():
         pytest.fail(f"{message} (CI=true: this test must run)")
     pytest.skip(message)
+
+
+def require_present(problem: str | None) -> None:
+    """Skip with ``problem`` when something a test needs is missing (None: all there); CI fails instead."""
+    if problem is None:
+        return
+    if in_ci():
+        pytest.fail(f"{problem} (CI=true: this test must run)")
+    pytest.skip(problem)

@@ -45,6 +45,7 @@ COLUMNS = {
         ("service", "VARCHAR(12)", True),
         ("token", "TEXT", True),
         ("expiry", "DATETIME", False),
+        ("refresh_token", "TEXT", False),
     ],
     "groupqr": [
         ("id", "CHAR(32)", True),

@@ -239,7 +239,12 @@ def test_ws_group_deleted_closes_sockets(room: tuple[TestClient, Guest, Guest, s
 def test_ws_http_add_and_rename_reach_the_room(room: tuple[TestClient, Guest, Guest, str]) -> None:
     client, ann, bob, gid = room
     b = Phone(client, bob, gid)
-    body = {"service": "spotify", "url": "https://open.spotify.com/track/x", "title": "Song", "duration": 200}
+    body = {
+        "service": "spotify",
+        "url": "https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC",
+        "title": "Song",
+        "duration": 200,
+    }
     assert client.post(f"/api/groups/{gid}/tracks", json=body, headers=ann.headers).status_code == 201
     assert b.until("track_added")["track"]["title"] == "Song"
     client.patch(f"/api/groups/{gid}", json={"name": "Renamed"}, headers=ann.headers)

@@ -7,6 +7,7 @@ Extensions to that schema, each in a migration of its own and listed in the READ
 - ``tracks.position``: the order of the playlist, dense from 0, surviving removals and moves.
 - ``playlists.version``: bumped by every change of the track list or current index (compare-and-set).
 - ``auth_sessions``: bearer tokens of guest identities, stored as SHA-256 hashes.
+- ``user_credentials.refresh_token``: the (encrypted) refresh token of a connected service.
 """
 
 from __future__ import annotations
@@ -145,8 +146,9 @@ class UserCredential(Base):
     id: Mapped[int] = mapped_column(Integer, autoincrement=True)
     user_id: Mapped[str] = mapped_column(CHAR(32), ForeignKey("users.id", name="user_credentials_user_id_fkey"))
     service: Mapped[str] = mapped_column(String(12))
-    token: Mapped[str] = mapped_column(Text)
+    token: Mapped[str] = mapped_column(Text)  # Fernet ciphertext of the access token
     expiry: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    refresh_token: Mapped[str | None] = mapped_column(Text, nullable=True)  # Fernet ciphertext too
 
 
 class GroupQR(Base):

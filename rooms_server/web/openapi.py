@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.schemas import SchemaGenerator
 
 from rooms_server import __version__
+from rooms_server.invites import MIN_LIFETIME_S
 
 
 def _error_response(description: str) -> dict[str, Any]:
@@ -97,6 +98,14 @@ COMPONENTS: dict[str, Any] = {
             }
         ),
         "Added": _obj({"seq": {"type": "integer"}}),
+        "NewInvite": _obj(
+            {"lifetime_s": {"type": "integer", "minimum": MIN_LIFETIME_S, "description": "at most INVITE_MAX_TTL_S"}},
+            [],
+        ),
+        "Invite": _obj({"url": STRING, "token": STRING, "expired_at": STRING}),
+        "InvitePreview": _obj(
+            {"group": _obj({"id": STRING, "name": STRING, "is_public": {"type": "boolean"}}), "expired_at": STRING}
+        ),
         "Playlist": _obj(
             {
                 "id": STRING,
@@ -113,6 +122,7 @@ COMPONENTS: dict[str, Any] = {
         "NotFound": _error_response("No such resource (or a private group the caller is not in)"),
         "Conflict": _error_response("Conflicts with the current state"),
         "Invalid": _error_response("The body is not valid"),
+        "Gone": _error_response("The invite has expired"),
     },
 }
 

@@ -10,8 +10,10 @@ from rooms_server import protocol
 from rooms_server.db import queries
 from rooms_server.errors import ApiError, not_found
 from rooms_server.rooms import RoomError
+from rooms_server.sources import SourceError
 from rooms_server.web.deps import current_user, db_of, iso, json, live_of, settings_of
 from rooms_server.web.groups import visible_group
+from rooms_server.web.services import SourceApiError, sources_of
 from rooms_server.web.validation import Fields, read_json_object
 
 
@@ -56,32 +58,59 @@ async def read_playlist(request: Request) -> Response:
 async def add_track(request: Request) -> Response:
     """
     summary: Add a track to the end of the playlist (members); the room sees it live
+    description: |
+      The server resolves the link's title and duration through the service (the caller's own
+      connection, else the server's app credentials). title and duration are only used, and then
+      required, when nobody holds credentials for the service. Link and provider errors have their
+      own codes (see the README); rate limits answer 429 with Retry-After.
     security: [{bearer: []}]
     requestBody:
-      content: {application/json: {schema: {$ref: '#/components/schemas/NewTrack'}}}
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [service, url]
+            properties:
+              service: {type: string, enum: [spotify, youtube]}
+              url: {type: string, maxLength: 2048}
+              title: {type: string, minLength: 1, maxLength: 512}
+              duration: {type: integer, minimum: 1, maximum: 86400, description: seconds}
     responses:
       201: {description: Added, content: {application/json: {schema: {$ref: '#/components/schemas/Added'}}}}
       403: {$ref: '#/components/responses/Forbidden'}
       404: {$ref: '#/components/responses/NotFound'}
       409: {$ref: '#/components/responses/Conflict'}
       422: {$ref: '#/components/responses/Invalid'}
+      429:
+        description: The service is rate limiting (Retry-After)
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      502:
+        description: The service refused or failed
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      503:
+        description: The service is unreachable
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
     """
     user = await current_user(request)
     body = await read_json_object(request, settings_of(request).limits.max_body_bytes)
     fields = Fields(body, {"service", "url", "title", "duration"})
     service = fields.choice("service", tuple(sorted(protocol.SERVICES)))
     url = fields.text("url", max_len=protocol.MAX_URL_CHARS)
-    title = fields.text("title", max_len=protocol.MAX_TITLE_CHARS)
-    duration = fields.integer("duration", low=1, high=protocol.MAX_DURATION_S)
+    title = fields.text("title", max_len=protocol.MAX_TITLE_CHARS, required=False)
+    duration = fields.integer("duration", low=1, high=protocol.MAX_DURATION_S) if "duration" in body else None
     fields.done()
-    assert service is not None and url is not None and title is not None and duration is not None
+    assert service is not None and url is not None
     async with db_of(request).read() as session:
         group, member = await visible_group(session, request.path_params["group_id"], user)
     if member is None:
         raise ApiError(403, "forbidden", "Join the group to add tracks.")
     try:
+        track = await sources_of(request).for_add(service, url, user.id, title=title, duration_s=duration)
+    except SourceError as exc:
+        raise SourceApiError(exc) from None
+    try:
         seq = await live_of(request).add_track(
-            group.id, user, service=service, url=url, title=title, duration_s=duration
+            group.id, user, service=track.service, url=track.url, title=track.title, duration_s=track.duration_s
         )
     except RoomError as exc:
         raise ApiError(409, exc.code, exc.message) from None

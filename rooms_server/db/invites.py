@@ -1,0 +1,81 @@
+"""Queries on invites (``groupqr``: one row per group, the token is its id).
+
+Each query takes a session and the caller owns the transaction, except :func:`cleanup_forever`,
+the background task that purges expired rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rooms_server.db.models import Group, GroupQR, utcnow
+from rooms_server.db.session import Database
+
+log = logging.getLogger("rooms_server.invites")
+
+
+async def invite_of_group(session: AsyncSession, group_id: str) -> GroupQR | None:
+    query = select(GroupQR).where(GroupQR.group_id == group_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def invite_by_token(session: AsyncSession, token: str) -> GroupQR | None:
+    return await session.get(GroupQR, token)
+
+
+async def replace_invite(
+    session: AsyncSession, group_id: str, token: str, url: str, expired_at: datetime
+) -> GroupQR | None:
+    """The group's new invite; the old one, if any, is deleted in the same transaction.
+
+    The group row is locked first (``FOR UPDATE`` on PostgreSQL; SQLite write transactions are
+    already serial), so two admins rotating at once, or a rotation racing the group's deletion,
+    queue instead of colliding on ``groupqr_group_id_unique`` or the foreign key.
+    Returns None when the group is gone.
+    """
+    locked = await session.execute(select(Group.id).where(Group.id == group_id).with_for_update())
+    if locked.first() is None:
+        return None
+    await session.execute(delete(GroupQR).where(GroupQR.group_id == group_id))
+    row = GroupQR(id=token, group_id=group_id, url=url, expired_at=expired_at)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def delete_invite(session: AsyncSession, group_id: str) -> bool:
+    result = await session.execute(delete(GroupQR).where(GroupQR.group_id == group_id))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def delete_expired_invites(session: AsyncSession, now: datetime) -> int:
+    """One ``DELETE … WHERE expired_at < now``, served by ``idx_groupqr_expired_at``."""
+    result = await session.execute(delete(GroupQR).where(GroupQR.expired_at < now))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def cleanup_once(db: Database) -> int:
+    async with db.write() as session:
+        return await delete_expired_invites(session, utcnow())
+
+
+async def cleanup_forever(db: Database, every_s: float) -> None:
+    """Purge expired invites every ``every_s`` seconds until cancelled; a failed round is logged.
+
+    Expired invites are refused whether or not they are purged, so a missed round costs nothing
+    but a few rows. Several processes may run this at once: the delete is idempotent.
+    """
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            deleted = await cleanup_once(db)
+        except Exception:
+            log.exception("purging expired invites failed; retrying in %s s", every_s)
+        else:
+            if deleted:
+                log.info("purged %d expired invites", deleted)

@@ -1,0 +1,309 @@
+"""A real server process and a headless Chromium, for tests/test_browser.py and scripts/screenshots.
+
+The server is ``python -m rooms_server`` on a free 127.0.0.1 port with its own SQLite file, the way
+an operator starts it. The browser is the Debian ``chromium`` package driven by Playwright (never a
+browser Playwright downloads); every request a page makes to anything but 127.0.0.1 is aborted and
+recorded, so the pages are proven to need no network beyond the server.
+
+``python -m tests.browser [OUT_DIR]`` renders the README's screenshots (what scripts/screenshots runs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+# Headless, as root in a container, and quiet: no GPU, no QUIC, no calls home (the machine's network
+# is closed and Chromium would otherwise keep trying to reach Google's hosts).
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHONE = {"width": 390, "height": 844}
+REPO = Path(__file__).resolve().parent.parent
+
+
+def chromium_missing() -> str | None:
+    """Why the browser tests cannot run here, or None when they can."""
+    if not Path(CHROMIUM).exists():
+        return f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "Playwright for Python is not installed (pip install -e '.[test]')"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- the server ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    base_url: str
+    db_path: Path
+    process: subprocess.Popen[str]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@contextmanager
+def run_server(workdir: Path, **extra_env: str) -> Iterator[Server]:
+    """``python -m rooms_server`` on 127.0.0.1 with SQLite in ``workdir``; stopped on exit."""
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    db_path = workdir / "rooms.db"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "ALLOWED_ORIGINS")}
+    env.update(
+        PORT=str(port),
+        HOST="127.0.0.1",
+        DATABASE_URL=f"sqlite+aiosqlite:///{db_path}",
+        PUBLIC_BASE_URL=base_url,
+        SECRET_KEY="browser-tests-secret-key-0123456789abcdef",
+        SECRETS_FILE=str(workdir / "secrets.json"),
+        PLAYBACK_LEAD_MS="200",
+        INVITE_CLEANUP_S="3600",  # expired invites stay readable (410) for the whole run
+        **extra_env,
+    )
+    log_path = workdir / "server.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "rooms_server"],
+            cwd=workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    server = Server(base_url, db_path, process, log_path)
+    try:
+        _wait_ready(server)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def _wait_ready(server: Server, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"the server exited early:\n{server.log()}")
+        try:
+            with urllib.request.urlopen(f"{server.base_url}/readyz", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"the server did not become ready within {timeout}s:\n{server.log()}")
+
+
+# -- the HTTP API, for setting up what the pages then show -------------------------------------------
+
+
+@dataclass
+class Api:
+    base_url: str
+    calls: list[str] = field(default_factory=list)
+
+    def call(self, method: str, path: str, body: object = None, token: str | None = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base_url + path, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        self.calls.append(f"{method} {path}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                raw = response.read()
+                return response.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            return exc.code, json.loads(raw) if raw else None
+
+    def ok(self, method: str, path: str, body: object = None, token: str | None = None) -> Any:
+        status, data = self.call(method, path, body, token)
+        if status >= 300:
+            raise AssertionError(f"{method} {path} → {status} {data}")
+        return data
+
+    def user(self, name: str) -> str:
+        return str(self.ok("POST", "/api/users", {"name": name})["token"])
+
+    def group(self, token: str, name: str) -> str:
+        return str(self.ok("POST", "/api/groups", {"name": name}, token)["id"])
+
+    def invite(self, token: str, group_id: str, **body: object) -> dict[str, Any]:
+        result: dict[str, Any] = self.ok("POST", f"/api/groups/{group_id}/invite", body, token)
+        return result
+
+    def add_track(self, token: str, group_id: str, title: str, duration: int, url: str) -> None:
+        service = "spotify" if "spotify" in url else "youtube"
+        body = {"service": service, "url": url, "title": title, "duration": duration}
+        self.ok("POST", f"/api/groups/{group_id}/tracks", body, token)
+
+
+def expire_invite(server: Server, token: str) -> None:
+    """Moves an invite's expiry into the past, as if its lifetime had run out."""
+    with sqlite3.connect(server.db_path, timeout=15) as db:
+        (stored,) = db.execute("SELECT expired_at FROM groupqr WHERE id = ?", (token,)).fetchone()
+        past = "2000" + str(stored)[4:]  # same format, 20-odd years ago
+        assert db.execute("UPDATE groupqr SET expired_at = ? WHERE id = ?", (past, token)).rowcount == 1
+
+
+# -- the browser -----------------------------------------------------------------------------------
+
+
+def launch(playwright: Playwright) -> Browser:
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+
+
+def new_phone(browser: Browser, blocked: list[str], *, scale: float = 1) -> BrowserContext:
+    """A fresh phone: 390×844, touch, its own storage; only 127.0.0.1 is reachable."""
+    context = browser.new_context(
+        viewport=PHONE,
+        device_scale_factor=scale,
+        is_mobile=True,
+        has_touch=True,
+        locale="en-GB",
+        timezone_id="UTC",
+        service_workers="block",
+    )
+    context.set_default_timeout(10_000)
+
+    def guard(route: Route) -> None:
+        if urlsplit(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", guard)
+    return context
+
+
+def join_through_invite(page: Page, invite_url: str, name: str) -> None:
+    """What a friend does after scanning the QR code: open the URL, type a name, join."""
+    page.goto(invite_url)
+    page.get_by_label("Your name").fill(name)
+    page.get_by_role("button", name="Join the room").click()
+    page.wait_for_url("**/groups/*")
+    page.locator("#status[data-state=connected]").wait_for()
+
+
+def horizontal_overflow(page: Page) -> int:
+    """How many CSS pixels the page is wider than the viewport (0: no horizontal scroll)."""
+    return int(page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
+
+
+# -- screenshots -----------------------------------------------------------------------------------
+
+DEMO_TRACKS = [
+    ("Daft Punk – Digital Love", 301, "https://open.spotify.com/track/2VEZx7NWsZ1D0eJ4uv5Fym"),
+    ("Khruangbin – Time (You and I)", 247, "https://www.youtube.com/watch?v=ZJ0U8rsBlGw"),
+    ("Jungle – Back On 74", 214, "https://youtu.be/ygWV4mbqEQQ"),
+    ("Fleetwood Mac – Dreams", 257, "https://open.spotify.com/track/0ofHAoxe9vBkTCp2UQIavz"),
+    ("Tame Impala – The Less I Know The Better", 216, "https://youtu.be/2SUwOgmvzK4"),
+]
+
+
+def screenshots(out_dir: Path) -> list[Path]:
+    """The invite page, the room as a host and as a friend see it, and the host's QR code; 390×844."""
+    from playwright.sync_api import sync_playwright
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    blocked: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp, run_server(Path(tmp)) as server, sync_playwright() as pw:
+        api = Api(server.base_url)
+        host_token = api.user("Maya")
+        group_id = api.group(host_token, "Friday night on the roof")
+        invite = api.invite(host_token, group_id)
+        for title, duration, url in DEMO_TRACKS[:3]:
+            api.add_track(host_token, group_id, title, duration, url)
+
+        browser = launch(pw)
+        host = new_phone(browser, blocked)
+        host.add_init_script(f"localStorage.setItem('rooms.session', JSON.stringify({{token: '{host_token}'}}))")
+        host_page = host.new_page()
+        host_page.goto(f"{server.base_url}/groups/{group_id}")
+        host_page.locator("#status[data-state=connected]").wait_for()
+
+        friend = new_phone(browser, blocked)
+        friend_page = friend.new_page()
+        friend_page.goto(invite["url"])
+        friend_page.get_by_label("Your name").fill("Jonas")
+        friend_page.get_by_label("Your name").blur()
+        names = ["join.png", "room-admin.png", "room-member.png", "invite.png"]
+        paths = [out_dir / name for name in names]
+        friend_page.screenshot(path=paths[0])
+
+        friend_page.get_by_role("button", name="Join the room").click()
+        friend_page.wait_for_url("**/groups/*")
+        friend_page.locator("#status[data-state=connected]").wait_for()
+        for title, duration, url in DEMO_TRACKS[3:]:
+            friend_page.get_by_label("Link", exact=True).fill(url)
+            friend_page.get_by_label("Title", exact=True).fill(title)
+            friend_page.get_by_label("Length (m:ss)").fill(f"{duration // 60}:{duration % 60:02d}")
+            friend_page.get_by_role("button", name="Add to queue").click()
+            friend_page.locator(".track-title", has_text=title).wait_for()
+        host_page.get_by_role("button", name="Play", exact=True).click()
+        host_page.get_by_text("Playing", exact=True).wait_for()
+        host_page.locator("#progress").click(position={"x": 100, "y": 5})  # seek to a third of the song
+        friend_page.get_by_label("Message").fill("Great pick! Dreams next please")
+        friend_page.get_by_role("button", name="Send").click()
+        host_page.get_by_label("Message").fill("On it. Adding more after this one")
+        host_page.get_by_role("button", name="Send").click()
+        friend_page.locator(".message", has_text="On it").wait_for()
+        host_page.locator("#invite-qr[src^='blob:']").wait_for()
+        time.sleep(1.5)  # let the progress bar move a little
+        for page in (host_page, friend_page):
+            page.evaluate("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
+        host_page.screenshot(path=paths[1])
+        friend_page.screenshot(path=paths[2])
+        host_page.locator("#invite-card").scroll_into_view_if_needed()
+        host_page.screenshot(path=paths[3])
+        browser.close()
+    if blocked:
+        raise RuntimeError(f"the pages tried to reach the network: {blocked}")
+    return paths
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "docs" / "screenshots"
+    for path in screenshots(target):
+        print(path)

@@ -1,0 +1,233 @@
+"""Local stand-ins for the Spotify Web API, Spotify's accounts service and the YouTube Data API.
+
+Each is a threading ``http.server`` on 127.0.0.1 with a port of its own, scriptable per test: the
+tracks or videos it knows, the tokens it accepts, and a queue of forced answers (``fail_next``)
+for rate limits, quota errors, outages. Every request is recorded, so tests can assert what was
+asked and with which token. Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+Reply = tuple[int, dict[str, str], Any]
+
+CLIENT_ID, CLIENT_SECRET, API_KEY = "test-client", "test-secret", "test-key"
+TRACK_ID = "4uLU6hMCjMI75M1A2tKUQC"
+VIDEO_ID = "dQw4w9WgXcQ"
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    form: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def bearer(self) -> str | None:
+        auth = self.headers.get("authorization", "")
+        return auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
+
+
+class FakeServer:
+    """One HTTP server; ``handle(seen) -> (status, headers, json body)`` answers each request."""
+
+    def __init__(self, handle: Callable[[Seen], Reply]) -> None:
+        self.seen: list[Seen] = []
+        self.delay_s = 0.0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self._answer({})
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                self._answer(form)
+
+            def _answer(self, form: dict[str, str]) -> None:
+                parts = urlsplit(self.path)
+                query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+                seen = Seen(self.command, parts.path, query, {k.lower(): v for k, v in self.headers.items()}, form)
+                server.seen.append(seen)
+                time.sleep(server.delay_s)
+                status, headers, body = handle(seen)
+                raw = json.dumps(body).encode()
+                self.send_response(status)
+                for name, value in {"Content-Type": "application/json", **headers}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    def start(self) -> FakeServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+def error(status: int, message: str, reason: str | None = None, headers: dict[str, str] | None = None) -> Reply:
+    body: dict[str, Any] = {"error": {"code": status, "status": status, "message": message}}
+    if reason:
+        body["error"]["errors"] = [{"message": message, "domain": "youtube.quota", "reason": reason}]
+    return status, headers or {}, body
+
+
+class FakeSpotify:
+    """The Web API under ``/v1`` and the accounts service (``/api/token``), each on its own port."""
+
+    def __init__(self) -> None:
+        self.tracks: dict[str, dict[str, Any]] = {}
+        self.valid_tokens: set[str] = set()
+        self.refresh_tokens: set[str] = set()
+        self.codes: set[str] = set()
+        self.rotate_refresh = False
+        self.forced: list[Reply] = []  # answers the Web API gives before any other
+        self.forced_token: list[Reply] = []  # the same for the accounts service
+        self._ids = itertools.count(1)
+        self.api = FakeServer(self._api)
+        self.accounts = FakeServer(self._accounts)
+
+    def add_track(self, track_id: str = TRACK_ID, name: str = "Song", duration_ms: int = 213_573) -> None:
+        self.tracks[track_id] = {
+            "id": track_id,
+            "name": name,
+            "duration_ms": duration_ms,
+            "artists": [{"name": "Artist"}],
+            "external_urls": {"spotify": f"https://open.spotify.com/track/{track_id}"},
+        }
+
+    def issue(self, prefix: str) -> str:
+        token = f"{prefix}-{next(self._ids)}"
+        self.valid_tokens.add(token)
+        return token
+
+    def api_calls(self, path_prefix: str = "/v1/") -> list[Seen]:
+        return [s for s in self.api.seen if s.path.startswith(path_prefix)]
+
+    def token_calls(self, grant_type: str | None = None) -> list[Seen]:
+        return [s for s in self.accounts.seen if grant_type is None or s.form.get("grant_type") == grant_type]
+
+    def _api(self, seen: Seen) -> Reply:
+        if seen.bearer not in self.valid_tokens:
+            return 401, {}, {"error": {"status": 401, "message": "The access token expired"}}
+        if self.forced:
+            return self.forced.pop(0)
+        if seen.path.startswith("/v1/tracks/"):
+            track = self.tracks.get(seen.path.rsplit("/", 1)[-1])
+            return (200, {}, track) if track else (404, {}, {"error": {"status": 404, "message": "Not found"}})
+        if seen.path == "/v1/search":
+            words = seen.query.get("q", "").lower()
+            items = [t for t in self.tracks.values() if words in t["name"].lower()]
+            return 200, {}, {"tracks": {"items": items[: int(seen.query.get("limit", "10"))]}}
+        return 404, {}, {"error": {"status": 404, "message": "no such endpoint"}}
+
+    def _accounts(self, seen: Seen) -> Reply:
+        expected = "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+        if seen.headers.get("authorization") != expected:
+            return 401, {}, {"error": "invalid_client", "error_description": "Invalid client"}
+        if self.forced_token:
+            return self.forced_token.pop(0)
+        grant = seen.form.get("grant_type")
+        if grant == "client_credentials":
+            return 200, {}, {"access_token": self.issue("app"), "token_type": "Bearer", "expires_in": 3600}
+        if grant == "refresh_token" and seen.form.get("refresh_token") in self.refresh_tokens:
+            body = {"access_token": self.issue("user"), "token_type": "Bearer", "expires_in": 3600}
+            if self.rotate_refresh:
+                body["refresh_token"] = f"refresh-{next(self._ids)}"
+                self.refresh_tokens.add(body["refresh_token"])
+            return 200, {}, body
+        if grant == "authorization_code" and seen.form.get("code") in self.codes:
+            self.codes.discard(seen.form["code"])
+            refresh = f"refresh-{next(self._ids)}"
+            self.refresh_tokens.add(refresh)
+            body = {"access_token": self.issue("user"), "refresh_token": refresh, "expires_in": 3600}
+            return 200, {}, {**body, "token_type": "Bearer", "scope": ""}
+        return 400, {}, {"error": "invalid_grant", "error_description": "Invalid refresh token"}
+
+
+class FakeYouTube:
+    """``GET /youtube/v3/videos``: the videos it knows, for the API key or a user's bearer token."""
+
+    def __init__(self) -> None:
+        self.videos: dict[str, dict[str, Any]] = {}
+        self.user_tokens: set[str] = set()
+        self.forced: list[Reply] = []
+        self.server = FakeServer(self._handle)
+
+    def add_video(
+        self, video_id: str = VIDEO_ID, title: str = "Video", duration: str = "PT3M33S", **status: Any
+    ) -> None:
+        live = status.pop("live", "none")
+        self.videos[video_id] = {
+            "kind": "youtube#video",
+            "id": video_id,
+            "snippet": {"title": title, "channelTitle": "Channel", "liveBroadcastContent": live},
+            "contentDetails": {"duration": duration},
+            "status": {"uploadStatus": "processed", "privacyStatus": "public", "embeddable": True, **status},
+        }
+
+    def calls(self) -> list[Seen]:
+        return [s for s in self.server.seen if s.path == "/youtube/v3/videos"]
+
+    def _handle(self, seen: Seen) -> Reply:
+        if seen.path != "/youtube/v3/videos":
+            return error(404, "Not Found")
+        if seen.query.get("key") != API_KEY and seen.bearer not in self.user_tokens:
+            return error(400, "API key not valid. Please pass a valid API key.", "keyInvalid")
+        if self.forced:
+            return self.forced.pop(0)
+        video = self.videos.get(seen.query.get("id", ""))
+        return 200, {}, {"kind": "youtube#videoListResponse", "items": [video] if video else []}
+
+
+@pytest.fixture
+def fake_spotify(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSpotify]:
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    fake = FakeSpotify()
+    fake.api.start()
+    fake.accounts.start()
+    try:
+        yield fake
+    finally:
+        fake.api.stop()
+        fake.accounts.stop()
+
+
+@pytest.fixture
+def fake_youtube(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeYouTube]:
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    fake = FakeYouTube()
+    fake.server.start()
+    try:
+        yield fake
+    finally:
+        fake.server.stop()
