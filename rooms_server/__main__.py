@@ -15,6 +15,7 @@ import sys
 
 import uvicorn
 
+from rooms_server import logredact
 from rooms_server.app import create_app
 from rooms_server.config import ConfigError, Settings
 from rooms_server.db import migrate
@@ -51,6 +52,7 @@ def _serve(settings: Settings) -> int:
     log.info(
         "rooms_server listening on http://%s:%d (public URL %s)", shown_host, settings.port, settings.public_base_url
     )
+    logredact.install()
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -38,6 +38,8 @@ class Limits:
     max_queue_tracks: int = 500
     max_connections_per_user: int = 10
     send_queue_frames: int = 256
+    connect_attempts_per_minute: int = 300  # per client IP, every process together on redis://; 0 = off
+    invite_joins_per_minute: int = 60  # per client IP and per invite; 0 = off
 
 
 DEFAULT_LIMITS = Limits()
@@ -148,6 +150,10 @@ class Settings:
                 max_queue_tracks=_int(env, "MAX_QUEUE_TRACKS", DEFAULT_LIMITS.max_queue_tracks),
                 max_connections_per_user=_int(env, "MAX_CONNECTIONS_PER_USER", DEFAULT_LIMITS.max_connections_per_user),
                 send_queue_frames=_int(env, "SEND_QUEUE_FRAMES", DEFAULT_LIMITS.send_queue_frames),
+                connect_attempts_per_minute=_int(
+                    env, "CONNECT_ATTEMPTS_PER_MINUTE", DEFAULT_LIMITS.connect_attempts_per_minute
+                ),
+                invite_joins_per_minute=_int(env, "INVITE_JOINS_PER_MINUTE", DEFAULT_LIMITS.invite_joins_per_minute),
             ),
         )
 

@@ -59,6 +59,9 @@ class Connection:
     closing: asyncio.Task[None] | None = None  # the close frame, which may wait behind unread data
     write: Writer | None = None  # the direct path; None: every frame goes through the queue
     started: bool = False  # the first frame is out: live frames may be sent
+    # Until then a full queue drops its oldest event rather than the socket: the first frame (read
+    # after the socket joined) covers it unless many more came meanwhile; start() checks that.
+    dropped: tuple[str, int] | None = None
 
     def push(self, epoch: str, seq: int, text: str, frame: bytes | None = None) -> bool:
         """Write at once when nothing is queued and the socket can take it, else queue; False: queue full.
@@ -81,18 +84,26 @@ class Connection:
         if queue is None:
             queue = self.queue = deque()
         elif len(queue) >= self.queue_size:
-            return False
+            if self.started:
+                return False
+            dropped_epoch, dropped_seq, _ = queue.popleft()
+            self.dropped = (dropped_epoch, dropped_seq)
         queue.append((epoch, seq, text))
         if self.started and self.sender is None:
             self.sender = asyncio.create_task(self._drain(), name=f"send-{self.id}")
         return True
 
-    def start(self, epoch: str, seq: int) -> None:
-        """Begin sending live events after the first frame, which covered everything up to (epoch, seq)."""
+    def start(self, epoch: str, seq: int) -> bool:
+        """Begin sending live events after the first frame, which covered everything up to (epoch, seq).
+
+        False when an event dropped while the first frame was being built is not covered by it:
+        the socket would have a gap, and must be closed as a slow consumer.
+        """
         self.epoch, self.seq = epoch, seq
         self.started = True
         if self.queue:
             self.sender = asyncio.create_task(self._drain(), name=f"send-{self.id}")
+        return self.dropped is None or self.dropped[0] != epoch or self.dropped[1] <= seq
 
     async def _drain(self) -> None:
         """Send what is queued, in order, then end; a frame leaves the queue once written.

@@ -411,6 +411,25 @@ async def test_cache_returns_values_until_ttl(backend: Backend) -> None:
     assert await engine.cache_get("long") == b"stays"
 
 
+async def test_hit_counts_atomically_within_the_window_then_starts_over(backend: Backend) -> None:
+    engine = (await backend.make()).engine
+    counts = await asyncio.gather(*(engine.hit("ip:1", 0.3) for _ in range(50)))
+    assert sorted(counts) == list(range(1, 51))  # no lost update, no double count
+    assert await engine.hit("ip:2", 0.3) == 1  # keys are independent
+    await asyncio.sleep(0.4)
+    assert await engine.hit("ip:1", 0.3) == 1  # a new window
+    assert await engine.hit("ip:1", 0.3) == 2
+
+
+async def test_hit_window_is_not_extended_by_later_hits(backend: Backend) -> None:
+    engine = (await backend.make()).engine
+    assert await engine.hit("k", 0.4) == 1
+    await asyncio.sleep(0.25)
+    assert await engine.hit("k", 0.4) == 2  # does not push the window's end
+    await asyncio.sleep(0.25)
+    assert await engine.hit("k", 0.4) == 1
+
+
 async def test_ping_is_true_when_connected_and_close_is_idempotent(backend: Backend) -> None:
     engine = (await backend.make()).engine
     assert await engine.ping()
@@ -419,6 +438,16 @@ async def test_ping_is_true_when_connected_and_close_is_idempotent(backend: Back
 
 
 # --- Redis only: several processes, faults -------------------------------------------------------
+
+
+@pytest.mark.redis
+async def test_redis_hit_is_shared_by_every_engine_of_the_prefix(redis_backend: Backend) -> None:
+    a, b = (await redis_backend.make()).engine, (await redis_backend.make()).engine
+    counts = await asyncio.gather(*(engine.hit("join", 30) for engine in (a, b) * 20))
+    assert sorted(counts) == list(range(1, 41))
+    assert redis_backend.raw is not None
+    ttl_ms = await redis_backend.raw.pttl(f"{redis_backend.prefix}hits:join")
+    assert 0 < ttl_ms <= 30_000  # the counter never lives without its expiry
 
 
 @pytest.mark.redis

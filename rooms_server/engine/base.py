@@ -119,3 +119,11 @@ class Engine(ABC):
     @abstractmethod
     async def cache_set(self, key: str, value: bytes, ttl_s: float) -> None:
         """Cache ``value`` under ``key`` for ``ttl_s`` seconds."""
+
+    @abstractmethod
+    async def hit(self, key: str, window_s: float) -> int:
+        """Count one hit on ``key`` atomically and return the count in its current window.
+
+        The window opens with the first hit and lasts ``window_s``; the next hit after it opens a
+        new one at 1. Shared by every process on ``redis://`` (a fixed-window rate limit counter).
+        """

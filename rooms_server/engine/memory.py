@@ -60,6 +60,7 @@ class MemoryEngine(Engine):
         self._locks = KeyedLocks()
         self._presence: dict[str, _Presence] = {}
         self._cache: dict[str, tuple[bytes, float]] = {}
+        self._hits: dict[str, tuple[int, float]] = {}
 
     async def connect(self) -> None:
         pass
@@ -184,3 +185,13 @@ class MemoryEngine(Engine):
         if len(self._cache) >= _CACHE_SWEEP_AT:
             self._cache = {k: entry for k, entry in self._cache.items() if entry[1] > now}
         self._cache[key] = (value, now + ttl_s)
+
+    async def hit(self, key: str, window_s: float) -> int:
+        now = time.monotonic()
+        if len(self._hits) >= _CACHE_SWEEP_AT:
+            self._hits = {k: entry for k, entry in self._hits.items() if entry[1] > now}
+        count, ends_at = self._hits.get(key, (0, 0.0))
+        if ends_at <= now:
+            count, ends_at = 0, now + window_s
+        self._hits[key] = (count + 1, ends_at)
+        return count + 1

@@ -46,6 +46,9 @@ class Keys:
     def cache(self, key: str) -> str:
         return f"{self.prefix}cache:{key}"
 
+    def hits(self, key: str) -> str:
+        return f"{self.prefix}hits:{key}"
+
 
 class RedisEngine(Engine):
     """Engine state in Redis, events fanned out over pub/sub and made gapless from the log.
@@ -247,6 +250,14 @@ class RedisEngine(Engine):
 
     async def cache_set(self, key: str, value: bytes, ttl_s: float) -> None:
         await self._redis().set(self._keys.cache(key), value, px=_ms(ttl_s))
+
+    async def hit(self, key: str, window_s: float) -> int:
+        # One MULTI: the counter never exists without its expiry (PEXPIRE NX keeps the window's start).
+        async with self._redis().pipeline(transaction=True) as pipe:
+            pipe.incr(self._keys.hits(key))
+            pipe.pexpire(self._keys.hits(key), _ms(window_s), nx=True)
+            count, _ = await pipe.execute()
+        return int(count)
 
     def _redis(self) -> Redis:
         if self._client is None:

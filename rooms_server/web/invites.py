@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import cast
 
 import anyio.to_thread
 from sqlalchemy.exc import IntegrityError
@@ -17,10 +18,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from rooms_server import invites
+from rooms_server import invites, ratelimit
 from rooms_server.db import invites as invite_queries, queries
 from rooms_server.db.models import Group, GroupQR, User, utcnow
 from rooms_server.db.session import Database
+from rooms_server.engine.base import Engine
 from rooms_server.errors import ApiError, forbidden, not_found
 from rooms_server.web.deps import current_user, db_of, iso, json, settings_of
 from rooms_server.web.groups import admin_group, group_body, visible_group
@@ -195,6 +197,17 @@ async def _join(db: Database, token: str, user: User) -> dict[str, object]:
     return group_body(group, member.role, count)
 
 
+async def _count_join(request: Request, token: str) -> None:
+    """INVITE_JOINS_PER_MINUTE per client IP and per invite (guessing tokens or hammering one)."""
+    limit = settings_of(request).limits.invite_joins_per_minute
+    engine = cast(Engine, request.state.engine)
+    ip = request.client.host if request.client is not None else "unknown"
+    if await ratelimit.exceeded(engine, "join-ip", ip, limit) or await ratelimit.exceeded(
+        engine, "join-invite", token[:64], limit
+    ):
+        raise ratelimit.RateLimited("Too many joins; try again in a minute.")
+
+
 async def join_by_invite(request: Request) -> Response:
     """
     summary: Join the invite's group as a member (joining twice is harmless and keeps the role)
@@ -204,9 +217,11 @@ async def join_by_invite(request: Request) -> Response:
       401: {$ref: '#/components/responses/Unauthorized'}
       404: {$ref: '#/components/responses/NotFound'}
       410: {$ref: '#/components/responses/Gone'}
+      429: {$ref: '#/components/responses/RateLimited'}
     """
     user = await current_user(request)
     token = request.path_params["token"]
+    await _count_join(request, token)
     try:
         body = await _join(db_of(request), token, user)
     except IntegrityError:  # the same user joining at the same moment elsewhere: now a member

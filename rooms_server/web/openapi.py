@@ -123,6 +123,7 @@ COMPONENTS: dict[str, Any] = {
         "Conflict": _error_response("Conflicts with the current state"),
         "Invalid": _error_response("The body is not valid"),
         "Gone": _error_response("The invite has expired"),
+        "RateLimited": _error_response("Too many attempts; Retry-After says when to try again"),
     },
 }
 

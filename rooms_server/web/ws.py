@@ -15,16 +15,18 @@ import time
 import uuid
 from typing import Any, cast
 
+from sqlalchemy import select
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-from rooms_server import protocol, rooms
+from rooms_server import protocol, ratelimit, rooms
 from rooms_server.auth import bearer_token, hash_token
 from rooms_server.commands import Commands
 from rooms_server.config import Settings
 from rooms_server.db import queries
+from rooms_server.db.models import Connection as Membership, User
 from rooms_server.db.session import Database
 from rooms_server.engine.base import Engine, EngineBusy
 from rooms_server.hub import Connection, Hub, Writer
@@ -97,6 +99,10 @@ async def _handshake(ws: WebSocket, settings: Settings) -> tuple[Connection, pro
     origin = ws.headers.get("origin")
     if origin is not None and origin.rstrip("/") not in settings.allowed_origins:
         raise Refused(CloseCode.BAD_ORIGIN, "origin not allowed")
+    ip = ws.client.host if ws.client is not None else "unknown"
+    attempts = settings.limits.connect_attempts_per_minute
+    if await ratelimit.exceeded(cast(Engine, ws.state.engine), "connect-ip", ip, attempts):
+        raise Refused(CloseCode.TOO_MANY_COMMANDS, "too many connection attempts; try again in a minute")
     hello = await _receive_hello(ws, settings)
     token = hello.token or bearer_token(ws.headers.get("authorization"))
     db = cast(Database, ws.state.db)
@@ -204,10 +210,10 @@ async def _first_frame(ws: WebSocket, conn: Connection, hello: protocol.Hello) -
             await ws.send_text(protocol.resumed(resume.epoch, resume.seq, now_ms()))
             for event in events:
                 await ws.send_text(event.decode())
-            conn.start(resume.epoch, resume.seq + len(events))
+            if not conn.start(resume.epoch, resume.seq + len(events)):
+                await conn.shut(CloseCode.SLOW_CONSUMER, "send queue full")
             return
-    presence = cast(Presence, ws.state.presence)
-    members = await presence.members(conn.group_id)
+    members = await _present_members(ws, conn.group_id)
     ratio = live.settings.vote_skip_ratio
     frame = protocol.snapshot(
         state,
@@ -220,7 +226,26 @@ async def _first_frame(ws: WebSocket, conn: Connection, hello: protocol.Hello) -
         votes_needed=rooms.needed_votes(max(len(members), 1), ratio),
     )
     await ws.send_text(frame)
-    conn.start(stored.epoch, stored.seq)
+    if not conn.start(stored.epoch, stored.seq):
+        await conn.shut(CloseCode.SLOW_CONSUMER, "send queue full")
+
+
+async def _present_members(ws: WebSocket, group_id: str) -> list[rooms.Member]:
+    """``Presence.members`` reading three columns per member instead of two ORM objects.
+
+    Every snapshot lists the members present, so N sockets joining read O(N²) membership rows;
+    built as ORM entities they took most of the server's time in a join storm (docs/BENCHMARKS.md).
+    """
+    present = await cast(Engine, ws.state.engine).presence_users(group_id)
+    query = (
+        select(User.id, User.name, Membership.role)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.group_id == group_id)
+        .order_by(Membership.joined_at, User.name)
+    )
+    async with cast(Database, ws.state.db).read() as session:
+        rows = (await session.execute(query)).all()
+    return [rooms.Member(user_id, name, role) for user_id, name, role in rows if user_id in present]
 
 
 async def _serve(ws: WebSocket, conn: Connection, settings: Settings) -> None:
