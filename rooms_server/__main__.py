@@ -57,7 +57,9 @@ def _serve(settings: Settings) -> int:
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        ws_max_size=settings.limits.max_frame_bytes,
+        # Frames somewhat over MAX_FRAME_BYTES reach the app and get a `frame_too_large` error while
+        # the socket lives; uvicorn cuts far larger ones (1009) before buffering them whole.
+        ws_max_size=settings.limits.max_frame_bytes * 4,
         ws_per_message_deflate=False,
         proxy_headers=True,
         log_level="info",

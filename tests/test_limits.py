@@ -270,3 +270,15 @@ def test_limits_hello_not_sent_in_time_closes_4012(open_app: OpenApp, monkeypatc
         with raw_socket(client, gid, headers) as ws, pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_text()
         assert closed.value.code == 4012
+
+
+def test_limits_strikes_are_forgotten_after_their_window() -> None:
+    """An occasional bad frame never adds up to a close: strikes count per window."""
+    import time
+
+    from rooms_server.web.ws import Strikes
+
+    strikes = Strikes(window_s=0.05)
+    assert [strikes.add() for _ in range(3)] == [1, 2, 3]
+    time.sleep(0.06)
+    assert strikes.add() == 1

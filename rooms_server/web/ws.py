@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 HELLO_TIMEOUT_S = 10.0
 MAX_BAD_FRAMES = 20
 MAX_RATE_STRIKES = 40
+STRIKE_WINDOW_S = 60.0  # bad frames and rate strikes are forgotten after this long
 
 
 class Refused(Exception):
@@ -64,6 +65,21 @@ class TokenBucket:
             return False
         self.tokens -= 1
         return True
+
+
+class Strikes:
+    """Violations counted per window: persistent abuse closes the socket, an occasional slip never does."""
+
+    def __init__(self, window_s: float = STRIKE_WINDOW_S) -> None:
+        self.window_s = window_s
+        self.count, self.since = 0, time.monotonic()
+
+    def add(self) -> int:
+        now = time.monotonic()
+        if now - self.since > self.window_s:
+            self.count, self.since = 0, now
+        self.count += 1
+        return self.count
 
 
 async def group_socket(ws: WebSocket) -> None:
@@ -256,7 +272,7 @@ async def _serve(ws: WebSocket, conn: Connection, settings: Settings) -> None:
         return await presence.count(conn.group_id)
 
     bucket = TokenBucket(settings.limits.commands_per_second, settings.limits.command_burst)
-    bad_frames = strikes = 0
+    bad_frames, strikes = Strikes(), Strikes()
     while not conn.closed:
         raw = await _receive_unless_shut(ws, conn)
         if raw is None:
@@ -266,8 +282,7 @@ async def _serve(ws: WebSocket, conn: Connection, settings: Settings) -> None:
                 raw, max_bytes=settings.limits.max_frame_bytes, max_chat_chars=settings.limits.chat_max_chars
             )
         except ProtocolError as exc:
-            bad_frames += 1
-            if bad_frames > MAX_BAD_FRAMES:
+            if bad_frames.add() > MAX_BAD_FRAMES:
                 await conn.shut(CloseCode.TOO_MANY_BAD_FRAMES, "too many bad frames")
                 return
             _reply(conn, protocol.error(exc.code, exc.message, exc.id))
@@ -279,8 +294,7 @@ async def _serve(ws: WebSocket, conn: Connection, settings: Settings) -> None:
             _reply(conn, protocol.error("already_authenticated", "hello is only the first frame", frame.id))
             continue
         if not bucket.take():
-            strikes += 1
-            if strikes > MAX_RATE_STRIKES:
+            if strikes.add() > MAX_RATE_STRIKES:
                 await conn.shut(CloseCode.TOO_MANY_COMMANDS, "command rate limit exceeded")
                 return
             _reply(conn, protocol.error("rate_limited", "too many commands; slow down", frame.id))
