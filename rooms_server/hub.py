@@ -33,6 +33,9 @@ Closer = Callable[[int, str], Awaitable[None]]
 Writer = Callable[[bytes], bool]
 TIMED_EVENTS = frozenset({"index_changed", "playback_changed", "track_removed", "track_moved", "track_added"})
 CONTROL_EVENTS = frozenset({"role_changed", "member_removed", "group_deleted"}) | TIMED_EVENTS
+# Events that arrive while a socket's first frame is being built (a join storm: every join is an
+# event) may fill this many times the queue's bound before the socket counts as slow.
+PRE_START_FACTOR = 4
 
 
 @dataclass(eq=False, slots=True)
@@ -59,9 +62,13 @@ class Connection:
     closing: asyncio.Task[None] | None = None  # the close frame, which may wait behind unread data
     write: Writer | None = None  # the direct path; None: every frame goes through the queue
     started: bool = False  # the first frame is out: live frames may be sent
-    # Until then a full queue drops its oldest event rather than the socket: the first frame (read
-    # after the socket joined) covers it unless many more came meanwhile; start() checks that.
+    # Until then the queue may hold PRE_START_FACTOR times its bound, and when that is full it drops
+    # its oldest event rather than the socket: the first frame (read after the socket joined) covers
+    # it unless that many came meanwhile; start() checks that, and drops what the first frame covers.
     dropped: tuple[str, int] | None = None
+    # Set when the queue overflowed after the first frame: nothing more is accepted, so the client
+    # sees no gap before the close (its resume point stays before the frame that did not fit).
+    overflowed: bool = False
 
     def push(self, epoch: str, seq: int, text: str, frame: bytes | None = None) -> bool:
         """Write at once when nothing is queued and the socket can take it, else queue; False: queue full.
@@ -69,6 +76,8 @@ class Connection:
         The direct write costs a fraction of a queue hop and a sender task switch per socket (see
         docs/BENCHMARKS.md); order is kept because it is only taken while nothing waits in the queue.
         """
+        if self.overflowed:
+            return False
         if self.write is not None and self.started and not self.queue:
             if epoch and epoch == self.epoch and seq <= self.seq:
                 return True  # already covered by the snapshot or the replay
@@ -85,7 +94,11 @@ class Connection:
             queue = self.queue = deque()
         elif len(queue) >= self.queue_size:
             if self.started:
+                self.overflowed = True
                 return False
+            if len(queue) < PRE_START_FACTOR * self.queue_size:
+                queue.append((epoch, seq, text))
+                return True
             dropped_epoch, dropped_seq, _ = queue.popleft()
             self.dropped = (dropped_epoch, dropped_seq)
         queue.append((epoch, seq, text))
@@ -101,7 +114,12 @@ class Connection:
         """
         self.epoch, self.seq = epoch, seq
         self.started = True
-        if self.queue:
+        queue = self.queue
+        while queue and queue[0][0] == epoch and queue[0][1] <= seq:
+            queue.popleft()  # covered by the first frame
+        if queue is not None and not queue:
+            self.queue = None
+        elif queue:
             self.sender = asyncio.create_task(self._drain(), name=f"send-{self.id}")
         return self.dropped is None or self.dropped[0] != epoch or self.dropped[1] <= seq
 

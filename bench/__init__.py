@@ -1,0 +1,1 @@
+"""Benchmarks of rooms_server: load generator, reference server, scenarios (python -m bench)."""
