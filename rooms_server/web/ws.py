@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 HELLO_TIMEOUT_S = 10.0
 MAX_BAD_FRAMES = 20
 MAX_RATE_STRIKES = 40
+CLOSE_WAIT_S = 30.0  # how long a handler waits for its close frame to reach a stalled client
 STRIKE_WINDOW_S = 60.0  # bad frames and rate strikes are forgotten after this long
 
 
@@ -105,10 +106,13 @@ async def group_socket(ws: WebSocket) -> None:
         conn.closed = True
         if conn.sender is not None:
             conn.sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.shield(presence.leave(conn))
-        # Returning closes the transport, which would drop a close frame still waiting behind unread data.
-        await conn.wait_closed()
+        # The departure runs in a task of its own (presence waits for it at shutdown), so a handler
+        # cancelled here still says goodbye; the cancellation itself is never swallowed.
+        await asyncio.shield(presence.leave(conn))
+        # Returning closes the transport, which would drop a close frame still waiting behind unread
+        # data; a client that never reads again does not keep the handler forever.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(conn.wait_closed(), CLOSE_WAIT_S)
 
 
 async def _handshake(ws: WebSocket, settings: Settings) -> tuple[Connection, protocol.Hello]:
