@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -14,7 +14,8 @@ from starlette.testclient import TestClient
 from rooms_server.app import create_app
 from rooms_server.config import Settings
 from rooms_server.db import migrate
-from tests.services import POSTGRES_URL, require
+from tests.servers import Cluster, StartServers
+from tests.services import POSTGRES_URL, REDIS_URL, require
 
 TABLES = "auth_sessions, groupqr, user_credentials, connections, tracks, playlists, groups, users"
 
@@ -110,3 +111,28 @@ def settings(database_url: str) -> Settings:
 def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+async def start_servers(tmp_path: Path, fresh_postgres_url: str) -> AsyncIterator[StartServers]:
+    """``await start_servers(count, database_url=None, **env)``: processes on a migrated database
+    (this test's own PostgreSQL database unless a URL is given) and this test's Redis prefix."""
+    require("Redis", REDIS_URL)
+    clusters: list[Cluster] = []
+
+    async def start(count: int = 2, database_url: str | None = None, **env: str) -> Cluster:
+        url = database_url or fresh_postgres_url
+        await migrate.upgrade(url)
+        cluster = Cluster(url, REDIS_URL, tmp_path / f"cluster-{len(clusters)}", env=env)
+        clusters.append(cluster)
+        await asyncio.to_thread(cluster.start, count)
+        return cluster
+
+    try:
+        yield start
+    finally:
+        for cluster in clusters:
+            await cluster.close_clients()
+            await asyncio.to_thread(cluster.stop)
+            for server in cluster.servers:  # shown by pytest when the test failed
+                print(f"--- {server.log_path} (last lines)", *server.log().splitlines()[-40:], sep="\n")

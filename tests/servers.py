@@ -29,7 +29,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -493,3 +493,20 @@ def _decode_server(text: str | bytes) -> Frame:
     if not isinstance(text, str):
         raise AssertionError(f"the server sent a binary frame: {text!r:.200}")
     return Frame(text, validate_server_frame(text), at)
+
+
+StartServers = Callable[..., Awaitable[Cluster]]
+
+
+async def shared_room(cluster: Cluster, *names: str) -> tuple[str, list[Guest]]:
+    """A public group made by the first guest (its admin) and joined by the others, over every process."""
+    guests = [await cluster.api(i % len(cluster.servers)).guest(name) for i, name in enumerate(names)]
+    group_id = await cluster.api(0).create_group(guests[0], f"Room of {names[0]}")
+    for i, guest in enumerate(guests[1:], start=1):
+        await cluster.api(i % len(cluster.servers)).join(guest, group_id)
+    return group_id, guests
+
+
+def assert_ack(reply: Frame) -> Frame:
+    assert reply.type == "ack", reply.text
+    return reply

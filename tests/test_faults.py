@@ -18,7 +18,7 @@ import signal
 import sqlite3
 import subprocess
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,13 +26,22 @@ import pytest
 import redis
 from websockets.exceptions import ConnectionClosed
 
-from rooms_server.db import migrate
-from tests.servers import Api, Cluster, Frame, Guest, HttpError, RoomClient, add_frame
+from tests.servers import (
+    Api,
+    Cluster,
+    Frame,
+    Guest,
+    HttpError,
+    RoomClient,
+    StartServers,
+    add_frame,
+    assert_ack,
+    shared_room,
+)
 from tests.services import REDIS_URL, require
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
-StartServers = Callable[..., Awaitable[Cluster]]
 COMMAND_PAUSE_S = 0.06  # ~16 commands/s per socket: under COMMANDS_PER_SECOND (20)
 REDIS_START = [
     "redis-server",
@@ -53,45 +62,6 @@ REDIS_START = [
 ]
 REDIS_RESTART_TIMEOUT_S = 15.0
 SILENCE_S = 60.0
-
-
-@pytest.fixture
-async def start_servers(tmp_path: Path, fresh_postgres_url: str) -> AsyncIterator[StartServers]:
-    """``await start_servers(count, database_url=None, **env)``: processes on a migrated database
-    (this test's own PostgreSQL database unless a URL is given) and this test's Redis prefix."""
-    require("Redis", REDIS_URL)
-    clusters: list[Cluster] = []
-
-    async def start(count: int = 2, database_url: str | None = None, **env: str) -> Cluster:
-        url = database_url or fresh_postgres_url
-        await migrate.upgrade(url)
-        cluster = Cluster(url, REDIS_URL, tmp_path / f"cluster-{len(clusters)}", env=env)
-        clusters.append(cluster)
-        await asyncio.to_thread(cluster.start, count)
-        return cluster
-
-    try:
-        yield start
-    finally:
-        for cluster in clusters:
-            await cluster.close_clients()
-            await asyncio.to_thread(cluster.stop)
-            for server in cluster.servers:  # shown by pytest when the test failed
-                print(f"--- {server.log_path} (last lines)", *server.log().splitlines()[-40:], sep="\n")
-
-
-async def shared_room(cluster: Cluster, *names: str) -> tuple[str, list[Guest]]:
-    """A public group made by the first guest (its admin) and joined by the others, over every process."""
-    guests = [await cluster.api(i % len(cluster.servers)).guest(name) for i, name in enumerate(names)]
-    group_id = await cluster.api(0).create_group(guests[0], f"Room of {names[0]}")
-    for i, guest in enumerate(guests[1:], start=1):
-        await cluster.api(i % len(cluster.servers)).join(guest, group_id)
-    return group_id, guests
-
-
-def assert_ack(reply: Frame) -> Frame:
-    assert reply.type == "ack", reply.text
-    return reply
 
 
 def chats(client: RoomClient) -> list[str]:

@@ -11,52 +11,15 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
-from rooms_server.db import migrate
-from tests.servers import Cluster, Frame, Guest, RoomClient, add_frame
-from tests.services import REDIS_URL, require
+from tests.servers import Frame, RoomClient, StartServers, add_frame, assert_ack, shared_room
+from tests.services import REDIS_URL
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
-
-StartServers = Callable[..., Awaitable[Cluster]]
-
-
-@pytest.fixture
-async def start_servers(fresh_postgres_url: str, tmp_path: Path) -> AsyncIterator[StartServers]:
-    """``await start_servers(count, **env)``: that many processes on this test's migrated database."""
-    require("Redis", REDIS_URL)
-    await migrate.upgrade(fresh_postgres_url)
-    clusters: list[Cluster] = []
-
-    async def start(count: int = 2, **env: str) -> Cluster:
-        cluster = Cluster(fresh_postgres_url, REDIS_URL, tmp_path / f"cluster-{len(clusters)}", env=env)
-        clusters.append(cluster)
-        await asyncio.to_thread(cluster.start, count)
-        return cluster
-
-    try:
-        yield start
-    finally:
-        for cluster in clusters:
-            await cluster.close_clients()
-            await asyncio.to_thread(cluster.stop)
-            for server in cluster.servers:  # shown by pytest when the test failed
-                print(f"--- {server.log_path} (last lines)", *server.log().splitlines()[-40:], sep="\n")
-
-
-async def shared_room(cluster: Cluster, *names: str) -> tuple[str, list[Guest]]:
-    """A public group made by the first guest (its admin) and joined by the others, over both processes."""
-    guests = [await cluster.api(i % len(cluster.servers)).guest(name) for i, name in enumerate(names)]
-    group_id = await cluster.api(0).create_group(guests[0], f"Room of {names[0]}")
-    for i, guest in enumerate(guests[1:], start=1):
-        await cluster.api(i % len(cluster.servers)).join(guest, group_id)
-    return group_id, guests
 
 
 def member_ids(snapshot: Frame) -> set[str]:
@@ -65,11 +28,6 @@ def member_ids(snapshot: Frame) -> set[str]:
 
 async def all_see(clients: list[RoomClient], kind: str, **match: Any) -> list[Frame]:
     return list(await asyncio.gather(*(client.until(kind, **match) for client in clients)))
-
-
-def assert_ack(reply: Frame) -> Frame:
-    assert reply.type == "ack", reply.text
-    return reply
 
 
 # -- one history, every process --------------------------------------------------------------------
