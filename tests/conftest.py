@@ -115,15 +115,18 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 @pytest.fixture
 async def start_servers(tmp_path: Path, fresh_postgres_url: str) -> AsyncIterator[StartServers]:
-    """``await start_servers(count, database_url=None, **env)``: processes on a migrated database
-    (this test's own PostgreSQL database unless a URL is given) and this test's Redis prefix."""
+    """``await start_servers(count, database_url=None, redis_url=None, **env)``: processes on a
+    migrated database (this test's own PostgreSQL database unless a URL is given) and this test's
+    Redis prefix (on the shared Redis unless a URL is given)."""
     require("Redis", REDIS_URL)
     clusters: list[Cluster] = []
 
-    async def start(count: int = 2, database_url: str | None = None, **env: str) -> Cluster:
+    async def start(
+        count: int = 2, database_url: str | None = None, redis_url: str | None = None, **env: str
+    ) -> Cluster:
         url = database_url or fresh_postgres_url
         await migrate.upgrade(url)
-        cluster = Cluster(url, REDIS_URL, tmp_path / f"cluster-{len(clusters)}", env=env)
+        cluster = Cluster(url, redis_url or REDIS_URL, tmp_path / f"cluster-{len(clusters)}", env=env)
         clusters.append(cluster)
         await asyncio.to_thread(cluster.start, count)
         return cluster

@@ -69,6 +69,70 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class PrivateRedis:
+    """A ``redis-server`` of one test on a free port (no persistence), which the test may restart
+    without disturbing anything else that shares the machine's Redis (other tests, other sessions)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://{HOST}:{self.port}/0"
+
+    def start(self) -> PrivateRedis:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        args = [
+            "--port",
+            str(self.port),
+            "--bind",
+            HOST,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.workdir),
+        ]
+        with open(self.workdir / f"redis-{self.port}.log", "ab") as log:
+            self.process = subprocess.Popen(["redis-server", *args], stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not self.answers():
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError(f"redis-server on port {self.port} did not start")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        """``SHUTDOWN NOSAVE``: the data is gone, as after a crash of a Redis without persistence."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        client = redis.Redis(host=HOST, port=self.port, socket_timeout=2)
+        with contextlib.suppress(redis.RedisError):
+            client.shutdown(nosave=True)
+        client.close()
+        try:
+            self.process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(STOP_TIMEOUT_S)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def answers(self) -> bool:
+        client = redis.Redis(host=HOST, port=self.port, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+
+
 # -- server processes ------------------------------------------------------------------------------
 
 

@@ -16,9 +16,8 @@ import contextlib
 import os
 import signal
 import sqlite3
-import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from tests.servers import (
     Frame,
     Guest,
     HttpError,
+    PrivateRedis,
     RoomClient,
     StartServers,
     add_frame,
@@ -43,24 +43,6 @@ from tests.services import REDIS_URL, require
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 COMMAND_PAUSE_S = 0.06  # ~16 commands/s per socket: under COMMANDS_PER_SECOND (20)
-REDIS_START = [
-    "redis-server",
-    "--daemonize",
-    "yes",
-    "--bind",
-    "127.0.0.1 -::1",
-    "--port",
-    "6379",
-    "--save",
-    "",
-    "--appendonly",
-    "no",
-    "--dir",
-    "/var/lib/redis",
-    "--logfile",
-    "/var/log/redis/ci.log",
-]
-REDIS_RESTART_TIMEOUT_S = 15.0
 SILENCE_S = 60.0
 
 
@@ -249,53 +231,27 @@ async def test_faults_pubsub_connection_killed_clients_miss_nothing(start_server
 # -- Redis restarted --------------------------------------------------------------------------------
 
 
-def _redis_answers() -> bool:
-    try:
-        client = redis.Redis.from_url(REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except redis.RedisError:
-        return False
-
-
-def _start_redis() -> None:
-    deadline = time.monotonic() + REDIS_RESTART_TIMEOUT_S
-    while not _redis_answers():
-        if time.monotonic() > deadline:
-            raise RuntimeError("redis-server did not come back")
-        subprocess.run(REDIS_START, check=False, timeout=10, capture_output=True)
-        time.sleep(0.2)
-
-
 @pytest.fixture
-def restartable_redis() -> Iterator[Callable[[], None]]:
-    """``restart()``: ``SHUTDOWN NOSAVE`` then a fresh redis-server (empty: no persistence); Redis is
-    restarted at teardown whatever happened."""
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A redis-server of this test's own, which it may restart (the machine's Redis is shared).
+
+    Request it before ``start_servers``: the servers' teardown still talks to it."""
     require("Redis", REDIS_URL)
-
-    def restart() -> None:
-        subprocess.run(["redis-cli", "-p", "6379", "shutdown", "nosave"], check=False, timeout=10, capture_output=True)
-        deadline = time.monotonic() + REDIS_RESTART_TIMEOUT_S
-        while _redis_answers() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        _start_redis()
-
+    server = PrivateRedis(tmp_path / "redis").start()
     try:
-        yield restart
+        yield server
     finally:
-        _start_redis()
+        server.stop()
 
 
 async def test_faults_redis_restart_rebuilds_groups_from_sql_under_a_new_epoch(
-    start_servers: StartServers, restartable_redis: Callable[[], None]
+    private_redis: PrivateRedis, start_servers: StartServers
 ) -> None:
     """Redis is shut down (no save) and started again, empty: every socket on both processes is
     closed with 4010 (resync); resuming from the old point gives ``recovered: false`` and a
     snapshot under one new epoch with every track SQL holds, at the same current track; the
     rebuilt room works across processes."""
-    cluster = await start_servers(2)
+    cluster = await start_servers(2, redis_url=private_redis.url)
     gid, (ann, bob) = await shared_room(cluster, "Ann", "Bob")
     a = await cluster.connect(0, ann, gid)
     b = await cluster.connect(1, bob, gid)
@@ -309,7 +265,7 @@ async def test_faults_redis_restart_rebuilds_groups_from_sql_under_a_new_epoch(
     await a.find("chat", text="before")
     old_epoch, resume_a, resume_b = a.epoch, a.resume_point(), b.resume_point()
 
-    await asyncio.to_thread(restartable_redis)
+    await asyncio.to_thread(private_redis.restart)
     assert [await a.closed(wait_s=20), await b.closed(wait_s=20)] == [4010, 4010]
 
     a2 = await cluster.connect(0, ann, gid, resume=resume_a)
