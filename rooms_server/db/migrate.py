@@ -1,8 +1,11 @@
-"""Run Alembic from code, inside or outside a running event loop."""
+"""Run Alembic from code, inside or outside a running event loop.
+
+The scripts are package data (``rooms_server/migrations``), so ``rooms-server`` and
+``rooms-server migrate`` work from any directory after ``pip install``: no ``alembic.ini`` is read
+here (the one at the top of a checkout is for developers running the ``alembic`` command).
+"""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
@@ -10,12 +13,13 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SCRIPT_LOCATION = "rooms_server:migrations"  # resolved by Alembic through importlib.resources
 
 
 def alembic_config(url: str) -> Config:
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    config = Config()
+    config.set_main_option("script_location", SCRIPT_LOCATION)
+    config.set_main_option("path_separator", "os")
     config.set_main_option("sqlalchemy.url", url)
     config.attributes["url_fixed"] = True
     return config
