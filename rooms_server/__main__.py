@@ -11,14 +11,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import resource
 import sys
 
 import uvicorn
 
-from rooms_server import logredact
+from rooms_server import logs
 from rooms_server.app import create_app
 from rooms_server.config import ConfigError, Settings
 from rooms_server.db import migrate
+from rooms_server.serving import bounded_http_protocol
 
 log = logging.getLogger("rooms_server")
 
@@ -27,12 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rooms-server", description="Listening rooms server.")
     parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
+        logs.configure()
         log.error("configuration error: %s", exc)
         return 2
+    logs.configure(settings.log_format, settings.log_level)
     if args.command == "migrate":
         return _migrate_shared(settings)
     return _serve(settings)
@@ -52,19 +55,34 @@ def _serve(settings: Settings) -> int:
     log.info(
         "rooms_server listening on http://%s:%d (public URL %s)", shown_host, settings.port, settings.public_base_url
     )
-    logredact.install()
+    _raise_open_files_limit(settings.http.max_connections)
+    http = bounded_http_protocol(settings.http)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
+        http=http or "auto",
+        log_config=None,  # logs.configure() set up every logger, uvicorn's included
+        access_log=settings.access_log,
         # Frames somewhat over MAX_FRAME_BYTES reach the app and get a `frame_too_large` error while
         # the socket lives; uvicorn cuts far larger ones (1009) before buffering them whole.
         ws_max_size=settings.limits.max_frame_bytes * 4,
         ws_per_message_deflate=False,
         proxy_headers=True,
-        log_level="info",
+        log_level=settings.log_level.lower(),
     )
     return 0
+
+
+def _raise_open_files_limit(connections: int) -> None:
+    """Let the process hold MAX_CONNECTIONS sockets: raise the soft limit of open files toward the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + 256  # the database, Redis, log files and listening sockets
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        new_soft = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new_soft, hard))
+        if new_soft < wanted:
+            log.warning("open files limited to %d: fewer than MAX_CONNECTIONS=%d sockets fit", new_soft, connections)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,20 +9,36 @@ from typing import TypedDict
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from rooms_server.config import Settings
-from rooms_server.db import invites as invite_queries, migrate
+from rooms_server.db import migrate
 from rooms_server.db.session import Database
 from rooms_server.engine import Engine, create_engine
 from rooms_server.errors import ApiError
+from rooms_server.housekeeping import Housekeeper, purge_jobs
 from rooms_server.hub import Hub
 from rooms_server.live import LiveGroups
+from rooms_server.metrics import Metrics
 from rooms_server.presence import Presence
 from rooms_server.protocol import CloseCode
 from rooms_server.sources import Sources
-from rooms_server.web import groups, health, invites, members, openapi, pages, playlist, services, users, ws
+from rooms_server.web import (
+    groups,
+    health,
+    invites,
+    members,
+    metrics as metrics_route,
+    openapi,
+    pages,
+    playlist,
+    services,
+    users,
+    ws,
+)
+from rooms_server.web.context import RequestContext
 
 log = logging.getLogger("rooms_server")
 
@@ -36,6 +51,7 @@ class State(TypedDict):
     live: LiveGroups
     presence: Presence
     sources: Sources
+    metrics: Metrics
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -45,23 +61,28 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         if settings.migrate_on_start:
             await migrate.upgrade(settings.database_url)
+        metrics = Metrics()
         db = Database(settings.database_url)
-        hub = Hub()
+        hub = Hub(metrics)
+        metrics.watch(sockets=hub.socket_count, groups=lambda: len(hub.groups))
         engine = create_engine(
             settings.engine_url,
             on_event=hub.on_event,
             on_reset=hub.on_reset,
+            on_error=lambda exc: metrics.backend_error(exc, "engine"),
             prefix=settings.redis_prefix,
             history_size=settings.history_size,
         )
         await engine.connect()
         sources = Sources.build(settings, db, engine)
-        live = LiveGroups(engine, db, settings, sources)
+        live = LiveGroups(engine, db, settings, sources, metrics)
         presence = Presence(hub, engine, live)
         presence.start()
-        cleanup = asyncio.create_task(
-            invite_queries.cleanup_forever(db, settings.invite_cleanup_s), name="invite-cleanup"
+        housekeeper = Housekeeper(
+            purge_jobs(db, invites_every_s=settings.invite_cleanup_s, sessions_every_s=settings.session_cleanup_s),
+            metrics,
         )
+        housekeeper.start()
         log.info("engine %s ready", settings.engine_url.split("@")[-1])
         try:
             yield {
@@ -72,10 +93,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 "live": live,
                 "presence": presence,
                 "sources": sources,
+                "metrics": metrics,
             }
         finally:
-            cleanup.cancel()
-            await asyncio.gather(cleanup, return_exceptions=True)
+            await housekeeper.stop()
             await hub.close_all(CloseCode.SHUTDOWN, "server shutting down")
             await presence.stop()
             await engine.close()
@@ -90,12 +111,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *playlist.routes,
         *services.routes,
         *ws.routes,
+        *(metrics_route.routes if settings.metrics_token else []),
         *openapi.routes,
         *pages.routes,
     ]
     return Starlette(
         routes=routes,
         lifespan=lifespan,
+        middleware=[Middleware(RequestContext)],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _internal_error},
     )
 
@@ -118,5 +141,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
+    metrics = getattr(request.state, "metrics", None)
+    if isinstance(metrics, Metrics):
+        metrics.backend_error(exc, "http")
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse({"error": {"code": "internal_error", "message": "Something went wrong."}}, status_code=500)

@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from rooms_server.invites import MIN_LIFETIME_S
+from rooms_server.serving import HttpBounds
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./rooms.db"
 
@@ -43,6 +44,7 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+DEFAULT_HTTP = HttpBounds()
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +99,13 @@ class Settings:
     invite_ttl_s: int = 7 * 24 * 3600
     invite_max_ttl_s: int = 30 * 24 * 3600
     invite_cleanup_s: int = 600
+    session_cleanup_s: int = 3600
     limits: Limits = Limits()
+    http: HttpBounds = HttpBounds()
+    log_format: str = "text"  # or "json": one object per line
+    log_level: str = "INFO"
+    access_log: bool = True  # one line per HTTP request; off by default in production
+    metrics_token: str = field(default="", repr=False)  # "" → no /metrics route
 
     @property
     def is_sqlite(self) -> bool:
@@ -141,6 +149,16 @@ class Settings:
             invite_ttl_s=invite_ttl_s,
             invite_max_ttl_s=invite_max_ttl_s,
             invite_cleanup_s=max(_int(env, "INVITE_CLEANUP_S", 600), 1),
+            session_cleanup_s=max(_int(env, "SESSION_CLEANUP_S", 3600), 1),
+            http=HttpBounds(
+                header_timeout_s=_seconds(env, "HTTP_HEADER_TIMEOUT_S", DEFAULT_HTTP.header_timeout_s),
+                body_timeout_s=_seconds(env, "HTTP_BODY_TIMEOUT_S", DEFAULT_HTTP.body_timeout_s),
+                max_connections=max(_int(env, "MAX_CONNECTIONS", DEFAULT_HTTP.max_connections), 1),
+            ),
+            log_format=_choice(env, "LOG_FORMAT", ("text", "json")),
+            log_level=_choice(env, "LOG_LEVEL", ("INFO", "DEBUG", "WARNING", "ERROR"), upper=True),
+            access_log=_flag(env, "ACCESS_LOG", default=not production),
+            metrics_token=env.get("METRICS_TOKEN", "").strip(),
             limits=Limits(
                 max_body_bytes=_int(env, "MAX_BODY_BYTES", DEFAULT_LIMITS.max_body_bytes),
                 max_frame_bytes=_int(env, "MAX_FRAME_BYTES", DEFAULT_LIMITS.max_frame_bytes),
@@ -202,6 +220,26 @@ def _invite_lifetimes(env: Mapping[str, str]) -> tuple[int, int]:
     if not MIN_LIFETIME_S <= default <= longest:
         raise ConfigError(f"INVITE_TTL_S must be from {MIN_LIFETIME_S} to INVITE_MAX_TTL_S ({longest}), got {default}")
     return default, longest
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], *, upper: bool = False) -> str:
+    """One of ``choices`` (the first is the default), compared case-insensitively."""
+    raw = env.get(name, "").strip()
+    value = (raw.upper() if upper else raw.lower()) if raw else choices[0]
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return value
+
+
+def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be 1 or 0 (true/false), got {raw!r}")
 
 
 def _ratio(env: Mapping[str, str], name: str, default: float) -> float:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from rooms_server.metrics import Metrics
 from rooms_server.protocol import CloseCode
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class Connection:
     # Set when the queue overflowed after the first frame: nothing more is accepted, so the client
     # sees no gap before the close (its resume point stays before the frame that did not fit).
     overflowed: bool = False
+    close_code: int | None = None  # what shut() closed with (counted in the metrics at the end)
 
     def push(self, epoch: str, seq: int, text: str, frame: bytes | None = None) -> bool:
         """Write at once when nothing is queued and the socket can take it, else queue; False: queue full.
@@ -152,6 +154,7 @@ class Connection:
         if self.closed:
             return
         self.closed = True
+        self.close_code = code
         self.shut_down.set()
         if self.sender is not None:
             self.sender.cancel()
@@ -183,7 +186,9 @@ def text_frame(payload: bytes) -> bytes:
 class Hub:
     """Registry of this process's connections per group, fed by the engine's callbacks."""
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: Metrics | None = None) -> None:
+        self.metrics = metrics or Metrics()
+        self._delivered = self.metrics.frames_delivered.labels("event")
         self.groups: dict[str, set[Connection]] = defaultdict(set)
         self.on_timed_event: Callable[[str], None] = lambda group_id: None
         self.on_group_reset: Callable[[str, list[Connection]], None] = lambda group_id, conns: None
@@ -212,6 +217,9 @@ class Hub:
     def user_connections(self, user_id: str) -> int:
         return sum(1 for conns in self.groups.values() for c in conns if c.user_id == user_id)
 
+    def socket_count(self) -> int:
+        return sum(len(conns) for conns in self.groups.values())
+
     # -- engine callbacks (must not block) -------------------------------------------------------
 
     def on_event(self, group_id: str, epoch: str, seq: int, data: bytes) -> None:
@@ -220,9 +228,15 @@ class Hub:
             return
         text = data.decode()
         frame = text_frame(data)  # the same bytes on every socket: no compression, server frames are unmasked
+        delivered = 0
         for conn in list(conns):
-            if not conn.closed and not conn.push(epoch, seq, text, frame):
+            if conn.closed:
+                continue
+            if conn.push(epoch, seq, text, frame):
+                delivered += 1
+            else:
                 self._spawn(conn.shut(CloseCode.SLOW_CONSUMER, "send queue full"))
+        self._delivered.inc(delivered)
         if any(f'"type":"{kind}"' in text[:40] for kind in CONTROL_EVENTS):
             self._control(group_id, orjson.loads(data))
 

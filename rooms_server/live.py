@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ from rooms_server.db import live as sql
 from rooms_server.db.models import User
 from rooms_server.db.session import Database
 from rooms_server.engine.base import Engine, Stored
+from rooms_server.metrics import Metrics
 from rooms_server.rooms import Change, LiveState, RoomError
 
 if TYPE_CHECKING:
@@ -51,11 +53,27 @@ class Actor:
 class LiveGroups:
     """Runs commands and publishes events for any group; shared by every socket of the process."""
 
-    def __init__(self, engine: Engine, db: Database, settings: Settings, sources: Sources | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        db: Database,
+        settings: Settings,
+        sources: Sources | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.engine = engine
         self.db = db
         self.settings = settings
         self.sources = sources  # resolves the links of add commands; None: clients describe their tracks
+        self.metrics = metrics or Metrics()
+
+    @asynccontextmanager
+    async def _locked(self, group_id: str) -> AsyncIterator[None]:
+        """The group's engine lock, with the time it took to get it recorded."""
+        asked = time.perf_counter()
+        async with self.engine.lock(group_id):
+            self.metrics.lock_wait_seconds.observe(time.perf_counter() - asked)
+            yield
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -85,7 +103,7 @@ class LiveGroups:
 
     async def run(self, group_id: str, transition: Transition, *, durable: bool) -> int:
         """Apply ``transition`` under the group lock; return the seq after its events."""
-        async with self.engine.lock(group_id):
+        async with self._locked(group_id):
             stored, state = await self.current(group_id)
             if durable:
                 try:
@@ -114,6 +132,7 @@ class LiveGroups:
             # holds the change, so a rebuild from it converges.
             await self._rebuild(group_id, replace=True)
             raise RoomError("conflict", "the room changed meanwhile; try again")
+        self.metrics.events_published.inc(len(frames))
         return stored.seq + len(frames)
 
     async def publish(self, group_id: str, *events: rooms.Event) -> int:
@@ -132,7 +151,7 @@ class LiveGroups:
 
     async def delete_group(self, group_id: str) -> None:
         """Tell every socket, then forget the live state (SQL rows are already gone)."""
-        async with self.engine.lock(group_id):
+        async with self._locked(group_id):
             stored = await self.engine.get(group_id)
             if stored is not None:
                 change = Change(rooms.decode_state(stored.state), [protocol.group_deleted()])

@@ -27,8 +27,3 @@ class RedactUrls(logging.Filter):
         elif isinstance(record.msg, str):
             record.msg = redact(record.msg)
         return True
-
-
-def install() -> None:
-    for name in ("uvicorn.access", "uvicorn.error"):
-        logging.getLogger(name).addFilter(RedactUrls())

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import pytest
 import sqlalchemy as sa
@@ -16,7 +15,6 @@ from rooms_server import invites
 from rooms_server.config import Settings
 from rooms_server.db import invites as invite_queries
 from rooms_server.db.models import GroupQR, utcnow
-from rooms_server.db.session import Database
 from tests.helpers import Guest, error_code, make_group
 from tests.test_invites_qr import decode_png
 
@@ -240,43 +238,3 @@ def test_delete_expired_invites_deletes_only_expired_rows(client: TestClient) ->
 
 async def _tokens(session: AsyncSession) -> list[str]:
     return list((await session.execute(sa.select(GroupQR.id))).scalars())
-
-
-def test_cleanup_runs_in_the_background(client: TestClient) -> None:
-    ann = Guest(client, "Ann")
-    invite(client, ann, make_group(client, ann, "G")["id"])
-    expire_all(client)
-    assert client.portal is not None
-
-    async def background() -> set[str]:
-        names = {task.get_name() for task in asyncio.all_tasks()}
-        task = asyncio.create_task(invite_queries.cleanup_forever(client.app_state["db"], 0.01))
-        for _ in range(200):
-            await asyncio.sleep(0.01)
-            async with client.app_state["db"].read() as session:
-                if not await _tokens(session):
-                    break
-        task.cancel()
-        return names
-
-    assert "invite-cleanup" in client.portal.call(background)
-    assert in_db(client, _tokens) == []
-
-
-async def test_cleanup_survives_a_failed_round(caplog: pytest.LogCaptureFixture) -> None:
-    three_rounds = asyncio.Event()
-
-    class BrokenDatabase:
-        calls = 0
-
-        def write(self) -> None:
-            self.calls += 1
-            if self.calls == 3:
-                three_rounds.set()
-            raise OSError("database unreachable")
-
-    task = asyncio.create_task(invite_queries.cleanup_forever(cast(Database, BrokenDatabase()), 0.001))
-    await asyncio.wait_for(three_rounds.wait(), timeout=5)
-    assert not task.done()
-    task.cancel()
-    assert caplog.text.count("purging expired invites failed") >= 2

@@ -1,22 +1,17 @@
 """Queries on invites (``groupqr``: one row per group, the token is its id).
 
-Each query takes a session and the caller owns the transaction, except :func:`cleanup_forever`,
-the background task that purges expired rows.
+Each query takes a session and the caller owns the transaction; the purge of expired rows runs in
+``rooms_server.housekeeping``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rooms_server.db.models import Group, GroupQR, utcnow
-from rooms_server.db.session import Database
-
-log = logging.getLogger("rooms_server.invites")
+from rooms_server.db.models import Group, GroupQR
 
 
 async def invite_of_group(session: AsyncSession, group_id: str) -> GroupQR | None:
@@ -57,25 +52,3 @@ async def delete_expired_invites(session: AsyncSession, now: datetime) -> int:
     """One ``DELETE … WHERE expired_at < now``, served by ``idx_groupqr_expired_at``."""
     result = await session.execute(delete(GroupQR).where(GroupQR.expired_at < now))
     return int(result.rowcount)  # type: ignore[attr-defined]
-
-
-async def cleanup_once(db: Database) -> int:
-    async with db.write() as session:
-        return await delete_expired_invites(session, utcnow())
-
-
-async def cleanup_forever(db: Database, every_s: float) -> None:
-    """Purge expired invites every ``every_s`` seconds until cancelled; a failed round is logged.
-
-    Expired invites are refused whether or not they are purged, so a missed round costs nothing
-    but a few rows. Several processes may run this at once: the delete is idempotent.
-    """
-    while True:
-        await asyncio.sleep(every_s)
-        try:
-            deleted = await cleanup_once(db)
-        except Exception:
-            log.exception("purging expired invites failed; retrying in %s s", every_s)
-        else:
-            if deleted:
-                log.info("purged %d expired invites", deleted)

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from .base import Engine, EngineBusy, EventCallback, ResetCallback, Stored
+from .base import Engine, EngineBusy, ErrorCallback, EventCallback, ResetCallback, Stored
 from .memory import MemoryEngine
 
-__all__ = ["Engine", "EngineBusy", "EventCallback", "MemoryEngine", "ResetCallback", "Stored", "create_engine"]
+__all__ = [
+    "Engine",
+    "EngineBusy",
+    "ErrorCallback",
+    "EventCallback",
+    "MemoryEngine",
+    "ResetCallback",
+    "Stored",
+    "create_engine",
+]
 
 
 def create_engine(
@@ -15,6 +24,7 @@ def create_engine(
     *,
     on_event: EventCallback,
     on_reset: ResetCallback,
+    on_error: ErrorCallback | None = None,
     prefix: str = "rooms:",
     history_size: int = 1000,
     lock_timeout_s: float = 5.0,
@@ -36,6 +46,7 @@ def create_engine(
             url,
             on_event=on_event,
             on_reset=on_reset,
+            on_error=on_error,
             prefix=prefix,
             history_size=history_size,
             lock_timeout_s=lock_timeout_s,

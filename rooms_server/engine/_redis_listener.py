@@ -27,7 +27,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from ._util import call_safely
-from .base import EventCallback, ResetCallback
+from .base import ErrorCallback, EventCallback, ResetCallback
 
 logger = logging.getLogger("rooms_server.engine.redis")
 
@@ -65,6 +65,7 @@ class Listener:
     on_event: EventCallback
     on_reset: ResetCallback
     poll_interval_s: float
+    on_error: ErrorCallback | None = None
     _groups: dict[str, _Tracked] = field(default_factory=dict, init=False)
     _by_channel: dict[bytes, str] = field(default_factory=dict, init=False)
     _pubsub: PubSub | None = field(default=None, init=False)
@@ -150,6 +151,8 @@ class Listener:
             except Exception as exc:  # the listener must never die silently: log, back off, reconnect
                 if self._stopping:
                     return
+                if self.on_error is not None:
+                    call_safely(self.on_error, exc)
                 logger.warning(
                     "pub/sub listener failed (%s: %s); reconnecting in %.2fs", type(exc).__name__, exc, backoff
                 )

@@ -24,6 +24,10 @@ ResetCallback = Callable[[str], None]
 The consumer should re-read ``get()`` and drop later events whose seq it has already seen.
 """
 
+ErrorCallback = Callable[[BaseException], None]
+"""``on_error(exc)``: a backend failure the engine recovered from by itself (e.g. a lost pub/sub
+connection it reopened); for counting, it changes nothing."""
+
 
 class EngineBusy(Exception):
     """The group's lock was not acquired within the engine's lock timeout."""

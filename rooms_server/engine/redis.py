@@ -25,7 +25,7 @@ from redis.exceptions import RedisError
 from ._redis_listener import Listener
 from ._redis_scripts import Scripts
 from ._util import KeyedLocks, new_epoch
-from .base import Engine, EngineBusy, EventCallback, ResetCallback, Stored
+from .base import Engine, EngineBusy, ErrorCallback, EventCallback, ResetCallback, Stored
 
 _LOCK_POLL_S = (0.002, 0.01)  # jittered, so waiters of several processes do not retry in lockstep
 _PING_TIMEOUT_S = 2.0
@@ -65,6 +65,7 @@ class RedisEngine(Engine):
         *,
         on_event: EventCallback,
         on_reset: ResetCallback,
+        on_error: ErrorCallback | None = None,
         prefix: str = "rooms:",
         history_size: int = 1000,
         lock_timeout_s: float = 5.0,
@@ -77,6 +78,7 @@ class RedisEngine(Engine):
         self._url = url
         self._on_event = on_event
         self._on_reset = on_reset
+        self._on_error = on_error
         self._keys = Keys(prefix)
         self._history_size = history_size
         self._lock_timeout_s = lock_timeout_s
@@ -122,6 +124,7 @@ class RedisEngine(Engine):
             history=self.history,
             on_event=self._on_event,
             on_reset=self._on_reset,
+            on_error=self._on_error,
             poll_interval_s=self._poll_interval_s,
         )
 

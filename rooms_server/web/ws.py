@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-from rooms_server import protocol, ratelimit, rooms
+from rooms_server import logs, protocol, ratelimit, rooms
 from rooms_server.auth import bearer_token, hash_token
 from rooms_server.commands import Commands
 from rooms_server.config import Settings
@@ -31,6 +31,7 @@ from rooms_server.db.session import Database
 from rooms_server.engine.base import Engine, EngineBusy
 from rooms_server.hub import Connection, Hub, Writer
 from rooms_server.live import Actor, GroupGone, LiveGroups, now_ms
+from rooms_server.metrics import Metrics
 from rooms_server.presence import Presence
 from rooms_server.protocol import CloseCode, ProtocolError
 from rooms_server.web.deps import user_for_token
@@ -85,14 +86,17 @@ class Strikes:
 
 async def group_socket(ws: WebSocket) -> None:
     settings = cast(Settings, ws.state.settings)
+    metrics = cast(Metrics, ws.state.metrics)
     await ws.accept()
     try:
         conn, hello = await _handshake(ws, settings)
     except Refused as refused:
+        metrics.socket_closed(refused.code)
         await ws.close(refused.code, refused.reason)
         return
     except WebSocketDisconnect:
         return
+    logs.socket_id.set(conn.id)
     presence = cast(Presence, ws.state.presence)
     await presence.attach(conn)
     try:
@@ -102,7 +106,12 @@ async def group_socket(ws: WebSocket) -> None:
         await conn.shut(CloseCode.GROUP_DELETED, "group deleted")
     except WebSocketDisconnect:
         pass
+    except Exception as exc:
+        metrics.backend_error(exc, "socket")
+        raise
     finally:
+        if conn.close_code is not None:
+            metrics.socket_closed(conn.close_code)
         conn.closed = True
         if conn.sender is not None:
             conn.sender.cancel()
@@ -118,6 +127,13 @@ async def group_socket(ws: WebSocket) -> None:
 async def _handshake(ws: WebSocket, settings: Settings) -> tuple[Connection, protocol.Hello]:
     origin = ws.headers.get("origin")
     if origin is not None and origin.rstrip("/") not in settings.allowed_origins:
+        log.warning(
+            "refused a room socket from origin %s: not in ALLOWED_ORIGINS (%s); to allow it, set "
+            "ALLOWED_ORIGINS=%s or PUBLIC_BASE_URL to the address phones open",
+            origin,
+            ",".join(settings.allowed_origins),
+            ",".join((*settings.allowed_origins, origin.rstrip("/"))),
+        )
         raise Refused(CloseCode.BAD_ORIGIN, "origin not allowed")
     ip = ws.client.host if ws.client is not None else "unknown"
     attempts = settings.limits.connect_attempts_per_minute
@@ -227,6 +243,9 @@ async def _first_frame(ws: WebSocket, conn: Connection, hello: protocol.Hello) -
     if resume is not None and resume.epoch == stored.epoch and resume.seq <= stored.seq:
         events = await cast(Engine, ws.state.engine).history(conn.group_id, resume.epoch, resume.seq)
         if events is not None:
+            metrics = cast(Metrics, ws.state.metrics)
+            metrics.first_frames.labels("resumed").inc()
+            metrics.frames_delivered.labels("replay").inc(len(events) + 1)
             await ws.send_text(protocol.resumed(resume.epoch, resume.seq, now_ms()))
             for event in events:
                 await ws.send_text(event.decode())
@@ -245,6 +264,9 @@ async def _first_frame(ws: WebSocket, conn: Connection, hello: protocol.Hello) -
         you=rooms.Member(conn.user_id, conn.name, conn.role),
         votes_needed=rooms.needed_votes(max(len(members), 1), ratio),
     )
+    metrics = cast(Metrics, ws.state.metrics)
+    metrics.first_frames.labels("snapshot" if resume is None else "snapshot_after_resume").inc()
+    metrics.frames_delivered.labels("snapshot").inc()
     await ws.send_text(frame)
     if not conn.start(stored.epoch, stored.seq):
         await conn.shut(CloseCode.SLOW_CONSUMER, "send queue full")
@@ -275,12 +297,14 @@ async def _serve(ws: WebSocket, conn: Connection, settings: Settings) -> None:
     async def present_users() -> int:
         return await presence.count(conn.group_id)
 
+    metrics = cast(Metrics, ws.state.metrics)
     bucket = TokenBucket(settings.limits.commands_per_second, settings.limits.command_burst)
     bad_frames, strikes = Strikes(), Strikes()
     while not conn.closed:
         raw = await _receive_unless_shut(ws, conn)
         if raw is None:
             return
+        arrived = time.perf_counter()
         try:
             frame = protocol.parse_client_frame(
                 raw, max_bytes=settings.limits.max_frame_bytes, max_chat_chars=settings.limits.chat_max_chars
@@ -289,6 +313,7 @@ async def _serve(ws: WebSocket, conn: Connection, settings: Settings) -> None:
             if bad_frames.add() > MAX_BAD_FRAMES:
                 await conn.shut(CloseCode.TOO_MANY_BAD_FRAMES, "too many bad frames")
                 return
+            metrics.command_done("invalid", exc.code, time.perf_counter() - arrived)
             _reply(conn, protocol.error(exc.code, exc.message, exc.id))
             continue
         if isinstance(frame, protocol.Ping):
@@ -301,6 +326,7 @@ async def _serve(ws: WebSocket, conn: Connection, settings: Settings) -> None:
             if strikes.add() > MAX_RATE_STRIKES:
                 await conn.shut(CloseCode.TOO_MANY_COMMANDS, "command rate limit exceeded")
                 return
+            metrics.command_done(frame.type, "rate_limited", time.perf_counter() - arrived)
             _reply(conn, protocol.error("rate_limited", "too many commands; slow down", frame.id))
             continue
         # The role is read per command: a promotion or demotion applies to the very next one.
@@ -308,10 +334,13 @@ async def _serve(ws: WebSocket, conn: Connection, settings: Settings) -> None:
         try:
             seq = await commands.execute(frame)
         except rooms.RoomError as exc:
+            metrics.command_done(frame.type, exc.code, time.perf_counter() - arrived)
             _reply(conn, protocol.error(exc.code, exc.message, frame.id))
         except EngineBusy:
+            metrics.command_done(frame.type, "busy", time.perf_counter() - arrived)
             _reply(conn, protocol.error("busy", "the room is busy; try again", frame.id))
         else:
+            metrics.command_done(frame.type, "ack", time.perf_counter() - arrived)
             _reply(conn, protocol.ack(frame.id, seq))
 
 

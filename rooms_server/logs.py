@@ -1,0 +1,98 @@
+"""Logging an operator can use: human lines by default, one JSON object per line with ``LOG_FORMAT=json``.
+
+Every record carries what is known of where it happened — the HTTP request id, the socket id and
+the group id — from context variables that the request middleware (``web/context.py``) and the room
+socket set; a task started from there inherits them. The uvicorn loggers go through the same
+handler, with capability URLs redacted (``logredact``) and client protocol faults reduced to one line
+without a traceback, so a hostile client cannot fill the disk with stack traces.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+import time
+from contextvars import ContextVar
+from typing import Any
+
+from pythonjsonlogger.json import JsonFormatter
+
+from rooms_server.logredact import RedactUrls
+
+request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+socket_id: ContextVar[str | None] = ContextVar("socket_id", default=None)
+group_id: ContextVar[str | None] = ContextVar("group_id", default=None)
+_CONTEXT = (("request_id", request_id), ("socket_id", socket_id), ("group_id", group_id))
+
+HUMAN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s%(context)s"
+JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
+JSON_NAMES = {"asctime": "time", "levelname": "level", "name": "logger"}
+
+# uvicorn logs these with a traceback although the fault is the client's; the socket is closed anyway.
+CLIENT_FAULTS = ("Invalid UTF-8 sequence received from client",)
+
+
+class ContextFilter(logging.Filter):
+    """Copies the context variables onto the record: as fields (JSON) and as a ``context`` suffix (text)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        parts = []
+        for name, var in _CONTEXT:
+            value = var.get()
+            if value is not None:
+                setattr(record, name, value)
+                parts.append(f"{name.removesuffix('_id')}={value}")
+        record.context = f" [{' '.join(parts)}]" if parts else ""
+        return True
+
+
+class ClientFaultFilter(logging.Filter):
+    """One WARNING line, no traceback, for faults of a client's making that uvicorn logs as errors."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith(CLIENT_FAULTS):
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+class UtcJsonFormatter(JsonFormatter):
+    """``time`` as ISO-8601 UTC with milliseconds, whatever the server's time zone."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
+
+
+def config_dict(log_format: str = "text", level: str = "INFO") -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` for the root and the uvicorn loggers (they do not propagate)."""
+    formatter: dict[str, Any] = (
+        {"()": UtcJsonFormatter, "fmt": JSON_FIELDS, "rename_fields": JSON_NAMES}
+        if log_format == "json"
+        else {"format": HUMAN_FORMAT}
+    )
+    handler = {
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+        "formatter": "default",
+        "filters": ["context", "redact", "client_faults"],
+    }
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"default": formatter},
+        "filters": {
+            "context": {"()": ContextFilter},
+            "redact": {"()": RedactUrls},
+            "client_faults": {"()": ClientFaultFilter},
+        },
+        "handlers": {"default": handler},
+        "root": {"handlers": ["default"], "level": level},
+        "loggers": {
+            name: {"handlers": ["default"], "level": level, "propagate": False}
+            for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+        },
+    }
+
+
+def configure(log_format: str = "text", level: str = "INFO") -> None:
+    logging.config.dictConfig(config_dict(log_format, level))
