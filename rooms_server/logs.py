@@ -15,6 +15,7 @@ import time
 from contextvars import ContextVar
 from typing import Any
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 from rooms_server.logredact import RedactUrls
@@ -27,6 +28,8 @@ _CONTEXT = (("request_id", request_id), ("socket_id", socket_id), ("group_id", g
 HUMAN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s%(context)s"
 JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
 JSON_NAMES = {"asctime": "time", "levelname": "level", "name": "logger"}
+# Record attributes that are not fields: our text suffix, and uvicorn's ANSI-coloured copy of the message.
+JSON_SKIPPED = (*RESERVED_ATTRS, "context", "color_message")
 
 # uvicorn logs these with a traceback although the fault is the client's; the socket is closed anyway.
 CLIENT_FAULTS = ("Invalid UTF-8 sequence received from client",)
@@ -66,7 +69,7 @@ class UtcJsonFormatter(JsonFormatter):
 def config_dict(log_format: str = "text", level: str = "INFO") -> dict[str, Any]:
     """A ``logging.config.dictConfig`` for the root and the uvicorn loggers (they do not propagate)."""
     formatter: dict[str, Any] = (
-        {"()": UtcJsonFormatter, "fmt": JSON_FIELDS, "rename_fields": JSON_NAMES}
+        {"()": UtcJsonFormatter, "fmt": JSON_FIELDS, "rename_fields": JSON_NAMES, "reserved_attrs": JSON_SKIPPED}
         if log_format == "json"
         else {"format": HUMAN_FORMAT}
     )

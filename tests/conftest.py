@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -111,6 +111,27 @@ def settings(database_url: str) -> Settings:
 def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def start_local(tmp_path: Path, migrated_sqlite_template: Path) -> Iterator[Callable[..., Cluster]]:
+    """``start_local(**env)``: one real server process on a SQLite file of its own and the in-process
+    engine (no PostgreSQL or Redis needed); stopped at teardown. Its log: ``cluster[0].log()``."""
+    clusters: list[Cluster] = []
+
+    def start(**env: str) -> Cluster:
+        workdir = tmp_path / f"local-{len(clusters)}"
+        workdir.mkdir()
+        shutil.copy(migrated_sqlite_template, workdir / "rooms.db")
+        cluster = Cluster(f"sqlite+aiosqlite:///{workdir / 'rooms.db'}", "", workdir, env=env)
+        clusters.append(cluster)
+        return cluster.start(1)
+
+    try:
+        yield start
+    finally:
+        for cluster in clusters:
+            cluster.stop()
 
 
 @pytest.fixture

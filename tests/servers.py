@@ -159,7 +159,10 @@ class ServerProcess:
 
 
 class Cluster:
-    """N server processes on one (already migrated) database and one Redis prefix."""
+    """N server processes on one (already migrated) database and one Redis prefix.
+
+    With ``redis_url=""`` the processes run the in-process engine (``memory://``): for tests of one
+    process on SQLite that need nothing but the process itself."""
 
     def __init__(
         self, database_url: str, redis_url: str, workdir: Path, *, env: Mapping[str, str] | None = None
@@ -266,6 +269,8 @@ class Cluster:
 
     def delete_redis_keys(self, pattern: str = "*") -> int:
         """Delete this cluster's keys matching ``<prefix><pattern>`` (never anything outside the prefix)."""
+        if not self.redis_url:
+            return 0
         client = redis.Redis.from_url(self.redis_url)
         try:
             keys = list(client.scan_iter(f"{self.prefix}{pattern}", count=1000))
