@@ -9,6 +9,7 @@ without a traceback, so a hostile client cannot fill the disk with stack traces.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import logging.config
 import time
@@ -33,6 +34,9 @@ JSON_SKIPPED = (*RESERVED_ATTRS, "context", "color_message")
 
 # uvicorn logs these with a traceback although the fault is the client's; the socket is closed anyway.
 CLIENT_FAULTS = ("Invalid UTF-8 sequence received from client",)
+# SQLAlchemy's pool logs this with a traceback when a handler is cancelled mid-query, which is what
+# happens when a client vanishes (or uvicorn closes it for an oversized frame) while it waits.
+CANCELLED_RESET = "Exception during reset or similar"
 
 
 class ContextFilter(logging.Filter):
@@ -53,7 +57,12 @@ class ClientFaultFilter(logging.Filter):
     """One WARNING line, no traceback, for faults of a client's making that uvicorn logs as errors."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str) and record.msg.startswith(CLIENT_FAULTS):
+        if not isinstance(record.msg, str):
+            return True
+        cancelled = record.exc_info is not None and isinstance(record.exc_info[1], asyncio.CancelledError)
+        if record.msg.startswith(CLIENT_FAULTS) or (cancelled and record.msg.startswith(CANCELLED_RESET)):
+            if cancelled:
+                record.msg = f"{record.msg} (the request was cancelled: its client went away)"
             record.exc_info, record.exc_text = None, None
             record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True

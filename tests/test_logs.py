@@ -7,6 +7,7 @@ hostile frames cost one short line each, never a traceback.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -136,3 +137,21 @@ def test_logs_client_faults_lose_their_traceback() -> None:
     assert record.exc_info is None and record.levelname == "WARNING"
     other = logging.LogRecord("uvicorn.error", logging.ERROR, __file__, 1, "Exception in ASGI application", None, None)
     assert logs.ClientFaultFilter().filter(other) and other.levelname == "ERROR"
+
+
+def test_logs_a_pool_reset_cancelled_with_its_client_loses_its_traceback() -> None:
+    record = logging.LogRecord(
+        "sqlalchemy.pool.impl.AsyncAdaptedQueuePool",
+        logging.ERROR,
+        __file__,
+        1,
+        "Exception during reset or similar",
+        None,
+        None,
+    )
+    try:
+        raise asyncio.CancelledError
+    except asyncio.CancelledError:
+        record.exc_info = sys.exc_info()
+    assert logs.ClientFaultFilter().filter(record)
+    assert record.exc_info is None and record.levelname == "WARNING" and "client went away" in record.getMessage()
