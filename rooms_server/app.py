@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+import math
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TypedDict
 
@@ -13,8 +15,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from rooms_server import failures
 from rooms_server.config import Settings
-from rooms_server.db import invites as invite_queries, migrate
+from rooms_server.db import invites as invite_queries, migrate, outcomes as outcome_queries
 from rooms_server.db.session import Database
 from rooms_server.engine import Engine, create_engine
 from rooms_server.errors import ApiError
@@ -36,21 +39,24 @@ class State(TypedDict):
     live: LiveGroups
     presence: Presence
     sources: Sources
+    clock: Callable[[], float]
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, *, clock: Callable[[], float] = time.monotonic) -> Starlette:
+    """``clock``: monotonic seconds for the per-socket rate limits (tests inject a fake one)."""
     settings = settings or Settings.from_env()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         if settings.migrate_on_start:
             await migrate.upgrade(settings.database_url)
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
         hub = Hub()
         engine = create_engine(
             settings.engine_url,
             on_event=hub.on_event,
             on_reset=hub.on_reset,
+            on_signal=hub.on_signal,
             prefix=settings.redis_prefix,
             history_size=settings.history_size,
         )
@@ -62,6 +68,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         cleanup = asyncio.create_task(
             invite_queries.cleanup_forever(db, settings.invite_cleanup_s), name="invite-cleanup"
         )
+        window_s = settings.command_id_window_s
+        purge = asyncio.create_task(
+            outcome_queries.purge_forever(db, window_s, max(window_s / 2, 1.0)), name="command-answers-purge"
+        )
         log.info("engine %s ready", settings.engine_url.split("@")[-1])
         try:
             yield {
@@ -72,10 +82,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 "live": live,
                 "presence": presence,
                 "sources": sources,
+                "clock": clock,
             }
         finally:
             cleanup.cancel()
-            await asyncio.gather(cleanup, return_exceptions=True)
+            purge.cancel()
+            await asyncio.gather(cleanup, purge, return_exceptions=True)
             await hub.close_all(CloseCode.SHUTDOWN, "server shutting down")
             await presence.stop()
             await engine.close()
@@ -96,7 +108,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _internal_error},
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            **dict.fromkeys(failures.BACKEND_ERRORS, _backend_error),
+            Exception: _internal_error,
+        },
     )
 
 
@@ -115,6 +132,17 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     code = HTTP_CODES.get(exc.status_code, "http_error")
     message = "No such route." if exc.status_code == 404 else str(exc.detail)
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _backend_error(request: Request, exc: Exception) -> Response:
+    """503 ``unavailable`` with Retry-After for an engine or database outage; other errors are bugs."""
+    failure = failures.classify(exc)
+    if failure is None:
+        raise exc
+    failures.report(failure, f"{request.method} {request.url.path}")
+    body = {"error": {"code": "unavailable", "message": failure.message, "details": {"backend": failure.backend}}}
+    retry_after = str(math.ceil(failure.retry_after_ms / 1000))
+    return JSONResponse(body, status_code=503, headers={"Retry-After": retry_after})
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:

@@ -97,7 +97,13 @@ class Settings:
     invite_ttl_s: int = 7 * 24 * 3600
     invite_max_ttl_s: int = 30 * 24 * 3600
     invite_cleanup_s: int = 600
+    sqlite_busy_timeout_ms: int = 5000  # how long a SQLite writer waits for the write lock
+    command_id_window_s: int = 600  # a repeated client command id within this window changes nothing
     limits: Limits = Limits()
+    # Test-only fault injection, off (0) by default: a durable command whose client id starts with
+    # "stall-" sleeps this long between its SQL commit and its engine commit, holding the group lock,
+    # so that a test can kill the process exactly there (tests/test_outages.py).
+    test_stall_after_sql_s: float = 0.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -141,6 +147,9 @@ class Settings:
             invite_ttl_s=invite_ttl_s,
             invite_max_ttl_s=invite_max_ttl_s,
             invite_cleanup_s=max(_int(env, "INVITE_CLEANUP_S", 600), 1),
+            sqlite_busy_timeout_ms=_int(env, "SQLITE_BUSY_TIMEOUT_MS", 5000),
+            command_id_window_s=max(_int(env, "COMMAND_ID_WINDOW_S", 600), 1),
+            test_stall_after_sql_s=float(_int(env, "TEST_STALL_AFTER_SQL_S", 0)),
             limits=Limits(
                 max_body_bytes=_int(env, "MAX_BODY_BYTES", DEFAULT_LIMITS.max_body_bytes),
                 max_frame_bytes=_int(env, "MAX_FRAME_BYTES", DEFAULT_LIMITS.max_frame_bytes),

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from .base import Engine, EngineBusy, EventCallback, ResetCallback, Stored
+from .base import Engine, EngineBusy, EventCallback, Remembered, ResetCallback, SignalCallback, Stored
 from .memory import MemoryEngine
 
-__all__ = ["Engine", "EngineBusy", "EventCallback", "MemoryEngine", "ResetCallback", "Stored", "create_engine"]
+__all__ = [
+    "Engine",
+    "EngineBusy",
+    "EventCallback",
+    "MemoryEngine",
+    "Remembered",
+    "ResetCallback",
+    "SignalCallback",
+    "Stored",
+    "create_engine",
+]
 
 
 def create_engine(
@@ -15,6 +25,7 @@ def create_engine(
     *,
     on_event: EventCallback,
     on_reset: ResetCallback,
+    on_signal: SignalCallback | None = None,
     prefix: str = "rooms:",
     history_size: int = 1000,
     lock_timeout_s: float = 5.0,
@@ -27,7 +38,11 @@ def create_engine(
     scheme = urlsplit(url).scheme
     if scheme == "memory":
         return MemoryEngine(
-            on_event=on_event, on_reset=on_reset, history_size=history_size, lock_timeout_s=lock_timeout_s
+            on_event=on_event,
+            on_reset=on_reset,
+            on_signal=on_signal,
+            history_size=history_size,
+            lock_timeout_s=lock_timeout_s,
         )
     if scheme in ("redis", "rediss"):
         from .redis import RedisEngine  # lazy: memory:// must work without redis-py installed
@@ -36,6 +51,7 @@ def create_engine(
             url,
             on_event=on_event,
             on_reset=on_reset,
+            on_signal=on_signal,
             prefix=prefix,
             history_size=history_size,
             lock_timeout_s=lock_timeout_s,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 
+from rooms_server._validate import clean_text as clean_text
 from rooms_server.errors import ApiError, bad_request, invalid
 
 
@@ -88,12 +88,6 @@ class Fields:
     def done(self) -> None:
         if self.errors:
             raise invalid(self.errors)
-
-
-def clean_text(value: str) -> str:
-    """Normalised (NFC) and stripped, without control characters (newlines, NUL, escapes)."""
-    normalized = unicodedata.normalize("NFC", value)
-    return "".join(ch for ch in normalized if unicodedata.category(ch) != "Cc").strip()
 
 
 def query_int(request: Request, key: str, *, default: int, low: int, high: int) -> int:
