@@ -37,7 +37,7 @@ class Commands:
         handler = getattr(self, f"_{kind.lower()}", None)
         if handler is None:
             raise RoomError("unsupported", f"{kind} is not a command")
-        self.command = None if frame.id is None else CommandId(self.actor.user_id, self.group_id, frame.id)
+        self.command = CommandId.of(self.actor.user_id, self.group_id, frame.id)
         if self.command is not None:
             # Outside the lock too: a retried add must not resolve its link again. The lookup
             # under the lock (LiveGroups.run) is the one that decides.

@@ -1,8 +1,10 @@
 """Exactly-once client commands: the answer of each command id, kept for a window.
 
-A command with a client ``id`` is answered once; the same ``(user, group, id)`` again within
-``COMMAND_ID_WINDOW_S`` gets the first answer back (marked ``duplicate``) and changes nothing,
-on any process. Where the answer is kept depends on what the command changed, so that the answer
+A command whose client ``id`` has at least MIN_ID_CHARS characters is answered once: the same
+``(user, group, id)`` again within ``COMMAND_ID_WINDOW_S`` gets the first answer back (marked
+``duplicate``) and changes nothing, on any process. Shorter ids are only echoed: a client that
+numbers its commands ``c1``, ``c2``… from each page load must not find a new command taken for an
+old one; a client that retries generates a unique id (a UUID) per command and resends it as is. Where the answer is kept depends on what the command changed, so that the answer
 exists exactly when the change does:
 
 - a durable command (playlist, current track) records it in its own SQL transaction;
@@ -31,6 +33,8 @@ from rooms_server.engine.base import Engine, Remembered
 
 log = logging.getLogger(__name__)
 
+MIN_ID_CHARS = 16  # ids this long are idempotency keys (a UUID has 32 hex digits or 36 characters)
+
 # Refusals that say "try again": recording one would turn a retry into a replay of the refusal.
 RETRYABLE_CODES = frozenset(
     {
@@ -51,6 +55,13 @@ class CommandId:
     user_id: str
     group_id: str
     id: str
+
+    @classmethod
+    def of(cls, user_id: str, group_id: str, frame_id: str | None) -> CommandId | None:
+        """The command's idempotency key, or None for a command without one (no id, or a short id)."""
+        if frame_id is None or len(frame_id) < MIN_ID_CHARS:
+            return None
+        return cls(user_id, group_id, frame_id)
 
     @property
     def key(self) -> str:

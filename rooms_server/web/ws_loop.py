@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -27,6 +28,8 @@ from rooms_server.hub import Connection
 from rooms_server.live import Actor, LiveGroups, now_ms
 from rooms_server.outcomes import Duplicate
 from rooms_server.protocol import ClientFrame, CloseCode, ProtocolError
+
+log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]  # monotonic seconds; tests inject their own
 Receive = Callable[[], Awaitable[str | bytes | None]]  # the next frame, None once the socket is shut
@@ -156,8 +159,14 @@ class CommandLoop:
     # -- the worker ------------------------------------------------------------------------------
 
     async def _work(self) -> None:
-        while (frame := await self.queue.get()) is not None:
-            self._reply(await self._execute(frame))
+        try:
+            while (frame := await self.queue.get()) is not None:
+                self._reply(await self._execute(frame))
+        except Exception:
+            # A bug: say so with the documented close (reconnect and resume), never leave the
+            # commands behind it unanswered on an open socket.
+            log.exception("command worker of connection %s failed", self.conn.id)
+            await self.conn.shut(CloseCode.SERVER_ERROR, "server error; reconnect and resume")
 
     async def _execute(self, frame: ClientFrame) -> str:
         conn = self.conn
