@@ -4,8 +4,10 @@ A command whose client ``id`` has at least MIN_ID_CHARS characters is answered o
 ``(user, group, id)`` again within ``COMMAND_ID_WINDOW_S`` gets the first answer back (marked
 ``duplicate``) and changes nothing, on any process. Shorter ids are only echoed: a client that
 numbers its commands ``c1``, ``c2``… from each page load must not find a new command taken for an
-old one; a client that retries generates a unique id (a UUID) per command and resends it as is. Where the answer is kept depends on what the command changed, so that the answer
-exists exactly when the change does:
+old one; a client that retries generates a unique id (a UUID) per command and resends it as is.
+
+Where the answer is kept depends on what the command changed, so that the answer exists exactly
+when the change does:
 
 - a durable command (playlist, current track) records it in its own SQL transaction;
 - a live-only command (chat, play, seek, …) records it in the engine's atomic commit;
