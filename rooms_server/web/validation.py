@@ -55,11 +55,12 @@ class Fields:
         if not isinstance(value, str):
             self.errors[key] = "must be a string"
             return None
+        # The length is the sent one (as the OpenAPI maxLength says), blankness the cleaned one.
         cleaned = clean_text(value)
-        if not cleaned:
-            self.errors[key] = "must not be blank"
-        elif len(cleaned) > max_len:
+        if len(value) > max_len:
             self.errors[key] = f"must be at most {max_len} characters"
+        elif not cleaned:
+            self.errors[key] = "must not be blank"
         return cleaned
 
     def boolean(self, key: str, *, default: bool | None = None) -> bool | None:
