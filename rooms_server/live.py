@@ -24,12 +24,13 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rooms_server import protocol, rooms
+from rooms_server import failures, protocol, rooms
 from rooms_server.config import Settings
 from rooms_server.db import live as sql
 from rooms_server.db.models import User
 from rooms_server.db.session import Database
 from rooms_server.engine.base import Engine, Stored
+from rooms_server.failures import BACKEND_ERRORS
 from rooms_server.outcomes import CommandId, Duplicate, Outcomes, acked
 from rooms_server.rooms import Change, LiveState, RoomError
 
@@ -160,7 +161,16 @@ class LiveGroups:
             for i, body in enumerate(change.events, start=1)
         ]
         state = rooms.encode_state(change.state)
-        if not await self.engine.commit(group_id, stored.epoch, stored.seq, state, frames, remember=remember):
+        try:
+            applied = await self.engine.commit(group_id, stored.epoch, stored.seq, state, frames, remember=remember)
+        except BACKEND_ERRORS as exc:
+            if not durable or failures.classify(exc) is None:
+                raise
+            # SQL holds the change and its answer: the command applied. The live state lags SQL
+            # until the next command finds the playlist version moved on and rebuilds it.
+            log.warning("group %s: engine commit failed after the SQL commit (%s)", group_id, type(exc).__name__)
+            return seq
+        if not applied:
             # Only possible when the lock was lost or the state was rebuilt under us. SQL already
             # holds a durable change (and its answer), so a rebuild from it converges, and the
             # command did apply; a live-only one did not.

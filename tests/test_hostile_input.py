@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 from websockets.asyncio.client import connect
 
 from rooms_server.db import migrate
-from tests.helpers import error_code, Guest, make_group
+from tests.helpers import Guest, error_code, make_group
 from tests.servers import HOST, Cluster
 from tests.services import REDIS_URL, require
 

@@ -24,8 +24,11 @@ from starlette.testclient import TestClient
 from rooms_server import rooms
 from rooms_server.app import create_app
 from rooms_server.sources.base import ERROR_CODES as SOURCE_ERROR_CODES
-from tests.fake_services import VIDEO_ID, FakeYouTube
-from tests.fake_services import fake_youtube as fake_youtube  # noqa: F401 - a fixture
+from tests.fake_services import (
+    VIDEO_ID,
+    FakeYouTube,
+    fake_youtube as fake_youtube,
+)
 from tests.helpers import Guest, make_group
 from tests.source_helpers import app_settings, source_settings, sqlite_copy
 
@@ -182,7 +185,6 @@ def test_openapi_contract_every_body_schema_accepts_and_refuses_exactly_what_the
             answer = send(contract, method, path, None, raw=raw)
             if answer.status_code != status or str(status) not in responses:
                 problems.append(f"{method} {path} {label}: {answer.status_code} (documented {status})")
-    print("checked", len(operations), "operations", sum(1 for _ in problems))
     assert problems == []
 
 

@@ -96,6 +96,11 @@ class Listener:
         self._by_channel.clear()
 
     @property
+    def connected(self) -> bool:
+        """The pub/sub connection is up (subscriptions can be confirmed now)."""
+        return self._pubsub is not None
+
+    @property
     def healthy(self) -> bool:
         """Connected, and our own probe came back recently."""
         stall_after = max(_STALL_AFTER_INTERVALS * self.poll_interval_s, _STALL_AFTER_MIN_S)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError, RedisError, TimeoutError as RedisTimeoutError
 
 from ._redis_listener import Listener
 from ._redis_scripts import Scripts
@@ -232,7 +232,13 @@ class RedisEngine(Engine):
         return [None if epoch is None or seq is None else (_text(epoch), int(seq)) for epoch, seq in rows]
 
     async def subscribe(self, group_id: str) -> None:
-        await self._listen().subscribe(group_id, self._pubsub_timeout_s)
+        listener = self._listen()
+        if not listener.connected:  # no waiting for a subscription that cannot come now
+            raise RedisConnectionError("the pub/sub connection is down")
+        try:
+            await listener.subscribe(group_id, self._pubsub_timeout_s)
+        except TimeoutError:  # the pub/sub connection is down: an outage like any other Redis error
+            raise RedisTimeoutError(f"group {group_id} not subscribed within {self._pubsub_timeout_s}s") from None
 
     async def unsubscribe(self, group_id: str) -> None:
         await self._listen().unsubscribe(group_id)
