@@ -32,7 +32,7 @@ import rooms_server.web.ws
 from rooms_server.app import create_app
 from rooms_server.auth import hash_token
 from rooms_server.config import Settings
-from tests.helpers import FakeClock, Guest, error_code, make_group
+from tests.helpers import FakeClock, Guest, clock, error_code, make_group
 from tests.ws_client import Phone, add, close_all
 
 Room = tuple[TestClient, Guest, Guest, str]
@@ -290,6 +290,35 @@ def test_ws_ping_is_answered_while_a_command_waits_for_the_lock(room: Room) -> N
     client.portal.call(release.set)
     frames = [a.receive(), a.receive()]
     assert sorted(f["type"] for f in frames) == ["ack", "chat"]
+    a.close()
+
+
+def test_ws_rate_limit_is_charged_when_commands_arrive_not_when_they_run(room: Room) -> None:
+    """60 commands arrive at 16 per second of the (injected) clock while the group is locked, then
+    run all at once: none is rate limited, because the bucket counted them on arrival."""
+    client, ann, _, gid = room
+    a = Phone(client, ann, gid)
+    engine, fake = client.app_state["engine"], clock(client)
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def hold_lock() -> None:
+        async with engine.lock(gid):
+            held.set()
+            await release.wait()
+
+    client.portal.start_task_soon(hold_lock)
+    client.portal.call(held.wait)
+    ids = [f"r{n}" for n in range(60)]
+    for frame_id in ids:
+        a.send({"type": "react", "emoji": "🎉", "id": frame_id})
+        fake.advance(1 / 16)
+    client.portal.call(release.set)
+    answers = {}
+    while len(answers) < len(ids):
+        frame = a.receive()
+        if frame["type"] in ("ack", "error"):
+            answers[frame["id"]] = frame["type"]
+    assert set(answers.values()) == {"ack"}
     a.close()
 
 
