@@ -413,3 +413,25 @@ async def test_outages_retried_commands_across_processes_apply_once(start_server
     assert [e.type for e in watcher.events].count("track_added") == 1
     assert fresh["seq"] == watcher.events[-1]["seq"]
     assert await titles(cluster, ann, gid) == ["once"]
+
+
+# -- revocation across processes -------------------------------------------------------------------
+
+
+async def test_outages_logout_on_one_process_ends_the_tokens_sockets_on_every_process(
+    start_servers: StartServers,
+) -> None:
+    """Ann has a socket on each process and logs out through A: both close with 4501 at once (the
+    revocation is broadcast through Redis), well before the periodic session check (every 10 s);
+    Bob's socket lives on."""
+    cluster = await start_servers(2)
+    gid, (ann, bob) = await shared_room(cluster, "Ann", "Bob")
+    on_a, on_b = await cluster.connect(0, ann, gid), await cluster.connect(1, ann, gid)
+    watcher = await cluster.connect(1, bob, gid)
+    started = time.monotonic()
+    await cluster.api(0).acall("DELETE", "/api/session", None, ann.token)
+    assert [await on_a.closed(wait_s=10), await on_b.closed(wait_s=10)] == [4501, 4501]
+    took = time.monotonic() - started
+    print(f"logout: both sockets closed {took:.2f}s after the request")
+    assert took < 5, took  # the periodic check alone would take up to 10 s
+    assert_ack(await watcher.command({"type": "chat", "text": "still here"}))
