@@ -72,6 +72,22 @@ def raw_hello(client: TestClient, gid: str, hello: dict[str, Any]) -> dict[str, 
         return first
 
 
+def hold_group_lock(client: TestClient, gid: str) -> Callable[[], None]:
+    """Take the group's engine lock inside the app (as another command would) until the returned
+    function is called."""
+    engine = client.app_state["engine"]
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def hold() -> None:
+        async with engine.lock(gid):
+            held.set()
+            await release.wait()
+
+    client.portal.start_task_soon(hold)
+    client.portal.call(held.wait)
+    return lambda: client.portal.call(release.set)
+
+
 @pytest.fixture
 def make_app(tmp_path: Path, migrated_sqlite_template: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """``make_app(**settings)``: an app of this test's own on SQLite and memory://; the periodic
@@ -272,22 +288,13 @@ def test_ws_and_http_sqlite_locked_past_the_busy_timeout(make_app: Callable[...,
 def test_ws_ping_is_answered_while_a_command_waits_for_the_lock(room: Room) -> None:
     client, ann, _, gid = room
     a = Phone(client, ann, gid)
-    engine = client.app_state["engine"]
-    held, release = asyncio.Event(), asyncio.Event()
-
-    async def hold_lock() -> None:
-        async with engine.lock(gid):
-            held.set()
-            await release.wait()
-
-    client.portal.start_task_soon(hold_lock)
-    client.portal.call(held.wait)
+    release = hold_group_lock(client, gid)
     command = {"type": "chat", "text": "behind the lock", "id": key()}
     a.send(command)
     a.send({"type": "ping", "client_time": 5.0, "id": "p"})
     pong = a.receive()  # before the command's answer: the command still waits for the lock
     assert (pong["type"], pong["id"]) == ("pong", "p")
-    client.portal.call(release.set)
+    release()
     frames = [a.receive(), a.receive()]
     assert sorted(f["type"] for f in frames) == ["ack", "chat"]
     a.close()
@@ -298,21 +305,13 @@ def test_ws_rate_limit_is_charged_when_commands_arrive_not_when_they_run(room: R
     run all at once: none is rate limited, because the bucket counted them on arrival."""
     client, ann, _, gid = room
     a = Phone(client, ann, gid)
-    engine, fake = client.app_state["engine"], clock(client)
-    held, release = asyncio.Event(), asyncio.Event()
-
-    async def hold_lock() -> None:
-        async with engine.lock(gid):
-            held.set()
-            await release.wait()
-
-    client.portal.start_task_soon(hold_lock)
-    client.portal.call(held.wait)
+    fake = clock(client)
+    release = hold_group_lock(client, gid)
     ids = [f"r{n}" for n in range(60)]
     for frame_id in ids:
         a.send({"type": "react", "emoji": "🎉", "id": frame_id})
         fake.advance(1 / 16)
-    client.portal.call(release.set)
+    release()
     answers = {}
     while len(answers) < len(ids):
         frame = a.receive()
