@@ -3,7 +3,9 @@
 The socket is accepted before anything is checked so that every refusal reaches the client as a
 documented close code (a close before accept is only an HTTP 403 to a browser). The token comes
 in the first ``hello`` frame (browsers cannot set headers) or an ``Authorization`` header, never
-in the URL.
+in the URL. After the first frame the socket is served by ``ws_loop.CommandLoop``. A socket that
+cannot start because the engine or the database is down is closed with 4013 (reconnect and
+resume), and it ends with 4501 the moment its token expires.
 """
 
 from __future__ import annotations
