@@ -8,6 +8,7 @@ is an `int`, floats such as `1.0` are not track ids, and NUL survives in SQLite 
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Collection
 
 MAX_SAFE_INT = 2**53 - 1  # the largest integer every JavaScript client reads exactly
@@ -92,3 +93,12 @@ class Fields:
         if type(value) is not dict:
             raise self._fail(key, "an object")
         return Fields(value, prefix=f"{self._prefix}{key}.", frame_id=self.frame_id)
+
+
+def clean_text(value: str) -> str:
+    """Normalised (NFC) and stripped, without control characters (newlines, NUL, escapes).
+
+    Every text a person typed goes through this (names, titles, chat), over HTTP and the socket.
+    """
+    normalized = unicodedata.normalize("NFC", value)
+    return "".join(ch for ch in normalized if unicodedata.category(ch) != "Cc").strip()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import math
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TypedDict
 
@@ -13,6 +15,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from rooms_server import failures
 from rooms_server.config import Settings
 from rooms_server.db import migrate
 from rooms_server.db.session import Database
@@ -52,9 +55,11 @@ class State(TypedDict):
     presence: Presence
     sources: Sources
     metrics: Metrics
+    clock: Callable[[], float]
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, *, clock: Callable[[], float] = time.monotonic) -> Starlette:
+    """``clock``: monotonic seconds for the per-socket rate limits (tests inject a fake one)."""
     settings = settings or Settings.from_env()
 
     @asynccontextmanager
@@ -62,13 +67,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if settings.migrate_on_start:
             await migrate.upgrade(settings.database_url)
         metrics = Metrics()
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
         hub = Hub(metrics)
         metrics.watch(sockets=hub.socket_count, groups=lambda: len(hub.groups))
         engine = create_engine(
             settings.engine_url,
             on_event=hub.on_event,
             on_reset=hub.on_reset,
+            on_signal=hub.on_signal,
             on_error=lambda exc: metrics.backend_error(exc, "engine"),
             prefix=settings.redis_prefix,
             history_size=settings.history_size,
@@ -79,7 +85,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         presence = Presence(hub, engine, live)
         presence.start()
         housekeeper = Housekeeper(
-            purge_jobs(db, invites_every_s=settings.invite_cleanup_s, sessions_every_s=settings.session_cleanup_s),
+            purge_jobs(
+                db,
+                invites_every_s=settings.invite_cleanup_s,
+                sessions_every_s=settings.session_cleanup_s,
+                command_id_window_s=settings.command_id_window_s,
+            ),
             metrics,
         )
         housekeeper.start()
@@ -94,6 +105,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 "presence": presence,
                 "sources": sources,
                 "metrics": metrics,
+                "clock": clock,
             }
         finally:
             await housekeeper.stop()
@@ -119,7 +131,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         middleware=[Middleware(RequestContext)],
-        exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _internal_error},
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            **dict.fromkeys(failures.BACKEND_ERRORS, _backend_error),
+            Exception: _internal_error,
+        },
     )
 
 
@@ -138,6 +155,17 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     code = HTTP_CODES.get(exc.status_code, "http_error")
     message = "No such route." if exc.status_code == 404 else str(exc.detail)
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _backend_error(request: Request, exc: Exception) -> Response:
+    """503 ``unavailable`` with Retry-After for an engine or database outage; other errors are bugs."""
+    failure = failures.classify(exc)
+    if failure is None:
+        raise exc
+    failures.report(failure, f"{request.method} {request.url.path}")
+    body = {"error": {"code": "unavailable", "message": failure.message, "details": {"backend": failure.backend}}}
+    retry_after = str(math.ceil(failure.retry_after_ms / 1000))
+    return JSONResponse(body, status_code=503, headers={"Retry-After": retry_after})
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from rooms_server import protocol, rooms
 from rooms_server.db.models import User
 from rooms_server.live import Actor, LiveGroups, now_ms
+from rooms_server.outcomes import CommandId
 from rooms_server.protocol import ClientFrame
 from rooms_server.rooms import Change, LiveState, RoomError
 from rooms_server.sources import SourceError, TrackInfo, described_track
@@ -28,21 +29,33 @@ class Commands:
         self.group_id = group_id
         self.actor = actor
         self.present_users = present_users
+        self.command: CommandId | None = None  # the id of the command being executed, if it has one
 
     async def execute(self, frame: ClientFrame) -> int:
+        """Run one command; raises RoomError (refused), Duplicate (answered before) or a backend failure."""
         kind = type(frame).__name__
         handler = getattr(self, f"_{kind.lower()}", None)
         if handler is None:
             raise RoomError("unsupported", f"{kind} is not a command")
-        rooms.require_role(_WIRE_NAMES.get(kind, kind.lower()), self.actor.role)
-        seq: int = await handler(frame)
+        self.command = CommandId.of(self.actor.user_id, self.group_id, frame.id)
+        if self.command is not None:
+            # Outside the lock too: a retried add must not resolve its link again. The lookup
+            # under the lock (LiveGroups.run) is the one that decides.
+            await self.live.outcomes.check_live(self.command)
+        try:
+            rooms.require_role(_WIRE_NAMES.get(kind, kind.lower()), self.actor.role)
+            seq: int = await handler(frame)
+        except RoomError as exc:
+            if self.command is not None:  # a refusal is an answer too (unless it says "try again")
+                await self.live.outcomes.record_refusal(self.command, exc.code, exc.message)
+            raise
         return seq
 
     async def _state_change(self, fn: Callable[[LiveState], Change], *, durable: bool) -> int:
         async def transition(state: LiveState, _: AsyncSession | None) -> Change:
             return fn(state)
 
-        return await self.live.run(self.group_id, transition, durable=durable)
+        return await self.live.run(self.group_id, transition, durable=durable, command=self.command)
 
     def _timing(self) -> dict[str, int]:
         return {"now_ms": now_ms(), "lead_ms": self.live.settings.playback_lead_ms}
@@ -51,7 +64,13 @@ class Commands:
         track = await self._track_of(frame)
         user = User(id=self.actor.user_id, name=self.actor.name)
         return await self.live.add_track(
-            self.group_id, user, service=track.service, url=track.url, title=track.title, duration_s=track.duration_s
+            self.group_id,
+            user,
+            service=track.service,
+            url=track.url,
+            title=track.title,
+            duration_s=track.duration_s,
+            command=self.command,
         )
 
     async def _track_of(self, frame: protocol.Add) -> TrackInfo:
@@ -113,13 +132,12 @@ class Commands:
         )
 
     async def _chat(self, frame: protocol.Chat) -> int:
-        return await self.live.publish(
-            self.group_id, protocol.chat_event(self.actor.user_id, self.actor.name, frame.text)
-        )
+        event = protocol.chat_event(self.actor.user_id, self.actor.name, frame.text)
+        return await self.live.publish(self.group_id, event, command=self.command)
 
     async def _react(self, frame: protocol.React) -> int:
         event = protocol.reaction_event(self.actor.user_id, self.actor.name, frame.emoji)
-        return await self.live.publish(self.group_id, event)
+        return await self.live.publish(self.group_id, event, command=self.command)
 
 
 # Dataclass names that differ from the wire `type` (used for the role check).

@@ -106,6 +106,12 @@ class Settings:
     log_level: str = "INFO"
     access_log: bool = True  # one line per HTTP request; off by default in production
     metrics_token: str = field(default="", repr=False)  # "" → no /metrics route
+    sqlite_busy_timeout_ms: int = 5000  # how long a SQLite writer waits for the write lock
+    command_id_window_s: int = 600  # a repeated client command id within this window changes nothing
+    # Test-only fault injection, off (0) by default: a durable command whose client id starts with
+    # "stall-" sleeps this long between its SQL commit and its engine commit, holding the group lock,
+    # so that a test can kill the process exactly there (tests/test_outages.py).
+    test_stall_after_sql_s: float = 0.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -159,6 +165,9 @@ class Settings:
             log_level=_choice(env, "LOG_LEVEL", ("INFO", "DEBUG", "WARNING", "ERROR"), upper=True),
             access_log=_flag(env, "ACCESS_LOG", default=not production),
             metrics_token=env.get("METRICS_TOKEN", "").strip(),
+            sqlite_busy_timeout_ms=_int(env, "SQLITE_BUSY_TIMEOUT_MS", 5000),
+            command_id_window_s=max(_int(env, "COMMAND_ID_WINDOW_S", 600), 1),
+            test_stall_after_sql_s=float(_int(env, "TEST_STALL_AFTER_SQL_S", 0)),
             limits=Limits(
                 max_body_bytes=_int(env, "MAX_BODY_BYTES", DEFAULT_LIMITS.max_body_bytes),
                 max_frame_bytes=_int(env, "MAX_FRAME_BYTES", DEFAULT_LIMITS.max_frame_bytes),

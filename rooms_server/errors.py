@@ -45,3 +45,36 @@ def conflict(code: str, message: str) -> ApiError:
 
 def invalid(details: dict[str, str]) -> ApiError:
     return ApiError(422, "validation_error", "The request body is not valid.", details)
+
+
+# Every `error.code` an HTTP answer can carry; the OpenAPI document lists them (an enum), and a test
+# checks that every code the endpoints can raise is here. Link and provider codes come from
+# sources.base.ERROR_CODES and the live rules' codes from rooms.ERROR_CODES (adding a track).
+HTTP_ERROR_CODES: frozenset[str] = frozenset(
+    {
+        "unauthorized",
+        "forbidden",
+        "validation_error",
+        "invalid_json",
+        "body_too_large",
+        "not_found",
+        "method_not_allowed",
+        "http_error",
+        "group_not_found",
+        "member_not_found",
+        "membership_not_found",
+        "playlist_not_found",
+        "invite_not_found",
+        "service_not_found",
+        "credential_not_found",
+        "invite_expired",
+        "group_name_taken",
+        "last_admin",
+        "oauth_denied",
+        "invalid_state",
+        "rate_limited",
+        "conflict",
+        "unavailable",
+        "internal_error",
+    }
+)

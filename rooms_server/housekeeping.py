@@ -1,4 +1,4 @@
-"""Housekeeping that runs: expired invites and expired guest sessions are purged on a schedule.
+"""Housekeeping that runs: expired invites, expired guest sessions and old command answers are purged.
 
 Expired rows are refused whether or not they are purged, so a missed round costs nothing but a few
 rows; a failed round is logged (and counted) and the next one comes on time. Every process runs
@@ -12,8 +12,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
-from rooms_server.db import identity, invites
+from rooms_server.db import identity, invites, outcomes
 from rooms_server.db.models import utcnow
 from rooms_server.db.session import Database
 from rooms_server.metrics import Metrics
@@ -30,7 +31,9 @@ class Job:
     run: Callable[[], Awaitable[int]]  # returns how many rows it deleted
 
 
-def purge_jobs(db: Database, *, invites_every_s: float, sessions_every_s: float) -> list[Job]:
+def purge_jobs(
+    db: Database, *, invites_every_s: float, sessions_every_s: float, command_id_window_s: float = 600
+) -> list[Job]:
     async def purge_invites() -> int:
         async with db.write() as session:
             return await invites.delete_expired_invites(session, utcnow())
@@ -39,9 +42,15 @@ def purge_jobs(db: Database, *, invites_every_s: float, sessions_every_s: float)
         async with db.write() as session:
             return await identity.purge_expired_sessions(session, utcnow())
 
+    async def purge_answers() -> int:
+        # Answers past the window are ignored whether purged or not (outcomes.find reads within it).
+        async with db.write() as session:
+            return await outcomes.purge_before(session, utcnow() - timedelta(seconds=command_id_window_s))
+
     return [
         Job("expired invites", invites_every_s, purge_invites),
         Job("expired sessions", sessions_every_s, purge_sessions),
+        Job("old command answers", max(command_id_window_s / 2, 1.0), purge_answers),
     ]
 
 

@@ -173,6 +173,11 @@ def _retrieve(task: asyncio.Task[None]) -> None:
         task.exception()  # a close on a connection that is already gone fails; nothing to report
 
 
+def revoked_signal(token_hash: str) -> bytes:
+    """The process-wide message that ends every socket of a revoked token (see Hub.on_signal)."""
+    return orjson.dumps({"type": "revoked", "token_hash": token_hash})
+
+
 def text_frame(payload: bytes) -> bytes:
     """A complete unmasked WebSocket text frame (RFC 6455 5.2) holding ``payload``."""
     n = len(payload)
@@ -239,6 +244,20 @@ class Hub:
         self._delivered.inc(delivered)
         if any(f'"type":"{kind}"' in text[:40] for kind in CONTROL_EVENTS):
             self._control(group_id, orjson.loads(data))
+
+    def on_signal(self, message: bytes) -> None:
+        """A process-wide message (Engine.broadcast): a revoked token ends its sockets here at once."""
+        try:
+            signal = orjson.loads(message)
+        except orjson.JSONDecodeError:
+            log.warning("ignoring an unreadable process-wide message")
+            return
+        if isinstance(signal, dict) and signal.get("type") == "revoked":
+            token_hash = signal.get("token_hash")
+            for conns in self.groups.values():
+                for conn in list(conns):
+                    if conn.token_hash == token_hash and not conn.closed:
+                        self._spawn(conn.shut(CloseCode.UNAUTHORIZED, "the token was revoked"))
 
     def on_reset(self, group_id: str) -> None:
         conns = [c for c in self.groups.get(group_id, ()) if not c.closed]

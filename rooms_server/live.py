@@ -5,10 +5,17 @@ processes): read the live state (rebuilding it from SQL under a new epoch when i
 apply the pure transition from ``rooms``, commit the durable part to SQL, then commit the new
 live state and its events to the engine, which logs and publishes them. The acknowledgement the
 caller sends carries the seq of the last event.
+
+A command with a client id is answered once (outcomes.py): its answer is recorded in the SQL
+transaction (durable commands) or in the engine commit (live-only ones), and looked up under the
+lock first. When SQL moved on without the engine (a process died between the two commits, or a
+lock lease ran out), the durable write's compare-and-set fails; the state is rebuilt from SQL and
+the command runs once more against it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,13 +25,15 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rooms_server import protocol, rooms
+from rooms_server import failures, protocol, rooms
 from rooms_server.config import Settings
 from rooms_server.db import live as sql
 from rooms_server.db.models import User
 from rooms_server.db.session import Database
 from rooms_server.engine.base import Engine, Stored
+from rooms_server.failures import BACKEND_ERRORS
 from rooms_server.metrics import Metrics
+from rooms_server.outcomes import CommandId, Duplicate, Outcomes, acked
 from rooms_server.rooms import Change, LiveState, RoomError
 
 if TYPE_CHECKING:
@@ -65,6 +74,7 @@ class LiveGroups:
         self.db = db
         self.settings = settings
         self.sources = sources  # resolves the links of add commands; None: clients describe their tracks
+        self.outcomes = Outcomes(engine, settings.command_id_window_s)
         self.metrics = metrics or Metrics()
 
     @asynccontextmanager
@@ -101,47 +111,101 @@ class LiveGroups:
 
     # -- writing ---------------------------------------------------------------------------------
 
-    async def run(self, group_id: str, transition: Transition, *, durable: bool) -> int:
-        """Apply ``transition`` under the group lock; return the seq after its events."""
-        async with self._locked(group_id):
-            stored, state = await self.current(group_id)
-            if durable:
-                try:
-                    async with self.db.write() as session:
-                        change = await transition(state, session)
-                        await sql.save_playlist(session, state, change.state)
-                except sql.StaleState:
-                    # The live state lags SQL (e.g. a lock that expired mid-command): rebuild, and
-                    # let the client retry against the rebuilt state.
-                    await self._rebuild(group_id, replace=True)
-                    raise RoomError("conflict", "the room changed meanwhile; try again") from None
-            else:
-                change = await transition(state, None)
-            return await self._commit(group_id, stored, change)
+    async def run(
+        self, group_id: str, transition: Transition, *, durable: bool, command: CommandId | None = None
+    ) -> int:
+        """Apply ``transition`` under the group lock; return the seq after its events.
 
-    async def _commit(self, group_id: str, stored: Stored, change: Change) -> int:
-        if not change.events:
+        Raises Duplicate when ``command`` was answered before, RoomError when the room refuses.
+        """
+        async with self._locked(group_id):
+            if command is not None:
+                await self.outcomes.check_live(command)
+            if durable:
+                return await self._run_durable(group_id, transition, command)
+            stored, state = await self.current(group_id)
+            change = await transition(state, None)
+            return await self._commit(group_id, stored, change, command)
+
+    async def _run_durable(self, group_id: str, transition: Transition, command: CommandId | None) -> int:
+        stored, state = await self.current(group_id)
+        for attempt in range(2):
+            try:
+                async with self.db.write() as session:
+                    if command is not None:
+                        await self._check_durable(session, group_id, state, command)
+                    change = await transition(state, session)
+                    await sql.save_playlist(session, state, change.state)
+                    answer = acked(stored.seq + len(change.events))
+                    if command is not None:
+                        await self.outcomes.record_durable(session, command, answer)
+                break
+            except sql.StaleState:
+                # The live state lags SQL (a process died between its two commits, or a lock lease
+                # ran out): rebuild it from SQL and run the command once more against it.
+                if attempt:
+                    raise RoomError("conflict", "the room changed meanwhile; try again") from None
+                stored, state = await self._rebuild(group_id, replace=True)
+        await self._stall_for_tests(command)
+        return await self._commit(group_id, stored, change, command, durable=True)
+
+    async def _check_durable(self, session: AsyncSession, group_id: str, state: LiveState, command: CommandId) -> None:
+        try:
+            await self.outcomes.check_durable(session, command)
+        except Duplicate:
+            # Answered in SQL but not in the engine: the answering process may have died before its
+            # engine commit, so the live state may lag SQL; bring it up to date before answering.
+            if await sql.current_version(session, state.playlist_id) != state.version:
+                await self._rebuild(group_id, replace=True)
+            raise
+
+    async def _stall_for_tests(self, command: CommandId | None) -> None:
+        """TEST_STALL_AFTER_SQL_S (test-only fault injection, off by default)."""
+        stall_s = self.settings.test_stall_after_sql_s
+        if stall_s > 0 and command is not None and command.id.startswith("stall-"):
+            log.warning("test fault: stalling %s s between the SQL and the engine commit", stall_s)
+            await asyncio.sleep(stall_s)
+
+    async def _commit(
+        self, group_id: str, stored: Stored, change: Change, command: CommandId | None = None, *, durable: bool = False
+    ) -> int:
+        seq = stored.seq + len(change.events)
+        remember = self.outcomes.with_commit(command, acked(seq))
+        if not change.events and remember is None:
             return stored.seq
         ts = now_ms()
         frames = [
             protocol.encode_event(body, epoch=stored.epoch, seq=stored.seq + i, ts=ts)
             for i, body in enumerate(change.events, start=1)
         ]
-        if not await self.engine.commit(group_id, stored.epoch, stored.seq, rooms.encode_state(change.state), frames):
-            # Only possible when the lock was lost or the state was rebuilt under us; SQL already
-            # holds the change, so a rebuild from it converges.
+        state = rooms.encode_state(change.state)
+        try:
+            applied = await self.engine.commit(group_id, stored.epoch, stored.seq, state, frames, remember=remember)
+        except BACKEND_ERRORS as exc:
+            if not durable or failures.classify(exc) is None:
+                raise
+            # SQL holds the change and its answer: the command applied. The live state lags SQL
+            # until the next command finds the playlist version moved on and rebuilds it.
+            log.warning("group %s: engine commit failed after the SQL commit (%s)", group_id, type(exc).__name__)
+            return seq
+        if applied:
+            self.metrics.events_published.inc(len(frames))
+        else:
+            # Only possible when the lock was lost or the state was rebuilt under us. SQL already
+            # holds a durable change (and its answer), so a rebuild from it converges, and the
+            # command did apply; a live-only one did not.
             await self._rebuild(group_id, replace=True)
-            raise RoomError("conflict", "the room changed meanwhile; try again")
-        self.metrics.events_published.inc(len(frames))
-        return stored.seq + len(frames)
+            if not durable:
+                raise RoomError("conflict", "the room changed meanwhile; try again")
+        return seq
 
-    async def publish(self, group_id: str, *events: rooms.Event) -> int:
+    async def publish(self, group_id: str, *events: rooms.Event, command: CommandId | None = None) -> int:
         """Events that change no durable or live state (presence, chat, roles, reactions)."""
 
         async def same_state(state: LiveState, _: AsyncSession | None) -> Change:
             return Change(state, list(events))
 
-        return await self.run(group_id, same_state, durable=False)
+        return await self.run(group_id, same_state, durable=False, command=command)
 
     async def update_group(self, group_id: str, *, name: str, is_public: bool) -> int:
         async def rename(state: LiveState, _: AsyncSession | None) -> Change:
@@ -168,7 +232,15 @@ class LiveGroups:
         return await self.run(group_id, advance_if_ended, durable=True)
 
     async def add_track(
-        self, group_id: str, actor: User, *, service: str, url: str, title: str, duration_s: int
+        self,
+        group_id: str,
+        actor: User,
+        *,
+        service: str,
+        url: str,
+        title: str,
+        duration_s: int,
+        command: CommandId | None = None,
     ) -> int:
         max_queue = self.settings.limits.max_queue_tracks
 
@@ -181,4 +253,4 @@ class LiveGroups:
             )
             return rooms.add_track(state, track, max_queue=max_queue)
 
-        return await self.run(group_id, add, durable=True)
+        return await self.run(group_id, add, durable=True, command=command)

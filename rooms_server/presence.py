@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 
-from rooms_server import protocol, rooms
+from rooms_server import failures, protocol, rooms
 from rooms_server.db import identity, queries
 from rooms_server.db.models import utcnow
 from rooms_server.engine.base import Engine
@@ -24,7 +24,9 @@ from rooms_server.protocol import CloseCode
 
 log = logging.getLogger(__name__)
 
-# Sockets outlive the check of their token at connect; this bounds how long a revoked one stays.
+# A logout ends the token's sockets at once (a broadcast, hub.on_signal) and a token's expiry at its
+# moment (a timer, web/ws.py); this periodic check is the backstop for a broadcast lost in an
+# engine outage or a session deleted straight in the database.
 SESSION_CHECK_S = 10.0
 
 
@@ -76,8 +78,8 @@ class Presence:
             await self.detach(conn)
         except GroupGone:
             pass
-        except Exception:
-            log.exception("detaching connection %s from group %s failed", conn.id, conn.group_id)
+        except Exception as exc:
+            failures.log_error(log, exc, f"detaching connection {conn.id} from group {conn.group_id} failed")
 
     async def detach(self, conn: Connection) -> None:
         if self.hub.remove(conn):
@@ -108,12 +110,12 @@ class Presence:
             for group_id in list(self.hub.groups):
                 try:
                     await self._refresh(group_id)
-                except Exception:
-                    log.exception("presence refresh failed for group %s", group_id)
+                except Exception as exc:
+                    failures.log_error(log, exc, f"presence refresh failed for group {group_id}")
             try:
                 await self._end_revoked_sessions()
-            except Exception:
-                log.exception("checking the sessions of open sockets failed")
+            except Exception as exc:
+                failures.log_error(log, exc, "checking the sessions of open sockets failed")
 
     async def _end_revoked_sessions(self) -> None:
         """Close sockets whose token was revoked (logout) or has expired since they connected."""
@@ -145,17 +147,24 @@ class Presence:
             self._timers[group_id] = asyncio.create_task(self._advance_at_end(group_id), name=f"advance-{group_id}")
 
     async def _advance_at_end(self, group_id: str) -> None:
-        try:
-            _, state = await self.live.current(group_id)
-            ends_at = rooms.track_ends_at_ms(state)
-            if ends_at is None:
+        """Advance when the current track ends; an outage is retried until the backend is back."""
+        while True:
+            try:
+                _, state = await self.live.current(group_id)
+                ends_at = rooms.track_ends_at_ms(state)
+                if ends_at is None:
+                    return
+                await asyncio.sleep(max(ends_at - now_ms(), 0) / 1000)
+                await self.live.advance(group_id)
                 return
-            await asyncio.sleep(max(ends_at - now_ms(), 0) / 1000)
-            await self.live.advance(group_id)
-        except (GroupGone, asyncio.CancelledError):
-            pass
-        except Exception:
-            log.exception("advancing group %s failed", group_id)
+            except (GroupGone, asyncio.CancelledError):
+                return
+            except Exception as exc:
+                failures.log_error(log, exc, f"advancing group {group_id} failed")
+                failure = failures.classify(exc)
+                if failure is None:
+                    return
+                await asyncio.sleep(failure.retry_after_ms / 1000)
 
     # -- continuity lost ---------------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from rooms_server._client_frames import (
     Skip as Skip,
     VoteSkip as VoteSkip,
 )
-from rooms_server._validate import MAX_SAFE_INT as MAX_SAFE_INT, FieldError, Fields
+from rooms_server._validate import MAX_SAFE_INT as MAX_SAFE_INT, FieldError, Fields, clean_text
 from rooms_server.rooms import Event, LiveState, Member, current_track, member_to_dict, playback_to_dict, track_to_dict
 
 MAX_FRAME_BYTES = 64 * 1024
@@ -46,7 +46,12 @@ MAX_DURATION_S = 86_400
 MAX_EMOJI_CHARS = 16
 SERVICES = frozenset({"spotify", "youtube"})
 # Stable `error.code` values for frames that cannot be understood; rooms.ERROR_CODES lists the rules' codes.
-ERROR_CODES: frozenset[str] = frozenset({"frame_too_large", "bad_json", "bad_frame", "unknown_type"})
+ERROR_CODES: frozenset[str] = frozenset({"frame_too_large", "bad_json", "bad_frame", "unknown_type", "binary_frame"})
+# Codes of the socket itself: a second hello, the rate limit, a backend outage (retryable, with
+# retry_after_ms), a full command queue or lock wait (retryable), a lost race (retry).
+SOCKET_ERROR_CODES: frozenset[str] = frozenset(
+    {"already_authenticated", "rate_limited", "unavailable", "busy", "conflict"}
+)
 
 
 class ProtocolError(Exception):
@@ -146,14 +151,20 @@ _Parser: TypeAlias = Callable[[Fields, int], ClientFrame]
 
 def _hello(f: Fields, _: int) -> Hello:
     token = f.optional_text("token", min_len=1, max_len=MAX_TOKEN_CHARS)
-    return Hello(token=token, resume=_resume(f.optional_object("resume")), id=f.frame_id)
+    return Hello(token=token, resume=_resume(f), id=f.frame_id)
 
 
-def _resume(f: Fields | None) -> Resume | None:
-    if f is None:
+def _resume(hello: Fields) -> Resume | None:
+    """The resume point, or None when there is none or it is malformed (then: a snapshot with
+    ``recovered: false``, as for a point the log no longer covers; the client is not at fault)."""
+    try:
+        f = hello.optional_object("resume")
+        if f is None:
+            return None
+        resume = Resume(epoch=f.text("epoch", min_len=1, max_len=MAX_EPOCH_CHARS), seq=f.integer("seq", lo=0))
+        f.finish()
+    except FieldError:
         return None
-    resume = Resume(epoch=f.text("epoch", min_len=1, max_len=MAX_EPOCH_CHARS), seq=f.integer("seq", lo=0))
-    f.finish()
     return resume
 
 
@@ -161,18 +172,24 @@ def _add(f: Fields, _: int) -> Add:
     return Add(
         service=f.choice("service", SERVICES),
         url=f.text("url", min_len=1, max_len=MAX_URL_CHARS),
-        title=f.optional_text("title", min_len=1, max_len=MAX_TITLE_CHARS),
+        title=_cleaned(f.optional_text("title", min_len=1, max_len=MAX_TITLE_CHARS)),
         duration=f.optional_integer("duration", lo=1, hi=MAX_DURATION_S),
         id=f.frame_id,
     )
 
 
 def _chat(f: Fields, max_chat_chars: int) -> Chat:
-    # The raw text is bounded too (not only the stripped one) so the rule fits a JSON Schema.
-    text = f.text("text", min_len=1, max_len=max_chat_chars).strip()
+    # The raw text is bounded (not the cleaned one) so the rule fits a JSON Schema; cleaned like
+    # every text input: NFC, no control characters, stripped.
+    text = clean_text(f.text("text", min_len=1, max_len=max_chat_chars))
     if not text:
         raise FieldError("text: must not be blank")
     return Chat(text=text, id=f.frame_id)
+
+
+def _cleaned(text: str | None) -> str | None:
+    """A cleaned optional text; None when nothing printable is left (as if it were not given)."""
+    return None if text is None else clean_text(text) or None
 
 
 def _track_id(f: Fields, key: str) -> int:
@@ -254,12 +271,23 @@ def resumed(epoch: str, seq: int, server_time: int) -> str:
     return _text({"type": "resumed", "epoch": epoch, "seq": seq, "server_time": server_time})
 
 
-def ack(id: str | None, seq: int) -> str:
-    return _text(_with_id({"type": "ack", "seq": seq}, id))
+def ack(id: str | None, seq: int, *, duplicate: bool = False) -> str:
+    """``duplicate``: the command id was answered before; this is that answer, nothing was applied now."""
+    frame: dict[str, Any] = {"type": "ack", "seq": seq}
+    if duplicate:
+        frame["duplicate"] = True
+    return _text(_with_id(frame, id))
 
 
-def error(code: str, message: str, id: str | None = None) -> str:
-    return _text(_with_id({"type": "error", "code": code, "message": message}, id))
+def error(
+    code: str, message: str, id: str | None = None, *, retry_after_ms: int | None = None, duplicate: bool = False
+) -> str:
+    frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if retry_after_ms is not None:
+        frame["retry_after_ms"] = retry_after_ms
+    if duplicate:
+        frame["duplicate"] = True
+    return _text(_with_id(frame, id))
 
 
 def pong(client_time: float, server_time: int, id: str | None = None) -> str:

@@ -9,13 +9,16 @@ from pathlib import Path
 import asyncpg
 import hypothesis  # noqa: F401 - imported up front: its plugin would import it lazily at session end
 import pytest
+import redis
 from starlette.testclient import TestClient
 
 from rooms_server.app import create_app
 from rooms_server.config import Settings
 from rooms_server.db import migrate
+from tests.helpers import FakeClock, Guest, make_group
 from tests.servers import Cluster, StartServers
 from tests.services import POSTGRES_URL, REDIS_URL, require
+from tests.ws_client import close_all
 
 TABLES = "auth_sessions, groupqr, user_credentials, connections, tracks, playlists, groups, users"
 
@@ -160,3 +163,45 @@ async def start_servers(tmp_path: Path, fresh_postgres_url: str) -> AsyncIterato
             await asyncio.to_thread(cluster.stop)
             for server in cluster.servers:  # shown by pytest when the test failed
                 print(f"--- {server.log_path} (last lines)", *server.log().splitlines()[-40:], sep="\n")
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def ws_client(request: pytest.FixtureRequest, tmp_path: Path, migrated_sqlite_template: Path) -> Iterator[TestClient]:
+    """The app on SQLite and each engine, on a FakeClock (``tests.helpers.clock(client)``)."""
+    db = tmp_path / "rooms.db"
+    shutil.copy(migrated_sqlite_template, db)
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    engine_url = "memory://"
+    if request.param == "redis":
+        require("Redis", REDIS_URL)
+        engine_url = REDIS_URL
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{db}",
+        engine_url=engine_url,
+        redis_prefix=prefix,
+        secret_key="k",
+        public_base_url="http://testserver",
+        allowed_origins=("http://testserver",),
+        migrate_on_start=False,
+        playback_lead_ms=0,
+    )
+    with TestClient(create_app(settings, clock=FakeClock())) as client:
+        try:
+            yield client
+        finally:
+            close_all()
+    if request.param == "redis":
+        r = redis.Redis.from_url(REDIS_URL)
+        keys = list(r.scan_iter(f"{prefix}*"))
+        if keys:
+            r.delete(*keys)
+        r.close()
+
+
+@pytest.fixture
+def room(ws_client: TestClient) -> tuple[TestClient, Guest, Guest, str]:
+    """Ann's public group, which Bob joined."""
+    ann, bob = Guest(ws_client, "Ann"), Guest(ws_client, "Bob")
+    group_id = make_group(ws_client, ann, "Room")["id"]
+    assert ws_client.post(f"/api/groups/{group_id}/join", headers=bob.headers).status_code == 200
+    return ws_client, ann, bob, group_id

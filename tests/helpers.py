@@ -31,3 +31,23 @@ def error_code(response: Any) -> str:
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
     code: str = body["error"]["code"]
     return code
+
+
+class FakeClock:
+    """A monotonic clock that moves only when told: rate limits and strike windows become exact."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def clock(client: TestClient) -> FakeClock:
+    """The fake clock the app of ``client`` was created with (``create_app(..., clock=FakeClock())``)."""
+    fake = client.app_state["clock"]
+    assert isinstance(fake, FakeClock), "this app runs on the real clock"
+    return fake

@@ -22,10 +22,12 @@ import hashlib
 import itertools
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -131,6 +133,51 @@ class PrivateRedis:
             return False
         finally:
             client.close()
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of one test (``initdb`` + ``pg_ctl`` on a free port, trust auth, run as
+    the ``postgres`` user when we are root), which the test may stop and start: never the machine's
+    shared cluster. Its data lives in a directory of its own, removed by ``destroy()``."""
+
+    def __init__(self) -> None:
+        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+        if not found:
+            raise RuntimeError("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin")
+        self.bin = found[-1].parent
+        self.port = free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="rooms-pg-"))
+        self.data = self.root / "data"
+        self.log = self.root / "postgres.log"
+        if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+            shutil.chown(self.root, "postgres", "postgres")
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+asyncpg://postgres@{HOST}:{self.port}/postgres"
+
+    def _run(self, *args: str) -> None:
+        command = [str(self.bin / args[0]), *args[1:]]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+
+    def start(self) -> PrivatePostgres:
+        if not self.data.exists():
+            self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
+        options = f"-p {self.port} -c listen_addresses={HOST} -k {self.root} -c fsync=off"
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", "30", "start")
+        return self
+
+    def stop(self) -> None:
+        """A fast shutdown: open connections are cut, as in a restart by an operator or a failover."""
+        if (self.data / "postmaster.pid").exists():
+            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "30", "stop")
+
+    def destroy(self) -> None:
+        with contextlib.suppress(subprocess.SubprocessError, OSError):
+            self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 # -- server processes ------------------------------------------------------------------------------

@@ -44,7 +44,11 @@ def test_app_sqlite_connections_are_tuned(tmp_path: Path) -> None:
 
     with TestClient(create_app(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/t.db"))) as client:
         assert client.portal is not None
-        assert client.portal.call(pragmas) == (1, "wal", 1, 15000)
+        assert client.portal.call(pragmas) == (1, "wal", 1, 5000)  # SQLITE_BUSY_TIMEOUT_MS's default
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/u.db", sqlite_busy_timeout_ms=250)
+    with TestClient(create_app(settings)) as client:
+        assert client.portal is not None
+        assert client.portal.call(pragmas)[3] == 250
 
 
 def test_openapi_document_is_valid_and_covers_every_route(client: TestClient) -> None:

@@ -87,7 +87,7 @@ def test_asyncapi_close_codes_are_documented_in_the_channel() -> None:
 
 def test_asyncapi_error_codes_are_documented() -> None:
     description = MESSAGES["serverError"]["description"]
-    for code in rooms.ERROR_CODES | protocol.ERROR_CODES:
+    for code in rooms.ERROR_CODES | protocol.ERROR_CODES | protocol.SOCKET_ERROR_CODES:
         assert f"`{code}`" in description
 
 

@@ -78,6 +78,7 @@ def test_housekeeping_purges_expired_invites_and_sessions_every_round(client: Te
     assert {name: rounds.asked for name, rounds in sleeps.items()} == {
         "expired invites": [600, 600],
         "expired sessions": [3600, 3600],
+        "old command answers": [300.0, 300.0],  # half the COMMAND_ID_WINDOW_S
     }
     assert _counts(client) == (1, 1)  # Bob's session and invite stay
     assert client.get("/api/me", headers=ann.headers).status_code == 401
@@ -105,4 +106,4 @@ def test_housekeeping_tasks_run_with_the_app(client: TestClient) -> None:
         return {task.get_name() for task in asyncio.all_tasks()}
 
     assert client.portal is not None
-    assert {"purge expired invites", "purge expired sessions"} <= client.portal.call(names)
+    assert {"purge expired invites", "purge expired sessions", "purge old command answers"} <= client.portal.call(names)

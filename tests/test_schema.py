@@ -60,6 +60,13 @@ COLUMNS = {
         ("created_at", "DATETIME", True),
         ("expires_at", "DATETIME", True),
     ],
+    "command_results": [
+        ("user_id", "CHAR(32)", True),
+        ("group_id", "CHAR(32)", True),
+        ("command_id", "VARCHAR(64)", True),
+        ("answer", "TEXT", True),
+        ("created_at", "DATETIME", True),
+    ],
     "alembic_version": [("version_num", "VARCHAR(32)", True)],
 }
 
@@ -73,7 +80,7 @@ CONSTRAINTS = {
         "playlists_id_unique": "UNIQUE (id)",
     },
     "tracks": {
-        "tracks_pk": "PRIMARY KEY (id)",
+        "tracks_pk": "PRIMARY KEY AUTOINCREMENT",  # inline on the id column: ids are never reused
         "tracks_playlist_id_fkey": "FOREIGN KEY(playlist_id) REFERENCES playlists (id)",
         "tracks_added_by_user_id_fkey": "FOREIGN KEY(added_by_user_id) REFERENCES users (id)",
     },
@@ -84,7 +91,7 @@ CONSTRAINTS = {
         "connections_user_id_group_id_unique": "UNIQUE (user_id, group_id)",
     },
     "user_credentials": {
-        "user_credentials_pk": "PRIMARY KEY (id)",
+        "user_credentials_pk": "PRIMARY KEY AUTOINCREMENT",
         "user_credentials_user_id_fkey": "FOREIGN KEY(user_id) REFERENCES users (id)",
         "user_credentials_user_id_service_unique": "UNIQUE (user_id, service)",
     },
@@ -99,6 +106,11 @@ CONSTRAINTS = {
         "auth_sessions_user_id_fkey": "FOREIGN KEY(user_id) REFERENCES users (id)",
         "auth_sessions_token_hash_unique": "UNIQUE (token_hash)",
     },
+    "command_results": {
+        "command_results_pk": "PRIMARY KEY (user_id, group_id, command_id)",
+        "command_results_user_id_fkey": "FOREIGN KEY(user_id) REFERENCES users (id)",
+        "command_results_group_id_fkey": "FOREIGN KEY(group_id) REFERENCES groups (id)",
+    },
     "alembic_version": {"alembic_version_pkc": "PRIMARY KEY (version_num)"},
 }
 
@@ -108,6 +120,7 @@ INDEXES = {
     "idx_connections_group_id": ("connections", ["group_id"]),
     "idx_user_credentials_user_id": ("user_credentials", ["user_id"]),
     "idx_groupqr_expired_at": ("groupqr", ["expired_at"]),
+    "idx_command_results_created_at": ("command_results", ["created_at"]),
 }
 
 
@@ -150,6 +163,51 @@ def test_schema_autoincrement_ids_are_rowid_aliases(schema: sqlite3.Connection) 
     for table in ("tracks", "user_credentials"):
         pk = [row for row in schema.execute(f"PRAGMA table_info({table})").fetchall() if row[5]]
         assert [(row[1], row[2]) for row in pk] == [("id", "INTEGER")]
+        assert f"id INTEGER NOT NULL CONSTRAINT {table}_pk PRIMARY KEY AUTOINCREMENT" in _sql(schema, table)
+
+
+def test_schema_autoincrement_ids_are_never_reused(tmp_path: Path) -> None:
+    """Add, delete the last row, add: a fresh id, also after the file is closed and opened again
+    (SQLite without AUTOINCREMENT would hand out the deleted id again)."""
+    path = tmp_path / "ids.db"
+    asyncio.run(migrate.upgrade(f"sqlite+aiosqlite:///{path}"))
+    user, group, playlist = "u" * 32, "g" * 32, "p" * 32
+
+    def add_track(db: sqlite3.Connection) -> int:
+        cursor = db.execute(
+            "INSERT INTO tracks (playlist_id, added_by_user_id, service, title, duration, external_url, added_at)"
+            " VALUES (?, ?, 'youtube', 't', 1, 'u', '2026-01-01 00:00:00')",
+            (playlist, user),
+        )
+        db.commit()
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def add_credential(db: sqlite3.Connection) -> int:
+        cursor = db.execute(
+            "INSERT INTO user_credentials (user_id, service, token) VALUES (?, 'spotify', 'x')", (user,)
+        )
+        db.commit()
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO users (id, name) VALUES (?, 'U')", (user,))
+        db.execute("INSERT INTO groups (id, name, is_public) VALUES (?, 'G', 1)", (group,))
+        db.execute("INSERT INTO playlists (id, group_id, current_track_index) VALUES (?, ?, 0)", (playlist, group))
+        first_track, first_credential = add_track(db), add_credential(db)
+        db.execute("DELETE FROM tracks WHERE id = ?", (first_track,))
+        db.execute("DELETE FROM user_credentials WHERE id = ?", (first_credential,))
+        second_track, second_credential = add_track(db), add_credential(db)
+        db.execute("DELETE FROM tracks WHERE id = ?", (second_track,))
+        db.execute("DELETE FROM user_credentials WHERE id = ?", (second_credential,))
+        db.commit()
+    db.close()
+    with sqlite3.connect(path) as db:  # a restart
+        third_track, third_credential = add_track(db), add_credential(db)
+    db.close()
+    assert first_track < second_track < third_track
+    assert first_credential < second_credential < third_credential
 
 
 def test_schema_foreign_keys_are_valid_targets(schema: sqlite3.Connection) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -74,10 +73,9 @@ async def test_youtube_quota_exceeded_blocks_until_the_reset(yt: Rig, fake_youtu
     fake_youtube.forced = [
         error(403, "The request cannot be completed because you have exceeded your quota.", "quotaExceeded")
     ]
-    started = time.monotonic()
     first = await refused(yt)
     assert first.code == "provider_quota_exceeded" and 0 < (first.retry_after or 0) <= 86_400
-    assert time.monotonic() - started < 1.5  # never retried
+    assert len(fake_youtube.calls()) == 1  # never retried
     assert (await refused(yt)).code == "provider_quota_exceeded"
     assert len(fake_youtube.calls()) == 1  # blocked: no more quota spent
 
@@ -126,9 +124,8 @@ async def test_youtube_user_token_refused_asks_for_a_new_one(yt: Rig, fake_youtu
 async def test_youtube_slow_api_times_out(yt: Rig, fake_youtube: FakeYouTube) -> None:
     yt.sources.youtube.settings = source_settings(youtube=fake_youtube, timeout_s=0.2)
     fake_youtube.server.delay_s = 1.0
-    started = time.monotonic()
+    # The fake answers after 1 s with the video: only the 0.2 s timeout makes this unavailable.
     assert (await refused(yt)).code == "provider_unavailable"
-    assert time.monotonic() - started < 0.9
 
 
 # -- googleapiclient.http.HttpMock: the client and the parsing, without any server -----------

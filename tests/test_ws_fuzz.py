@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 from starlette.testclient import TestClient
 
-import rooms_server.web.ws
+import rooms_server.web.ws_loop
 from rooms_server.app import create_app
 from rooms_server.config import Limits, Settings
 from tests.asyncapi_frames import validate_server_frame
@@ -63,7 +63,7 @@ def live_socket(tmp_path_factory: pytest.TempPathFactory, migrated_sqlite_templa
         limits=limits,
     )
     patch = pytest.MonkeyPatch()
-    patch.setattr(rooms_server.web.ws, "MAX_BAD_FRAMES", 10**9)  # fuzzing is abuse by design
+    patch.setattr(rooms_server.web.ws_loop, "MAX_BAD_FRAMES", 10**9)  # fuzzing is abuse by design
     with TestClient(create_app(settings)) as client:
         ann = Guest(client, "Ann")
         gid = make_group(client, ann, "Fuzz")["id"]

@@ -3,6 +3,7 @@ AsyncAPI document, and it keeps the room state the way a phone would (snapshot, 
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import orjson
@@ -12,6 +13,7 @@ from tests.asyncapi_frames import validate_client_frame, validate_server_frame
 from tests.helpers import Guest
 
 OPEN: list[Phone] = []  # closed by the fixture even when a test fails midway
+_ids = itertools.count(1)
 
 
 class Phone:
@@ -63,7 +65,7 @@ class Phone:
 
     def command(self, frame: dict[str, Any]) -> dict[str, Any]:
         """Send a command and read until its ack or error (events on the way are kept)."""
-        frame = {**frame, "id": frame.get("id", f"c{len(self.events)}-{frame['type']}")}
+        frame = {**frame, "id": frame.get("id", f"c{next(_ids)}-{frame['type']}")}
         self.send(frame)
         for _ in range(200):
             reply = self.receive()

@@ -37,6 +37,16 @@ async def user_for_token(session: AsyncSession, token_hash: str, now: datetime) 
     return (await session.execute(query)).scalar_one_or_none()
 
 
+async def session_for_token(session: AsyncSession, token_hash: str, now: datetime) -> tuple[User, datetime] | None:
+    query = (
+        select(User, AuthSession.expires_at)
+        .join(AuthSession, AuthSession.user_id == User.id)
+        .where(AuthSession.token_hash == token_hash, AuthSession.expires_at > now)
+    )
+    row = (await session.execute(query)).first()
+    return None if row is None else (row[0], row[1])
+
+
 async def live_token_hashes(session: AsyncSession, token_hashes: set[str], now: datetime) -> set[str]:
     """Which of these token hashes still belong to an unexpired, unrevoked session."""
     if not token_hashes:

@@ -8,11 +8,16 @@ Extensions to that schema, each in a migration of its own and listed in the READ
 - ``playlists.version``: bumped by every change of the track list or current index (compare-and-set).
 - ``auth_sessions``: bearer tokens of guest identities, stored as SHA-256 hashes.
 - ``user_credentials.refresh_token``: the (encrypted) refresh token of a connected service.
+- ``tracks`` and ``user_credentials`` ids are AUTOINCREMENT on SQLite (never reused after a delete,
+  as PostgreSQL's sequences already guarantee): a stale command naming a removed track's id must
+  never act on a newer track.
+- ``command_results``: the answers of durable client commands, for exactly-once retries.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     CHAR,
@@ -29,7 +34,10 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.schema import CreateColumn
+from sqlalchemy.sql.compiler import DDLCompiler
 
 NAMING_CONVENTION = {
     "pk": "%(table_name)s_pk",
@@ -58,6 +66,22 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
+
+
+@compiles(CreateColumn, "sqlite")
+def _named_autoincrement_key(element: CreateColumn, compiler: DDLCompiler, **kw: Any) -> str:
+    """Keep the primary key's name on SQLite AUTOINCREMENT columns.
+
+    SQLite allows AUTOINCREMENT only on a column's inline PRIMARY KEY, and SQLAlchemy renders that
+    without the constraint name, which would drop the seed's ``tracks_pk`` / ``user_credentials_pk``.
+    The inline form takes a name too: ``id INTEGER NOT NULL CONSTRAINT tracks_pk PRIMARY KEY AUTOINCREMENT``.
+    """
+    text = str(compiler.visit_create_column(element, **kw))  # type: ignore[no-untyped-call]
+    column = element.element
+    name = column.table.primary_key.name if column.table is not None else None
+    if text.endswith(" PRIMARY KEY AUTOINCREMENT") and isinstance(name, str):
+        text = text.replace(" PRIMARY KEY AUTOINCREMENT", f" CONSTRAINT {name} PRIMARY KEY AUTOINCREMENT")
+    return text
 
 
 def utcnow() -> datetime:
@@ -106,6 +130,7 @@ class Track(Base):
     __table_args__ = (
         PrimaryKeyConstraint("id", name="tracks_pk"),
         Index("idx_tracks_playlist_id", "playlist_id"),
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(Integer, autoincrement=True)
@@ -141,6 +166,7 @@ class UserCredential(Base):
         PrimaryKeyConstraint("id", name="user_credentials_pk"),
         UniqueConstraint("user_id", "service", name="user_credentials_user_id_service_unique"),
         Index("idx_user_credentials_user_id", "user_id"),
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(Integer, autoincrement=True)
@@ -181,3 +207,23 @@ class AuthSession(Base):
     token_hash: Mapped[str] = mapped_column(CHAR(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CommandResult(Base):
+    """The answer a durable client command got, written in the command's own transaction.
+
+    A retry of the same ``(user_id, group_id, command_id)`` within the window finds it and gets the
+    same answer instead of applying again, even when the process died right after the commit.
+    """
+
+    __tablename__ = "command_results"
+    __table_args__ = (
+        PrimaryKeyConstraint("user_id", "group_id", "command_id", name="command_results_pk"),
+        Index("idx_command_results_created_at", "created_at"),
+    )
+
+    user_id: Mapped[str] = mapped_column(CHAR(32), ForeignKey("users.id", name="command_results_user_id_fkey"))
+    group_id: Mapped[str] = mapped_column(CHAR(32), ForeignKey("groups.id", name="command_results_group_id_fkey"))
+    command_id: Mapped[str] = mapped_column(String(64))
+    answer: Mapped[str] = mapped_column(Text)  # JSON: {"seq": n} or {"code": ..., "message": ...}
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

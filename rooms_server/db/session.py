@@ -4,7 +4,10 @@ SQLite is tuned on every connection (WAL, foreign keys, busy timeout) and runs i
 with an explicit ``BEGIN``: the Python driver otherwise starts them lazily at the first write, so a
 read-then-write would run its read outside the transaction. Write transactions use
 ``BEGIN IMMEDIATE`` so that two writers queue on the busy timeout instead of failing on a lock
-upgrade.
+upgrade. The busy timeout (SQLITE_BUSY_TIMEOUT_MS) bounds that queue: a writer behind a lock held
+longer fails with "database is locked", which callers answer as ``unavailable`` (failures.py).
+PostgreSQL connections are bounded the same way: connecting and waiting for a pooled connection
+each give up after POOL_TIMEOUT_S.
 """
 
 from __future__ import annotations
@@ -17,24 +20,33 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=15000")
+SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON")
+DEFAULT_BUSY_TIMEOUT_MS = 5000
+POOL_TIMEOUT_S = 5.0
 
 
-def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def make_engine(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 15}, **kwargs)
-        _tune_sqlite(engine)
+        # Python's sqlite3 ``timeout`` is the busy timeout too; both say the same. A connection
+        # waits for the pool no longer than a writer waits for the lock.
+        pool_timeout = max(busy_timeout_ms / 1000, 0.1)
+        engine = create_async_engine(
+            url, connect_args={"timeout": busy_timeout_ms / 1000}, pool_timeout=pool_timeout, **kwargs
+        )
+        _tune_sqlite(engine, busy_timeout_ms)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, **kwargs)
+    return create_async_engine(
+        url, pool_pre_ping=True, pool_timeout=POOL_TIMEOUT_S, connect_args={"timeout": POOL_TIMEOUT_S}, **kwargs
+    )
 
 
-def _tune_sqlite(engine: AsyncEngine) -> None:
+def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from the driver; the "begin" hook below issues BEGIN.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        for pragma in SQLITE_PRAGMAS:
+        for pragma in (*SQLITE_PRAGMAS, f"busy_timeout={int(busy_timeout_ms)}"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
@@ -47,9 +59,9 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 class Database:
     """Owns the engine; hands out sessions for reads and for writes."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, busy_timeout_ms=busy_timeout_ms)
         self._reads = async_sessionmaker(self.engine, expire_on_commit=False)
         writer = self.engine.execution_options(sqlite_immediate=True) if url.startswith("sqlite") else self.engine
         self._writes = async_sessionmaker(writer, expire_on_commit=False)

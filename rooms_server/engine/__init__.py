@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from .base import Engine, EngineBusy, ErrorCallback, EventCallback, ResetCallback, Stored
+from .base import Engine, EngineBusy, ErrorCallback, EventCallback, Remembered, ResetCallback, SignalCallback, Stored
 from .memory import MemoryEngine
 
 __all__ = [
@@ -13,7 +13,9 @@ __all__ = [
     "ErrorCallback",
     "EventCallback",
     "MemoryEngine",
+    "Remembered",
     "ResetCallback",
+    "SignalCallback",
     "Stored",
     "create_engine",
 ]
@@ -25,6 +27,7 @@ def create_engine(
     on_event: EventCallback,
     on_reset: ResetCallback,
     on_error: ErrorCallback | None = None,
+    on_signal: SignalCallback | None = None,
     prefix: str = "rooms:",
     history_size: int = 1000,
     lock_timeout_s: float = 5.0,
@@ -37,7 +40,11 @@ def create_engine(
     scheme = urlsplit(url).scheme
     if scheme == "memory":
         return MemoryEngine(
-            on_event=on_event, on_reset=on_reset, history_size=history_size, lock_timeout_s=lock_timeout_s
+            on_event=on_event,
+            on_reset=on_reset,
+            on_signal=on_signal,
+            history_size=history_size,
+            lock_timeout_s=lock_timeout_s,
         )
     if scheme in ("redis", "rediss"):
         from .redis import RedisEngine  # lazy: memory:// must work without redis-py installed
@@ -47,6 +54,7 @@ def create_engine(
             on_event=on_event,
             on_reset=on_reset,
             on_error=on_error,
+            on_signal=on_signal,
             prefix=prefix,
             history_size=history_size,
             lock_timeout_s=lock_timeout_s,

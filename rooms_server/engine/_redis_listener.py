@@ -11,7 +11,8 @@ no locks. It tracks the last delivered ``(epoch, seq)`` of each subscribed group
   every group with its last delivered one and catches up from the log, so a lost message or a
   killed connection costs latency, not events;
 - publishes a probe to its own control channel each interval and reconnects when probes stop
-  arriving (a subscription that starves silently looks healthy otherwise).
+  arriving (a subscription that starves silently looks healthy otherwise);
+- hands the messages of the deployment's broadcast channel to ``on_signal`` (at most once).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from ._util import call_safely
-from .base import ErrorCallback, EventCallback, ResetCallback
+from .base import ErrorCallback, EventCallback, ResetCallback, SignalCallback
 
 logger = logging.getLogger("rooms_server.engine.redis")
 
@@ -66,6 +67,8 @@ class Listener:
     on_reset: ResetCallback
     poll_interval_s: float
     on_error: ErrorCallback | None = None
+    broadcast_channel: str = ""  # process-wide messages (Engine.broadcast), handed to on_signal
+    on_signal: SignalCallback | None = None
     _groups: dict[str, _Tracked] = field(default_factory=dict, init=False)
     _by_channel: dict[bytes, str] = field(default_factory=dict, init=False)
     _pubsub: PubSub | None = field(default=None, init=False)
@@ -92,6 +95,11 @@ class Listener:
             tracked.ready.cancel()
         self._groups.clear()
         self._by_channel.clear()
+
+    @property
+    def connected(self) -> bool:
+        """The pub/sub connection is up (subscriptions can be confirmed now)."""
+        return self._pubsub is not None
 
     @property
     def healthy(self) -> bool:
@@ -165,7 +173,8 @@ class Listener:
             pubsub = self.pubsub_client.pubsub()
             try:
                 # Every tracked group resubscribes; its confirmation triggers a catch-up (_dispatch).
-                await pubsub.subscribe(self.control_channel, *(c.decode() for c in self._by_channel))
+                channels = [self.control_channel, *([self.broadcast_channel] if self.broadcast_channel else [])]
+                await pubsub.subscribe(*channels, *(c.decode() for c in self._by_channel))
             except BaseException:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
                 raise
@@ -195,6 +204,10 @@ class Listener:
         channel: bytes = message["channel"]
         if channel == self.control_channel.encode():
             self._probe_seen = asyncio.get_running_loop().time()
+            return
+        if self.broadcast_channel and channel == self.broadcast_channel.encode():
+            if message["type"] == "message" and self.on_signal is not None:
+                call_safely(self.on_signal, message["data"])
             return
         group_id = self._by_channel.get(channel)
         if group_id is None:

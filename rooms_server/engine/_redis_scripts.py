@@ -22,8 +22,9 @@ redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'seq', '0', 'state', ARGV[2])
 return {ARGV[1], '0', ARGV[2]}
 """
 
-# KEYS: state hash, log stream, channel. ARGV: epoch, seq, state, maxlen, commit token, event....
-# Each event is logged with the explicit id <seq>-0 and published as "<epoch>|<seq>|<data>".
+# KEYS: state hash, log stream, channel[, answer key]. ARGV: epoch, seq, state, maxlen, commit token,
+# answer ttl ms, answer, event.... Each event is logged with the explicit id <seq>-0 and published as
+# "<epoch>|<seq>|<data>"; the answer (a command's outcome) is kept in the same atomic step.
 # The token makes a retried commit that already applied answer 1 instead of "conflict".
 COMMIT = """
 local cur = redis.call('HMGET', KEYS[1], 'epoch', 'seq', 'token')
@@ -32,12 +33,13 @@ if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] then
   return 0
 end
 local seq = tonumber(ARGV[2])
-for i = 6, #ARGV do
+for i = 8, #ARGV do
   seq = seq + 1
   redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[4], seq .. '-0', 'd', ARGV[i])
   redis.call('PUBLISH', KEYS[3], ARGV[1] .. '|' .. seq .. '|' .. ARGV[i])
 end
 redis.call('HSET', KEYS[1], 'seq', seq, 'state', ARGV[3], 'token', ARGV[5])
+if KEYS[4] then redis.call('SET', KEYS[4], ARGV[7], 'PX', ARGV[6]) end
 return 1
 """
 
@@ -63,6 +65,12 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return 1
 end
+return 0
+"""
+
+# KEYS: lock key. ARGV: token, lease ms. Extends only our own lock; 0 when it is no longer ours.
+LOCK_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
 
@@ -157,6 +165,7 @@ class Scripts:
     commit: AsyncScript
     history: AsyncScript
     lock_acquire: AsyncScript
+    lock_renew: AsyncScript
     lock_release: AsyncScript
     presence_add: AsyncScript
     presence_remove: AsyncScript
@@ -170,6 +179,7 @@ class Scripts:
             commit=client.register_script(COMMIT),
             history=client.register_script(HISTORY),
             lock_acquire=client.register_script(LOCK_ACQUIRE),
+            lock_renew=client.register_script(LOCK_RENEW),
             lock_release=client.register_script(LOCK_RELEASE),
             presence_add=client.register_script(PRESENCE_ADD),
             presence_remove=client.register_script(PRESENCE_REMOVE),

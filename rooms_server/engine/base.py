@@ -18,6 +18,11 @@ from dataclasses import dataclass
 # queues and return. An exception is logged and does not stop delivery.
 EventCallback = Callable[[str, str, int, bytes], None]
 """``on_event(group_id, epoch, seq, data)``: the next event of a subscribed group, in seq order."""
+SignalCallback = Callable[[bytes], None]
+"""``on_signal(message)``: a process-wide message of ``broadcast()``, on every process (this one too).
+
+At most once, like pub/sub: a process whose connection is down at that moment misses it.
+"""
 ResetCallback = Callable[[str], None]
 """``on_reset(group_id)``: continuity was lost (new epoch, or a gap the log could not fill).
 
@@ -31,6 +36,15 @@ connection it reopened); for counting, it changes nothing."""
 
 class EngineBusy(Exception):
     """The group's lock was not acquired within the engine's lock timeout."""
+
+
+@dataclass(frozen=True, slots=True)
+class Remembered:
+    """An answer kept under ``key`` (unique within its group) for ``ttl_s``: a command's outcome."""
+
+    key: str
+    answer: bytes
+    ttl_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +88,34 @@ class Engine(ABC):
         """Forget the group's live state and log (the group was deleted)."""
 
     @abstractmethod
-    async def commit(self, group_id: str, epoch: str, seq: int, state: bytes, events: list[bytes]) -> bool:
+    async def commit(
+        self,
+        group_id: str,
+        epoch: str,
+        seq: int,
+        state: bytes,
+        events: list[bytes],
+        *,
+        remember: Remembered | None = None,
+    ) -> bool:
         """If the group is at ``(epoch, seq)``, store ``state``, log and publish ``events`` as seq+1..seq+n; else no-op.
 
+        ``remember`` is stored in the same atomic step (``recall`` finds it exactly when the
+        events exist): how a command that is only live (chat, play) is applied exactly once.
         Returns True when applied, False on a position mismatch (nothing changed).
         """
+
+    @abstractmethod
+    async def recall(self, group_id: str, key: str) -> bytes | None:
+        """The answer remembered under ``key`` in the group, or None (never stored, or expired)."""
+
+    @abstractmethod
+    async def remember(self, group_id: str, item: Remembered) -> None:
+        """Keep an answer that comes with no commit (a refused command) under its key."""
+
+    @abstractmethod
+    async def broadcast(self, message: bytes) -> None:
+        """Send ``message`` to the ``on_signal`` callback of every process of the deployment."""
 
     @abstractmethod
     async def history(self, group_id: str, epoch: str, after_seq: int) -> list[bytes] | None:
@@ -94,7 +131,13 @@ class Engine(ABC):
 
     @abstractmethod
     def lock(self, group_id: str) -> AbstractAsyncContextManager[None]:
-        """Hold the group's lock across processes for the ``async with`` block; raise EngineBusy on timeout."""
+        """Hold the group's lock across processes for the ``async with`` block; raise EngineBusy on timeout.
+
+        Across processes the lock is a lease kept alive while the block runs: a holder that dies
+        blocks the group for at most one lease. A holder that stalls past its lease loses the lock;
+        it cannot apply anything then, because every write is a compare-and-set (``commit`` on
+        ``(epoch, seq)``, SQL on the playlist version).
+        """
 
     @abstractmethod
     async def presence_add(self, group_id: str, conn_id: str, user_id: str, ttl_s: float) -> int:

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from ._util import KeyedLocks, call_safely, new_epoch
-from .base import Engine, EventCallback, ResetCallback, Stored
+from .base import Engine, EventCallback, Remembered, ResetCallback, SignalCallback, Stored
 
 _CACHE_SWEEP_AT = 1024  # entries; expired ones are dropped lazily, and in bulk past this size
 
@@ -46,6 +46,7 @@ class MemoryEngine(Engine):
         *,
         on_event: EventCallback,
         on_reset: ResetCallback,
+        on_signal: SignalCallback | None = None,
         history_size: int = 1000,
         lock_timeout_s: float = 5.0,
     ) -> None:
@@ -53,6 +54,7 @@ class MemoryEngine(Engine):
             raise ValueError("history_size must be at least 1")
         self._on_event = on_event
         self._on_reset = on_reset
+        self._on_signal = on_signal
         self._history_size = history_size
         self._lock_timeout_s = lock_timeout_s
         self._groups: dict[str, _Group] = {}
@@ -61,6 +63,7 @@ class MemoryEngine(Engine):
         self._presence: dict[str, _Presence] = {}
         self._cache: dict[str, tuple[bytes, float]] = {}
         self._hits: dict[str, tuple[int, float]] = {}
+        self._answers: dict[str, tuple[bytes, float]] = {}
 
     async def connect(self) -> None:
         pass
@@ -89,10 +92,21 @@ class MemoryEngine(Engine):
     async def delete(self, group_id: str) -> None:
         self._groups.pop(group_id, None)
 
-    async def commit(self, group_id: str, epoch: str, seq: int, state: bytes, events: list[bytes]) -> bool:
+    async def commit(
+        self,
+        group_id: str,
+        epoch: str,
+        seq: int,
+        state: bytes,
+        events: list[bytes],
+        *,
+        remember: Remembered | None = None,
+    ) -> bool:
         group = self._groups.get(group_id)
         if group is None or (group.stored.epoch, group.stored.seq) != (epoch, seq):
             return False
+        if remember is not None:
+            self._keep(group_id, remember)
         for offset, data in enumerate(events, start=1):
             group.log.append((seq + offset, data))
         group.stored = Stored(epoch, seq + len(events), state)
@@ -100,6 +114,25 @@ class MemoryEngine(Engine):
             for offset, data in enumerate(events, start=1):
                 call_safely(self._on_event, group_id, epoch, seq + offset, data)
         return True
+
+    async def recall(self, group_id: str, key: str) -> bytes | None:
+        entry = self._answers.get(f"{group_id}:{key}")
+        if entry is None or entry[1] <= time.monotonic():
+            return None
+        return entry[0]
+
+    async def remember(self, group_id: str, item: Remembered) -> None:
+        self._keep(group_id, item)
+
+    def _keep(self, group_id: str, item: Remembered) -> None:
+        now = time.monotonic()
+        if len(self._answers) >= _CACHE_SWEEP_AT:
+            self._answers = {k: entry for k, entry in self._answers.items() if entry[1] > now}
+        self._answers[f"{group_id}:{item.key}"] = (item.answer, now + item.ttl_s)
+
+    async def broadcast(self, message: bytes) -> None:
+        if self._on_signal is not None:
+            call_safely(self._on_signal, message)
 
     async def history(self, group_id: str, epoch: str, after_seq: int) -> list[bytes] | None:
         group = self._groups.get(group_id)

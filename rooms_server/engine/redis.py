@@ -3,7 +3,8 @@
 Keys of a group carry the hash tag ``{<group_id>}``: state hash ``<prefix>g:{<id>}:state``
 (fields epoch, seq, state, token), log Stream ``...:log`` with ids ``<seq>-0`` capped exactly at
 ``history_size``, pub/sub channel ``<prefix>g:{<id>}``, lock ``...:lock`` and presence keys
-``...:pconn`` / ``...:pexp`` / ``...:pusers``. Writes are Lua scripts (``_redis_scripts``); delivery
+``...:pconn`` / ``...:pexp`` / ``...:pusers``, commands' answers ``...:cmd:<key>``, and one
+channel ``<prefix>broadcast`` for process-wide messages. Writes are Lua scripts (``_redis_scripts``); delivery
 is the one pub/sub connection of ``_redis_listener``.
 """
 
@@ -19,16 +20,21 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError, RedisError, TimeoutError as RedisTimeoutError
 
 from ._redis_listener import Listener
 from ._redis_scripts import Scripts
 from ._util import KeyedLocks, new_epoch
-from .base import Engine, EngineBusy, ErrorCallback, EventCallback, ResetCallback, Stored
+from .base import Engine, EngineBusy, ErrorCallback, EventCallback, Remembered, ResetCallback, SignalCallback, Stored
 
 _LOCK_POLL_S = (0.002, 0.01)  # jittered, so waiters of several processes do not retry in lockstep
 _PING_TIMEOUT_S = 2.0
+# Commands fail within about a second when Redis is down (a few quick retries ride out a dropped
+# connection), instead of redis-py's default of ten retries with backoff behind 5 s socket timeouts:
+# a client waiting on a dead Redis should hear "unavailable" promptly.
+_COMMAND_TIMEOUT_S = 2.0
+_COMMAND_RETRIES = 3
 
 logger = logging.getLogger("rooms_server.engine.redis")
 
@@ -49,14 +55,23 @@ class Keys:
     def hits(self, key: str) -> str:
         return f"{self.prefix}hits:{key}"
 
+    def answer(self, group_id: str, key: str) -> str:
+        return self.group(group_id, f":cmd:{key}")
+
+    @property
+    def broadcast(self) -> str:
+        return f"{self.prefix}broadcast"
+
 
 class RedisEngine(Engine):
     """Engine state in Redis, events fanned out over pub/sub and made gapless from the log.
 
     Presence expiry uses the Redis server clock (``TIME`` inside the scripts), so processes with
-    skewed clocks agree. The group lock is ``SET NX PX`` with a random token, held for at most
-    ``lock_lease_s`` (default twice the lock timeout) if its holder dies; a per-process asyncio
-    lock in front keeps the waiters of one process from polling Redis against each other.
+    skewed clocks agree. The group lock is ``SET NX PX`` with a random token and a short lease
+    (``lock_lease_s``, 1.5 s) that a keepalive task renews every third of a lease while the block
+    runs, and deleted only by its own token on exit: a holder that dies blocks the group for at most
+    one lease. A per-process asyncio lock in front keeps the waiters of one process from polling
+    Redis against each other.
     """
 
     def __init__(
@@ -66,10 +81,11 @@ class RedisEngine(Engine):
         on_event: EventCallback,
         on_reset: ResetCallback,
         on_error: ErrorCallback | None = None,
+        on_signal: SignalCallback | None = None,
         prefix: str = "rooms:",
         history_size: int = 1000,
         lock_timeout_s: float = 5.0,
-        lock_lease_s: float | None = None,
+        lock_lease_s: float = 1.5,
         poll_interval_s: float = 1.0,
         pubsub_timeout_s: float = 5.0,
     ) -> None:
@@ -79,10 +95,11 @@ class RedisEngine(Engine):
         self._on_event = on_event
         self._on_reset = on_reset
         self._on_error = on_error
+        self._on_signal = on_signal
         self._keys = Keys(prefix)
         self._history_size = history_size
         self._lock_timeout_s = lock_timeout_s
-        self._lock_lease_ms = int(1000 * (lock_lease_s if lock_lease_s is not None else 2 * lock_timeout_s))
+        self._lock_lease_ms = max(30, int(1000 * lock_lease_s))
         self._poll_interval_s = poll_interval_s
         self._pubsub_timeout_s = pubsub_timeout_s
         self._node = secrets.token_hex(4)
@@ -95,9 +112,14 @@ class RedisEngine(Engine):
     async def connect(self) -> None:
         if self._client is not None:
             return
-        # Commands keep redis-py's silent retries (the scripts are retry-safe). The pub/sub client must
+        # Commands keep a few silent retries (the scripts are retry-safe). The pub/sub client must
         # not time out an idle read (socket_timeout=None) and must surface errors to the listener.
-        self._client = Redis.from_url(self._url)
+        self._client = Redis.from_url(
+            self._url,
+            socket_timeout=_COMMAND_TIMEOUT_S,
+            socket_connect_timeout=_COMMAND_TIMEOUT_S,
+            retry=Retry(ExponentialWithJitterBackoff(base=0.02, cap=0.25), _COMMAND_RETRIES),
+        )
         self._pubsub_client = Redis.from_url(
             self._url,
             socket_timeout=None,
@@ -119,6 +141,8 @@ class RedisEngine(Engine):
             pubsub_client=pubsub_client,
             client=client,
             control_channel=f"{self._keys.prefix}node:{self._node}",
+            broadcast_channel=self._keys.broadcast,
+            on_signal=self._on_signal,
             channel_of=self._keys.group,
             positions=self._positions,
             history=self.history,
@@ -169,10 +193,33 @@ class RedisEngine(Engine):
     async def delete(self, group_id: str) -> None:
         await self._redis().delete(self._keys.group(group_id, ":state"), self._keys.group(group_id, ":log"))
 
-    async def commit(self, group_id: str, epoch: str, seq: int, state: bytes, events: list[bytes]) -> bool:
+    async def commit(
+        self,
+        group_id: str,
+        epoch: str,
+        seq: int,
+        state: bytes,
+        events: list[bytes],
+        *,
+        remember: Remembered | None = None,
+    ) -> bool:
         keys = [self._keys.group(group_id, ":state"), self._keys.group(group_id, ":log"), self._keys.group(group_id)]
-        args: list[bytes | str | int] = [epoch, seq, state, self._history_size, secrets.token_hex(8), *events]
+        answer: list[bytes | str | int] = [0, b""]
+        if remember is not None:
+            keys.append(self._keys.answer(group_id, remember.key))
+            answer = [_ms(remember.ttl_s), remember.answer]
+        args: list[bytes | str | int] = [epoch, seq, state, self._history_size, secrets.token_hex(8), *answer, *events]
         return bool(await self._run().commit(keys=keys, args=args))
+
+    async def recall(self, group_id: str, key: str) -> bytes | None:
+        value = await self._redis().get(self._keys.answer(group_id, key))
+        return None if value is None else _bytes(value)
+
+    async def remember(self, group_id: str, item: Remembered) -> None:
+        await self._redis().set(self._keys.answer(group_id, item.key), item.answer, px=_ms(item.ttl_s))
+
+    async def broadcast(self, message: bytes) -> None:
+        await self._redis().publish(self._keys.broadcast, message)
 
     async def history(self, group_id: str, epoch: str, after_seq: int) -> list[bytes] | None:
         keys = [self._keys.group(group_id, ":state"), self._keys.group(group_id, ":log")]
@@ -188,7 +235,13 @@ class RedisEngine(Engine):
         return [None if epoch is None or seq is None else (_text(epoch), int(seq)) for epoch, seq in rows]
 
     async def subscribe(self, group_id: str) -> None:
-        await self._listen().subscribe(group_id, self._pubsub_timeout_s)
+        listener = self._listen()
+        if not listener.connected:  # no waiting for a subscription that cannot come now
+            raise RedisConnectionError("the pub/sub connection is down")
+        try:
+            await listener.subscribe(group_id, self._pubsub_timeout_s)
+        except TimeoutError:  # the pub/sub connection is down: an outage like any other Redis error
+            raise RedisTimeoutError(f"group {group_id} not subscribed within {self._pubsub_timeout_s}s") from None
 
     async def unsubscribe(self, group_id: str) -> None:
         await self._listen().unsubscribe(group_id)
@@ -199,10 +252,28 @@ class RedisEngine(Engine):
         async with self._local_locks.hold(group_id, self._lock_timeout_s):
             key, token = self._keys.group(group_id, ":lock"), secrets.token_hex(8)
             await self._acquire(group_id, key, token, deadline)
+            keepalive = asyncio.create_task(self._keep_alive(group_id, key, token), name=f"lease-{group_id}")
             try:
                 yield
             finally:
+                keepalive.cancel()
                 await self._release(key, token)
+
+    async def _keep_alive(self, group_id: str, key: str, token: str) -> None:
+        """Renew the lease every third of it while the lock is held; stop once it is someone else's."""
+        interval = self._lock_lease_ms / 3000
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                renewed = await self._run().lock_renew(keys=[key], args=[token, self._lock_lease_ms])
+            except RedisError as exc:
+                logger.warning("group %s: lock lease not renewed (%s)", group_id, type(exc).__name__)
+                continue
+            if not renewed:
+                # Stalled past the lease: another process may hold the lock now. Nothing of ours can
+                # apply any more (every write is a compare-and-set), so there is nothing to undo.
+                logger.warning("group %s: lock lease lost while held", group_id)
+                return
 
     async def _acquire(self, group_id: str, key: str, token: str, deadline: float) -> None:
         loop = asyncio.get_running_loop()

@@ -44,6 +44,12 @@ async def user_for_token(db: Database, token: str) -> User | None:
         return await identity.user_for_token(session, hash_token(token), utcnow())
 
 
+async def session_for_token(db: Database, token: str) -> tuple[User, datetime] | None:
+    """The token's user and when the token expires; None for an unknown, expired or revoked token."""
+    async with db.read() as session:
+        return await identity.session_for_token(session, hash_token(token), utcnow())
+
+
 def iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from rooms_server import protocol
 from rooms_server.db import queries
 from rooms_server.db.models import Connection, Group, User
-from rooms_server.errors import conflict, forbidden, not_found
+from rooms_server.errors import conflict, forbidden, invalid, not_found
 from rooms_server.web.deps import current_user, db_of, json, live_of, settings_of
 from rooms_server.web.validation import Fields, clean_text, query_int, read_json_object
 
@@ -82,7 +82,7 @@ async def list_groups(request: Request) -> Response:
     """
     summary: List and search public groups
     parameters:
-      - {name: q, in: query, required: false, schema: {type: string, maxLength: 1000}}
+      - {name: q, in: query, required: false, schema: {type: string, maxLength: 1000}, description: 'longer is 422'}
       - {name: limit, in: query, required: false, schema: {type: integer, minimum: 1, maximum: 100, default: 20}}
       - {name: offset, in: query, required: false, schema: {type: integer, minimum: 0, default: 0}}
     responses:
@@ -91,7 +91,10 @@ async def list_groups(request: Request) -> Response:
     """
     limit = query_int(request, "limit", default=20, low=1, high=100)
     offset = query_int(request, "offset", default=0, low=0, high=1_000_000)
-    search = clean_text(request.query_params.get("q", ""))[:NAME_MAX] or None
+    raw_search = request.query_params.get("q", "")
+    if len(raw_search) > NAME_MAX:  # refused, not cut: a cut search would answer another question
+        raise invalid({"q": f"must be at most {NAME_MAX} characters"})
+    search = clean_text(raw_search) or None
     async with db_of(request).read() as session:
         rows, total = await queries.list_public_groups(session, search, limit, offset)
     items = [group_body(group, None, count) for group, count in rows]

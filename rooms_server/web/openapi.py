@@ -1,7 +1,17 @@
-"""The OpenAPI document, generated from the endpoints' docstrings, served at /openapi.json."""
+"""The OpenAPI document, generated from the endpoints' docstrings, served at /openapi.json.
+
+It says exactly what the server accepts, so that a client generated from it neither sends what is
+refused nor refuses to send what is accepted: request bodies are closed (``additionalProperties:
+false``: unknown fields are 422), optional fields are not required, text fields say "not blank"
+(after the server drops control characters and surrounding whitespace) with a pattern, and limits
+taken from the settings (an invite's longest lifetime) are filled in when the document is served.
+Every operation lists the answers every operation can give (401 with a token, 400/413/422 with a
+body, 503 in an outage), and ``Error.code`` lists every code (tests/test_openapi_contract.py).
+"""
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
@@ -10,8 +20,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.schemas import SchemaGenerator
 
-from rooms_server import __version__
+from rooms_server import __version__, protocol, rooms
+from rooms_server.config import Settings
+from rooms_server.errors import HTTP_ERROR_CODES
 from rooms_server.invites import MIN_LIFETIME_S
+from rooms_server.sources.base import ERROR_CODES as SOURCE_ERROR_CODES
 
 
 def _error_response(description: str) -> dict[str, Any]:
@@ -21,11 +34,29 @@ def _error_response(description: str) -> dict[str, Any]:
     }
 
 
-def _obj(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
-    return {"type": "object", "properties": properties, "required": required or list(properties)}
+def _obj(properties: dict[str, Any], required: list[str] | None = None, *, closed: bool = False) -> dict[str, Any]:
+    """An object schema; every property required unless ``required`` says otherwise (``[]``: none).
+
+    ``closed``: a request body, which the server refuses with unknown fields.
+    """
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    names = list(properties) if required is None else required
+    if names:
+        schema["required"] = names
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
 
 
+def _text(max_length: int) -> dict[str, Any]:
+    """A text input: at most ``max_length`` characters as sent, not blank once control characters
+    and surrounding whitespace are dropped (the server stores it NFC-normalised and so cleaned)."""
+    return {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": NOT_BLANK}
+
+
+NOT_BLANK = "[^\\s\\u0000-\\u001f\\u007f-\\u009f]"
 STRING = {"type": "string"}
+ERROR_CODES = sorted(HTTP_ERROR_CODES | SOURCE_ERROR_CODES | rooms.ERROR_CODES)
 GROUP = _obj(
     {
         "id": STRING,
@@ -57,9 +88,14 @@ COMPONENTS: dict[str, Any] = {
     "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
     "schemas": {
         "Error": _obj(
-            {"error": _obj({"code": STRING, "message": STRING, "details": {"type": "object"}}, ["code", "message"])}
+            {
+                "error": _obj(
+                    {"code": {"type": "string", "enum": ERROR_CODES}, "message": STRING, "details": {"type": "object"}},
+                    ["code", "message"],
+                )
+            }
         ),
-        "NewUser": _obj({"name": {"type": "string", "minLength": 1, "maxLength": 255}}),
+        "NewUser": _obj({"name": _text(255)}, closed=True),
         "Session": _obj({"user": _obj({"id": STRING, "name": STRING}), "token": STRING, "expires_at": STRING}),
         "Me": _obj(
             {
@@ -72,11 +108,9 @@ COMPONENTS: dict[str, Any] = {
             }
         ),
         "NewGroup": _obj(
-            {"name": {"type": "string", "minLength": 1, "maxLength": 1000}, "is_public": {"type": "boolean"}}, ["name"]
+            {"name": _text(1000), "is_public": {"type": "boolean", "default": False}}, ["name"], closed=True
         ),
-        "GroupChange": _obj(
-            {"name": {"type": "string", "minLength": 1, "maxLength": 1000}, "is_public": {"type": "boolean"}}, []
-        ),
+        "GroupChange": _obj({"name": _text(1000), "is_public": {"type": "boolean"}}, [], closed=True),
         "Group": GROUP,
         "GroupPage": _obj(
             {
@@ -88,19 +122,31 @@ COMPONENTS: dict[str, Any] = {
         ),
         "Member": MEMBER,
         "MemberList": _obj({"items": {"type": "array", "items": MEMBER}}),
-        "RoleChange": _obj({"role": {"type": "string", "enum": ["admin", "member"]}}),
+        "RoleChange": _obj({"role": {"type": "string", "enum": ["admin", "member"]}}, closed=True),
         "NewTrack": _obj(
             {
-                "service": {"type": "string", "enum": ["spotify", "youtube"]},
-                "url": {"type": "string", "maxLength": 2048},
-                "title": {"type": "string", "minLength": 1, "maxLength": 512},
-                "duration": {"type": "integer", "minimum": 1, "maximum": 86400},
-            }
+                "service": {"type": "string", "enum": sorted(protocol.SERVICES)},
+                "url": {**_text(protocol.MAX_URL_CHARS), "description": "a track link of the service (README)"},
+                "title": _text(protocol.MAX_TITLE_CHARS),
+                "duration": {"type": "integer", "minimum": 1, "maximum": protocol.MAX_DURATION_S, "description": "s"},
+            },
+            ["service", "url"],
+            closed=True,
+        ),
+        "ServiceToken": _obj(
+            {
+                "access_token": _text(4096),
+                "refresh_token": _text(4096),
+                "expires_in": {"type": "integer", "minimum": 1, "maximum": 365 * 24 * 3600, "description": "seconds"},
+            },
+            ["access_token"],
+            closed=True,
         ),
         "Added": _obj({"seq": {"type": "integer"}}),
         "NewInvite": _obj(
             {"lifetime_s": {"type": "integer", "minimum": MIN_LIFETIME_S, "description": "at most INVITE_MAX_TTL_S"}},
             [],
+            closed=True,
         ),
         "Invite": _obj({"url": STRING, "token": STRING, "expired_at": STRING}),
         "InvitePreview": _obj(
@@ -124,7 +170,21 @@ COMPONENTS: dict[str, Any] = {
         "Invalid": _error_response("The body is not valid"),
         "Gone": _error_response("The invite has expired"),
         "RateLimited": _error_response("Too many attempts; Retry-After says when to try again"),
+        "BadRequest": _error_response("The body is not a JSON object (`invalid_json`)"),
+        "TooLarge": _error_response("The body is larger than MAX_BODY_BYTES (`body_too_large`)"),
+        "Unavailable": _error_response(
+            "The database or the engine cannot answer right now (`unavailable`); Retry-After says when to try again"
+        ),
     },
+}
+
+# Answers any operation may give, added where a docstring does not list them.
+_ALWAYS = {"503": {"$ref": "#/components/responses/Unavailable"}}
+_WITH_TOKEN = {"401": {"$ref": "#/components/responses/Unauthorized"}}
+_WITH_BODY = {
+    "400": {"$ref": "#/components/responses/BadRequest"},
+    "413": {"$ref": "#/components/responses/TooLarge"},
+    "422": {"$ref": "#/components/responses/Invalid"},
 }
 
 
@@ -140,6 +200,10 @@ class RoomsSchemaGenerator(SchemaGenerator):
             ]
             for operation in item.values():
                 operation["parameters"] = [*params, *operation.get("parameters", [])]
+                responses = {str(status): answer for status, answer in operation.get("responses", {}).items()}
+                extra = {**_ALWAYS, **(_WITH_TOKEN if "security" in operation else {})}
+                extra |= _WITH_BODY if "requestBody" in operation else {}
+                operation["responses"] = {**responses, **{k: v for k, v in extra.items() if k not in responses}}
         return schema
 
 
@@ -153,7 +217,14 @@ generator = RoomsSchemaGenerator(
 
 
 async def openapi(request: Request) -> Response:
-    return JSONResponse(generator.get_schema(routes=request.app.routes))
+    schema = copy.deepcopy(generator.get_schema(routes=request.app.routes))  # the components are shared
+    settings: Settings = request.state.settings
+    lifetime = schema["components"]["schemas"]["NewInvite"]["properties"]["lifetime_s"]
+    schema["components"]["schemas"]["NewInvite"]["properties"]["lifetime_s"] = {
+        **lifetime,
+        "maximum": settings.invite_max_ttl_s,
+    }
+    return JSONResponse(schema)
 
 
 routes = [Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False)]

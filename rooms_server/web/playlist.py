@@ -65,16 +65,7 @@ async def add_track(request: Request) -> Response:
       own codes (see the README); rate limits answer 429 with Retry-After.
     security: [{bearer: []}]
     requestBody:
-      content:
-        application/json:
-          schema:
-            type: object
-            required: [service, url]
-            properties:
-              service: {type: string, enum: [spotify, youtube]}
-              url: {type: string, maxLength: 2048}
-              title: {type: string, minLength: 1, maxLength: 512}
-              duration: {type: integer, minimum: 1, maximum: 86400, description: seconds}
+      content: {application/json: {schema: {$ref: '#/components/schemas/NewTrack'}}}
     responses:
       201: {description: Added, content: {application/json: {schema: {$ref: '#/components/schemas/Added'}}}}
       403: {$ref: '#/components/responses/Forbidden'}

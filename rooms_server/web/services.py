@@ -88,15 +88,7 @@ async def hand_in(request: Request) -> Response:
     description: Stored encrypted. Without expires_in the token is used until the service refuses it.
     security: [{bearer: []}]
     requestBody:
-      content:
-        application/json:
-          schema:
-            type: object
-            required: [access_token]
-            properties:
-              access_token: {type: string, maxLength: 4096}
-              refresh_token: {type: string, maxLength: 4096}
-              expires_in: {type: integer, minimum: 1, maximum: 31536000, description: seconds}
+      content: {application/json: {schema: {$ref: '#/components/schemas/ServiceToken'}}}
     responses:
       200:
         description: Stored

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from starlette.requests import Request
@@ -11,10 +12,15 @@ from starlette.routing import Route
 from rooms_server.auth import bearer_token, hash_token, new_token
 from rooms_server.db import identity
 from rooms_server.db.models import utcnow
-from rooms_server.web.deps import current_user, db_of, iso, json, settings_of
+from rooms_server.engine.base import Engine
+from rooms_server.failures import BACKEND_ERRORS
+from rooms_server.hub import revoked_signal
+from rooms_server.web.deps import current_user, db_of, iso, json, live_of, settings_of
 from rooms_server.web.validation import Fields, read_json_object
 
 NAME_MAX = 255
+
+log = logging.getLogger(__name__)
 
 
 async def create_user(request: Request) -> Response:
@@ -68,9 +74,20 @@ async def logout(request: Request) -> Response:
     await current_user(request)
     token = bearer_token(request.headers.get("authorization"))
     assert token is not None
+    token_hash = hash_token(token)
     async with db_of(request).write() as session:
-        await identity.revoke_auth_session(session, hash_token(token))
+        await identity.revoke_auth_session(session, token_hash)
+    await end_sockets_of(live_of(request).engine, token_hash)
     return Response(status_code=204)
+
+
+async def end_sockets_of(engine: Engine, token_hash: str) -> None:
+    """Every process closes the token's sockets at once; if the signal is lost (the engine is down),
+    the periodic session check (presence.SESSION_CHECK_S) still does within seconds."""
+    try:
+        await engine.broadcast(revoked_signal(token_hash))
+    except BACKEND_ERRORS as exc:
+        log.warning("revocation not broadcast (%s); sockets close at the next session check", type(exc).__name__)
 
 
 routes = [

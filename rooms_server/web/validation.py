@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 
+from rooms_server._validate import clean_text as clean_text
 from rooms_server.errors import ApiError, bad_request, invalid
 
 
@@ -55,11 +55,12 @@ class Fields:
         if not isinstance(value, str):
             self.errors[key] = "must be a string"
             return None
+        # The length is the sent one (as the OpenAPI maxLength says), blankness the cleaned one.
         cleaned = clean_text(value)
-        if not cleaned:
-            self.errors[key] = "must not be blank"
-        elif len(cleaned) > max_len:
+        if len(value) > max_len:
             self.errors[key] = f"must be at most {max_len} characters"
+        elif not cleaned:
+            self.errors[key] = "must not be blank"
         return cleaned
 
     def boolean(self, key: str, *, default: bool | None = None) -> bool | None:
@@ -88,12 +89,6 @@ class Fields:
     def done(self) -> None:
         if self.errors:
             raise invalid(self.errors)
-
-
-def clean_text(value: str) -> str:
-    """Normalised (NFC) and stripped, without control characters (newlines, NUL, escapes)."""
-    normalized = unicodedata.normalize("NFC", value)
-    return "".join(ch for ch in normalized if unicodedata.category(ch) != "Cc").strip()
 
 
 def query_int(request: Request, key: str, *, default: int, low: int, high: int) -> int:

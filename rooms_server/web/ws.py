@@ -3,7 +3,9 @@
 The socket is accepted before anything is checked so that every refusal reaches the client as a
 documented close code (a close before accept is only an HTTP 403 to a browser). The token comes
 in the first ``hello`` frame (browsers cannot set headers) or an ``Authorization`` header, never
-in the URL.
+in the URL. After the first frame the socket is served by ``ws_loop.CommandLoop``. A socket that
+cannot start because the engine or the database is down is closed with 4013 (reconnect and
+resume), and it ends with 4501 the moment its token expires.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import contextlib
 import logging
 import time
 import uuid
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import select
@@ -21,28 +24,26 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-from rooms_server import logs, protocol, ratelimit, rooms
+from rooms_server import failures, logs, protocol, ratelimit, rooms
 from rooms_server.auth import bearer_token, hash_token
-from rooms_server.commands import Commands
 from rooms_server.config import Settings
 from rooms_server.db import queries
-from rooms_server.db.models import Connection as Membership, User
+from rooms_server.db.models import Connection as Membership, User, utcnow
 from rooms_server.db.session import Database
-from rooms_server.engine.base import Engine, EngineBusy
+from rooms_server.engine.base import Engine
+from rooms_server.failures import BACKEND_ERRORS
 from rooms_server.hub import Connection, Hub, Writer
-from rooms_server.live import Actor, GroupGone, LiveGroups, now_ms
+from rooms_server.live import GroupGone, LiveGroups, now_ms
 from rooms_server.metrics import Metrics
 from rooms_server.presence import Presence
 from rooms_server.protocol import CloseCode, ProtocolError
-from rooms_server.web.deps import user_for_token
+from rooms_server.web.deps import session_for_token
+from rooms_server.web.ws_loop import Clock, CommandLoop
 
 log = logging.getLogger(__name__)
 
 HELLO_TIMEOUT_S = 10.0
-MAX_BAD_FRAMES = 20
-MAX_RATE_STRIKES = 40
 CLOSE_WAIT_S = 30.0  # how long a handler waits for its close frame to reach a stalled client
-STRIKE_WINDOW_S = 60.0  # bad frames and rate strikes are forgotten after this long
 
 
 class Refused(Exception):
@@ -52,66 +53,46 @@ class Refused(Exception):
         self.reason = reason
 
 
-class TokenBucket:
-    """Commands per second with a burst allowance."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate, self.capacity = rate, float(burst)
-        self.tokens, self.stamp = float(burst), time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
-
-
-class Strikes:
-    """Violations counted per window: persistent abuse closes the socket, an occasional slip never does."""
-
-    def __init__(self, window_s: float = STRIKE_WINDOW_S) -> None:
-        self.window_s = window_s
-        self.count, self.since = 0, time.monotonic()
-
-    def add(self) -> int:
-        now = time.monotonic()
-        if now - self.since > self.window_s:
-            self.count, self.since = 0, now
-        self.count += 1
-        return self.count
-
-
 async def group_socket(ws: WebSocket) -> None:
     settings = cast(Settings, ws.state.settings)
     metrics = cast(Metrics, ws.state.metrics)
     await ws.accept()
     try:
-        conn, hello = await _handshake(ws, settings)
+        conn, hello, expires_at = await _handshake(ws, settings)
     except Refused as refused:
         metrics.socket_closed(refused.code)
         await ws.close(refused.code, refused.reason)
         return
     except WebSocketDisconnect:
         return
+    except BACKEND_ERRORS as exc:
+        metrics.backend_error(exc, "socket")
+        metrics.socket_closed(CloseCode.UNAVAILABLE)
+        await _close_unavailable(ws, exc, "handshake")
+        return
     logs.socket_id.set(conn.id)
     presence = cast(Presence, ws.state.presence)
-    await presence.attach(conn)
+    expiry = _end_at_expiry(conn, expires_at)
     try:
+        await presence.attach(conn)
         await _first_frame(ws, conn, hello)
         await _serve(ws, conn, settings)
     except GroupGone:
         await conn.shut(CloseCode.GROUP_DELETED, "group deleted")
     except WebSocketDisconnect:
         pass
-    except Exception as exc:
+    except BACKEND_ERRORS as exc:
+        # Before the first frame the socket cannot go on: the client reconnects and resumes.
         metrics.backend_error(exc, "socket")
-        raise
+        failure = failures.classify(exc)
+        if failure is None:
+            raise
+        failures.report(failure, f"socket of group {conn.group_id}")
+        await conn.shut(CloseCode.UNAVAILABLE, "service unavailable; reconnect and resume")
     finally:
         if conn.close_code is not None:
             metrics.socket_closed(conn.close_code)
+        expiry.cancel()
         conn.closed = True
         if conn.sender is not None:
             conn.sender.cancel()
@@ -124,7 +105,27 @@ async def group_socket(ws: WebSocket) -> None:
             await asyncio.wait_for(conn.wait_closed(), CLOSE_WAIT_S)
 
 
-async def _handshake(ws: WebSocket, settings: Settings) -> tuple[Connection, protocol.Hello]:
+async def _close_unavailable(ws: WebSocket, exc: BaseException, where: str) -> None:
+    """4013 (reconnect and resume) for an engine or database outage; anything else is a bug."""
+    failure = failures.classify(exc)
+    if failure is None:
+        raise exc
+    failures.report(failure, where)
+    with contextlib.suppress(Exception):  # the client may be gone already
+        await ws.close(CloseCode.UNAVAILABLE, "service unavailable; reconnect and resume")
+
+
+def _end_at_expiry(conn: Connection, expires_at: datetime) -> asyncio.TimerHandle:
+    """Close the socket with 4501 the moment its token expires (revocation comes as a signal, hub.py)."""
+    delay = max((expires_at - utcnow()).total_seconds(), 0.0)
+
+    def expire() -> None:
+        asyncio.ensure_future(conn.shut(CloseCode.UNAUTHORIZED, "the token has expired"))
+
+    return asyncio.get_running_loop().call_later(delay, expire)
+
+
+async def _handshake(ws: WebSocket, settings: Settings) -> tuple[Connection, protocol.Hello, datetime]:
     origin = ws.headers.get("origin")
     if origin is not None and origin.rstrip("/") not in settings.allowed_origins:
         log.warning(
@@ -142,9 +143,10 @@ async def _handshake(ws: WebSocket, settings: Settings) -> tuple[Connection, pro
     hello = await _receive_hello(ws, settings)
     token = hello.token or bearer_token(ws.headers.get("authorization"))
     db = cast(Database, ws.state.db)
-    user = await user_for_token(db, token) if token else None
-    if user is None or token is None:
+    signed_in = await session_for_token(db, token) if token else None
+    if signed_in is None or token is None:
         raise Refused(CloseCode.UNAUTHORIZED, "a valid token is required")
+    user, expires_at = signed_in
     group_id = ws.path_params["group_id"]
     async with db.read() as session:
         group = await queries.get_group(session, group_id)
@@ -168,7 +170,7 @@ async def _handshake(ws: WebSocket, settings: Settings) -> tuple[Connection, pro
         token_hash=hash_token(token),
         write=direct_writer(ws),
     )
-    return conn, hello
+    return conn, hello, expires_at
 
 
 def direct_writer(ws: WebSocket) -> Writer | None:
@@ -205,8 +207,8 @@ async def _receive_hello(ws: WebSocket, settings: Settings) -> protocol.Hello:
         frame = protocol.parse_client_frame(text, max_bytes=settings.limits.max_frame_bytes)
     except ProtocolError as exc:
         raise Refused(CloseCode.UNAUTHORIZED, f"the first frame must be hello ({exc.code})") from None
-    if not isinstance(frame, protocol.Hello):
-        raise Refused(CloseCode.UNAUTHORIZED, "the first frame must be hello")
+    if not isinstance(frame, protocol.Hello) or not isinstance(text, str):
+        raise Refused(CloseCode.UNAUTHORIZED, "the first frame must be a hello text frame")
     return frame
 
 
@@ -291,63 +293,17 @@ async def _present_members(ws: WebSocket, group_id: str) -> list[rooms.Member]:
 
 
 async def _serve(ws: WebSocket, conn: Connection, settings: Settings) -> None:
-    live = cast(LiveGroups, ws.state.live)
     presence = cast(Presence, ws.state.presence)
 
     async def present_users() -> int:
         return await presence.count(conn.group_id)
 
-    metrics = cast(Metrics, ws.state.metrics)
-    bucket = TokenBucket(settings.limits.commands_per_second, settings.limits.command_burst)
-    bad_frames, strikes = Strikes(), Strikes()
-    while not conn.closed:
-        raw = await _receive_unless_shut(ws, conn)
-        if raw is None:
-            return
-        arrived = time.perf_counter()
-        try:
-            frame = protocol.parse_client_frame(
-                raw, max_bytes=settings.limits.max_frame_bytes, max_chat_chars=settings.limits.chat_max_chars
-            )
-        except ProtocolError as exc:
-            if bad_frames.add() > MAX_BAD_FRAMES:
-                await conn.shut(CloseCode.TOO_MANY_BAD_FRAMES, "too many bad frames")
-                return
-            metrics.command_done("invalid", exc.code, time.perf_counter() - arrived)
-            _reply(conn, protocol.error(exc.code, exc.message, exc.id))
-            continue
-        if isinstance(frame, protocol.Ping):
-            _reply(conn, protocol.pong(frame.client_time, now_ms(), frame.id))
-            continue
-        if isinstance(frame, protocol.Hello):
-            _reply(conn, protocol.error("already_authenticated", "hello is only the first frame", frame.id))
-            continue
-        if not bucket.take():
-            if strikes.add() > MAX_RATE_STRIKES:
-                await conn.shut(CloseCode.TOO_MANY_COMMANDS, "command rate limit exceeded")
-                return
-            metrics.command_done(frame.type, "rate_limited", time.perf_counter() - arrived)
-            _reply(conn, protocol.error("rate_limited", "too many commands; slow down", frame.id))
-            continue
-        # The role is read per command: a promotion or demotion applies to the very next one.
-        commands = Commands(live, conn.group_id, Actor(conn.user_id, conn.name, conn.role), present_users)
-        try:
-            seq = await commands.execute(frame)
-        except rooms.RoomError as exc:
-            metrics.command_done(frame.type, exc.code, time.perf_counter() - arrived)
-            _reply(conn, protocol.error(exc.code, exc.message, frame.id))
-        except EngineBusy:
-            metrics.command_done(frame.type, "busy", time.perf_counter() - arrived)
-            _reply(conn, protocol.error("busy", "the room is busy; try again", frame.id))
-        else:
-            metrics.command_done(frame.type, "ack", time.perf_counter() - arrived)
-            _reply(conn, protocol.ack(frame.id, seq))
+    async def receive() -> str | bytes | None:
+        return await _receive_unless_shut(ws, conn)
 
-
-def _reply(conn: Connection, text: str) -> None:
-    """Answers share the socket's queue (or direct path) with events, so order is kept."""
-    if not conn.push("", 0, text):
-        asyncio.ensure_future(conn.shut(CloseCode.SLOW_CONSUMER, "send queue full"))
+    clock = cast(Clock, getattr(ws.state, "clock", time.monotonic))
+    live, metrics = cast(LiveGroups, ws.state.live), cast(Metrics, ws.state.metrics)
+    await CommandLoop(conn, receive, live, settings, present_users, clock, metrics).run()
 
 
 routes = [WebSocketRoute("/ws/groups/{group_id:str}", group_socket)]

@@ -1,0 +1,218 @@
+"""The served phase of a room socket: a reader that answers at once, an in-order command worker.
+
+The reader takes every frame as it arrives: it refuses what cannot be read (bad JSON, binary
+frames), answers control frames (``ping``) at once, charges the rate limit on arrival, and puts
+commands on a bounded queue. One worker per socket executes them in the order they came, so a
+command waiting for the group's lock (or a slow link lookup) delays the commands behind it but
+never a ``pong``: a phone keeps measuring a live link while the room is busy. Every command gets an
+answer: its ``ack``, its ``error``, ``unavailable`` when the engine or the database failed it (the
+commands behind it are still each tried and answered), or the answer it got the first time when
+its id was seen before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from rooms_server import failures, protocol, rooms
+from rooms_server.commands import Commands
+from rooms_server.config import Settings
+from rooms_server.engine.base import EngineBusy
+from rooms_server.failures import BACKEND_ERRORS
+from rooms_server.hub import Connection
+from rooms_server.live import Actor, LiveGroups, now_ms
+from rooms_server.metrics import Metrics
+from rooms_server.outcomes import Duplicate
+from rooms_server.protocol import ClientFrame, CloseCode, ProtocolError
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]  # monotonic seconds; tests inject their own
+Receive = Callable[[], Awaitable[str | bytes | None]]  # the next frame, None once the socket is shut
+
+MAX_BAD_FRAMES = 20
+MAX_RATE_STRIKES = 40
+STRIKE_WINDOW_S = 60.0  # bad frames and rate strikes are forgotten after this long
+MAX_QUEUED_COMMANDS = 64  # commands accepted but not yet executed; beyond it they are refused `busy`
+FINISH_COMMAND_S = 30.0  # after the client left, how long its running command may take to finish
+BUSY_RETRY_MS = 500
+
+
+class TokenBucket:
+    """Commands per second with a burst allowance, charged when a frame arrives."""
+
+    def __init__(self, rate: float, burst: int, clock: Clock = time.monotonic) -> None:
+        self.rate, self.capacity, self.clock = rate, float(burst), clock
+        self.tokens, self.stamp = float(burst), clock()
+
+    def take(self) -> bool:
+        now = self.clock()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class Strikes:
+    """Violations counted per window: persistent abuse closes the socket, an occasional slip never does."""
+
+    def __init__(self, window_s: float = STRIKE_WINDOW_S, clock: Clock = time.monotonic) -> None:
+        self.window_s, self.clock = window_s, clock
+        self.count, self.since = 0, clock()
+
+    def add(self) -> int:
+        now = self.clock()
+        if now - self.since > self.window_s:
+            self.count, self.since = 0, now
+        self.count += 1
+        return self.count
+
+
+class CommandLoop:
+    """Serves one socket after its first frame until it closes."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        receive: Receive,
+        live: LiveGroups,
+        settings: Settings,
+        present_users: Callable[[], Awaitable[int]],
+        clock: Clock = time.monotonic,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.conn = conn
+        self.receive = receive
+        self.live = live
+        self.limits = settings.limits
+        self.present_users = present_users
+        self.bucket = TokenBucket(self.limits.commands_per_second, self.limits.command_burst, clock)
+        self.bad_frames = Strikes(clock=clock)
+        self.rate_strikes = Strikes(clock=clock)
+        self.metrics = metrics or Metrics()
+        # Each command with when it arrived (perf_counter), for the latency metric.
+        self.queue: asyncio.Queue[tuple[ClientFrame, float] | None] = asyncio.Queue(MAX_QUEUED_COMMANDS)
+
+    async def run(self) -> None:
+        worker = asyncio.create_task(self._work(), name=f"commands-{self.conn.id}")
+        try:
+            await self._read()
+        finally:
+            await self._finish(worker)
+
+    async def _finish(self, worker: asyncio.Task[None]) -> None:
+        """Nobody reads the answers any more: drop the queued commands, let the running one end.
+
+        The running one may be between its SQL and engine commits; cancelling it there would leave
+        the live state behind SQL (harmless, the next command rebuilds it, but slower).
+        """
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(None)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(worker), FINISH_COMMAND_S)
+        if not worker.done():
+            worker.cancel()
+            await asyncio.gather(worker, return_exceptions=True)
+
+    # -- the reader ------------------------------------------------------------------------------
+
+    async def _read(self) -> None:
+        while not self.conn.closed:
+            raw = await self.receive()
+            if raw is None or not await self._take(raw):
+                return
+
+    async def _take(self, raw: str | bytes) -> bool:
+        """Handle one frame as it arrives; False once the socket is to be closed."""
+        arrived = time.perf_counter()
+        try:
+            if isinstance(raw, bytes):
+                raise ProtocolError("binary_frame", "frames must be JSON text frames, not binary")
+            frame = protocol.parse_client_frame(
+                raw, max_bytes=self.limits.max_frame_bytes, max_chat_chars=self.limits.chat_max_chars
+            )
+        except ProtocolError as exc:
+            if self.bad_frames.add() > MAX_BAD_FRAMES:
+                await self.conn.shut(CloseCode.TOO_MANY_BAD_FRAMES, "too many bad frames")
+                return False
+            self.metrics.command_done("invalid", exc.code, time.perf_counter() - arrived)
+            self._reply(protocol.error(exc.code, exc.message, exc.id))
+            return True
+        if isinstance(frame, protocol.Ping):
+            self._reply(protocol.pong(frame.client_time, now_ms(), frame.id))
+        elif isinstance(frame, protocol.Hello):
+            self._reply(protocol.error("already_authenticated", "hello is only the first frame", frame.id))
+        elif not self.bucket.take():
+            if self.rate_strikes.add() > MAX_RATE_STRIKES:
+                await self.conn.shut(CloseCode.TOO_MANY_COMMANDS, "command rate limit exceeded")
+                return False
+            self.metrics.command_done(frame.type, "rate_limited", time.perf_counter() - arrived)
+            self._reply(protocol.error("rate_limited", "too many commands; slow down", frame.id))
+        elif self.queue.full():
+            message = "too many commands waiting; try again"
+            self.metrics.command_done(frame.type, "busy", time.perf_counter() - arrived)
+            self._reply(protocol.error("busy", message, frame.id, retry_after_ms=BUSY_RETRY_MS))
+        else:
+            self.queue.put_nowait((frame, arrived))
+        return True
+
+    # -- the worker ------------------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        try:
+            while (item := await self.queue.get()) is not None:
+                frame, arrived = item
+                answer, result = await self._execute(frame)
+                self.metrics.command_done(frame.type, result, time.perf_counter() - arrived)
+                self._reply(answer)
+        except Exception:
+            # A bug: say so with the documented close (reconnect and resume), never leave the
+            # commands behind it unanswered on an open socket.
+            log.exception("command worker of connection %s failed", self.conn.id)
+            await self.conn.shut(CloseCode.SERVER_ERROR, "server error; reconnect and resume")
+
+    async def _execute(self, frame: ClientFrame) -> tuple[str, str]:
+        """The answer to a command, and its result for the metrics ('ack' or the error code)."""
+        conn = self.conn
+        # The role is read per command: a promotion or demotion applies to the very next one.
+        commands = Commands(self.live, conn.group_id, Actor(conn.user_id, conn.name, conn.role), self.present_users)
+        try:
+            seq = await commands.execute(frame)
+        except rooms.RoomError as exc:
+            return protocol.error(exc.code, exc.message, frame.id), exc.code
+        except Duplicate as duplicate:
+            return _replayed(duplicate.answer, frame.id), "duplicate"
+        except EngineBusy:
+            busy = protocol.error("busy", "the room is busy; try again", frame.id, retry_after_ms=BUSY_RETRY_MS)
+            return busy, "busy"
+        except BACKEND_ERRORS as exc:
+            failure = failures.classify(exc)
+            if failure is None:
+                raise
+            self.metrics.backend_error(exc, "socket")
+            failures.report(failure, f"command {type(frame).__name__} in group {conn.group_id}")
+            message = failure.message
+            return protocol.error(
+                "unavailable", message, frame.id, retry_after_ms=failure.retry_after_ms
+            ), "unavailable"
+        return protocol.ack(frame.id, seq), "ack"
+
+    def _reply(self, text: str) -> None:
+        """Answers share the socket's queue (or direct path) with events, so order is kept."""
+        if not self.conn.push("", 0, text):
+            asyncio.ensure_future(self.conn.shut(CloseCode.SLOW_CONSUMER, "send queue full"))
+
+
+def _replayed(answer: dict[str, Any], frame_id: str | None) -> str:
+    """The first answer of a repeated command id, marked as a duplicate."""
+    if "seq" in answer:
+        return protocol.ack(frame_id, int(answer["seq"]), duplicate=True)
+    return protocol.error(str(answer["code"]), str(answer["message"]), frame_id, duplicate=True)
