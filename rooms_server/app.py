@@ -13,16 +13,19 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from rooms_server.clock import ServerClock
 from rooms_server.config import Settings
 from rooms_server.db import invites as invite_queries, migrate
 from rooms_server.db.session import Database
 from rooms_server.engine import Engine, create_engine
 from rooms_server.errors import ApiError
+from rooms_server.follow import SpotifyFollow
 from rooms_server.hub import Hub
 from rooms_server.live import LiveGroups
 from rooms_server.presence import Presence
 from rooms_server.protocol import CloseCode
 from rooms_server.sources import Sources
+from rooms_server.sources.spotify_player import SpotifyPlayer
 from rooms_server.web import groups, health, invites, members, openapi, pages, playlist, services, users, ws
 
 log = logging.getLogger("rooms_server")
@@ -38,7 +41,8 @@ class State(TypedDict):
     sources: Sources
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, *, clock: ServerClock | None = None) -> Starlette:
+    """The app; ``clock`` (default: the real monotonic-anchored one) lets tests drive time."""
     settings = settings or Settings.from_env()
 
     @asynccontextmanager
@@ -56,7 +60,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         await engine.connect()
         sources = Sources.build(settings, db, engine)
-        live = LiveGroups(engine, db, settings, sources)
+        live = LiveGroups(engine, db, settings, sources, clock=clock or ServerClock())
+        follow = SpotifyFollow(live, SpotifyPlayer(sources.spotify), hub, engine)
         presence = Presence(hub, engine, live)
         presence.start()
         cleanup = asyncio.create_task(
@@ -78,6 +83,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await asyncio.gather(cleanup, return_exceptions=True)
             await hub.close_all(CloseCode.SHUTDOWN, "server shutting down")
             await presence.stop()
+            await follow.stop()
             await engine.close()
             await db.close()
 

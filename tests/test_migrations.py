@@ -13,7 +13,17 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from rooms_server.db import migrate
 from rooms_server.db.models import Base
 
-TABLES = {"users", "groups", "playlists", "tracks", "connections", "user_credentials", "groupqr", "auth_sessions"}
+TABLES = {
+    "users",
+    "groups",
+    "playlists",
+    "tracks",
+    "connections",
+    "user_credentials",
+    "groupqr",
+    "auth_sessions",
+    "group_speakers",
+}
 
 
 async def _tables(url: str) -> set[str]:

@@ -15,7 +15,15 @@ OPEN: list[Phone] = []  # closed by the fixture even when a test fails midway
 
 
 class Phone:
-    def __init__(self, client: TestClient, guest: Guest, group_id: str, *, resume: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        client: TestClient,
+        guest: Guest,
+        group_id: str,
+        *,
+        resume: dict[str, Any] | None = None,
+        device_id: str | None = None,
+    ):
         self.guest = guest
         self._cm = client.websocket_connect(f"/ws/groups/{group_id}", headers={"origin": "http://testserver"})
         self.ws: WebSocketTestSession = self._cm.__enter__()
@@ -24,6 +32,8 @@ class Phone:
         hello: dict[str, Any] = {"type": "hello", "token": guest.token}
         if resume is not None:
             hello["resume"] = resume
+        if device_id is not None:
+            hello["device_id"] = device_id
         self.send(hello)
         self.first = self.receive()
         self.events: list[dict[str, Any]] = []

@@ -31,10 +31,11 @@ GROUP = _obj(
         "id": STRING,
         "name": STRING,
         "is_public": {"type": "boolean"},
+        "listening_mode": {"type": "string", "enum": ["everyone", "speaker"]},
         "your_role": {"type": "string", "enum": ["admin", "member"], "nullable": True},
         "member_count": {"type": "integer"},
     },
-    ["id", "name", "is_public", "your_role"],
+    ["id", "name", "is_public", "listening_mode", "your_role"],
 )
 MEMBER = _obj(
     {"user_id": STRING, "name": STRING, "role": {"type": "string", "enum": ["admin", "member"]}, "joined_at": STRING},
@@ -75,7 +76,12 @@ COMPONENTS: dict[str, Any] = {
             {"name": {"type": "string", "minLength": 1, "maxLength": 1000}, "is_public": {"type": "boolean"}}, ["name"]
         ),
         "GroupChange": _obj(
-            {"name": {"type": "string", "minLength": 1, "maxLength": 1000}, "is_public": {"type": "boolean"}}, []
+            {
+                "name": {"type": "string", "minLength": 1, "maxLength": 1000},
+                "is_public": {"type": "boolean"},
+                "listening_mode": {"type": "string", "enum": ["everyone", "speaker"]},
+            },
+            [],
         ),
         "Group": GROUP,
         "GroupPage": _obj(

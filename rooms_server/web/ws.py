@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-from rooms_server import protocol, ratelimit, rooms
+from rooms_server import latency, protocol, ratelimit, rooms
 from rooms_server.auth import bearer_token, hash_token
 from rooms_server.commands import Commands
 from rooms_server.config import Settings
@@ -30,7 +30,7 @@ from rooms_server.db.models import Connection as Membership, User
 from rooms_server.db.session import Database
 from rooms_server.engine.base import Engine, EngineBusy
 from rooms_server.hub import Connection, Hub, Writer
-from rooms_server.live import Actor, GroupGone, LiveGroups, now_ms
+from rooms_server.live import Actor, GroupGone, LiveGroups
 from rooms_server.presence import Presence
 from rooms_server.protocol import CloseCode, ProtocolError
 from rooms_server.web.deps import user_for_token
@@ -151,6 +151,7 @@ async def _handshake(ws: WebSocket, settings: Settings) -> tuple[Connection, pro
         queue_size=settings.limits.send_queue_frames,
         token_hash=hash_token(token),
         write=direct_writer(ws),
+        device_key=None if hello.device_id is None else protocol.device_key(group_id, hello.device_id),
     )
     return conn, hello
 
@@ -227,7 +228,7 @@ async def _first_frame(ws: WebSocket, conn: Connection, hello: protocol.Hello) -
     if resume is not None and resume.epoch == stored.epoch and resume.seq <= stored.seq:
         events = await cast(Engine, ws.state.engine).history(conn.group_id, resume.epoch, resume.seq)
         if events is not None:
-            await ws.send_text(protocol.resumed(resume.epoch, resume.seq, now_ms()))
+            await ws.send_text(protocol.resumed(resume.epoch, resume.seq, live.now_ms()))
             for event in events:
                 await ws.send_text(event.decode())
             if not conn.start(resume.epoch, resume.seq + len(events)):
@@ -239,11 +240,12 @@ async def _first_frame(ws: WebSocket, conn: Connection, hello: protocol.Hello) -
         state,
         epoch=stored.epoch,
         seq=stored.seq,
-        server_time=now_ms(),
+        server_time=live.now_ms(),
         recovered=False,
         members=members,
         you=rooms.Member(conn.user_id, conn.name, conn.role),
         votes_needed=rooms.needed_votes(max(len(members), 1), ratio),
+        device_key=conn.device_key,
     )
     await ws.send_text(frame)
     if not conn.start(stored.epoch, stored.seq):
@@ -292,7 +294,9 @@ async def _serve(ws: WebSocket, conn: Connection, settings: Settings) -> None:
             _reply(conn, protocol.error(exc.code, exc.message, exc.id))
             continue
         if isinstance(frame, protocol.Ping):
-            _reply(conn, protocol.pong(frame.client_time, now_ms(), frame.id))
+            _reply(conn, protocol.pong(frame.client_time, live.now_ms(), frame.id))
+            if frame.rtt_ms is not None:
+                await _note_rtt(live, conn, frame.rtt_ms)
             continue
         if isinstance(frame, protocol.Hello):
             _reply(conn, protocol.error("already_authenticated", "hello is only the first frame", frame.id))
@@ -304,7 +308,8 @@ async def _serve(ws: WebSocket, conn: Connection, settings: Settings) -> None:
             _reply(conn, protocol.error("rate_limited", "too many commands; slow down", frame.id))
             continue
         # The role is read per command: a promotion or demotion applies to the very next one.
-        commands = Commands(live, conn.group_id, Actor(conn.user_id, conn.name, conn.role), present_users)
+        actor = Actor(conn.user_id, conn.name, conn.role, conn.device_key)
+        commands = Commands(live, conn.group_id, actor, present_users)
         try:
             seq = await commands.execute(frame)
         except rooms.RoomError as exc:
@@ -313,6 +318,14 @@ async def _serve(ws: WebSocket, conn: Connection, settings: Settings) -> None:
             _reply(conn, protocol.error("busy", "the room is busy; try again", frame.id))
         else:
             _reply(conn, protocol.ack(frame.id, seq))
+
+
+async def _note_rtt(live: LiveGroups, conn: Connection, rtt_ms: int) -> None:
+    """The room's lead follows its slowest phone: pass this socket's report on (throttled)."""
+    now = live.now_ms()
+    if latency.should_report(rtt_ms, last_rtt_ms=conn.rtt_ms, last_report_ms=conn.rtt_reported_ms, now_ms=now):
+        conn.rtt_ms, conn.rtt_reported_ms = rtt_ms, now
+        await live.latency.report(conn.group_id, rtt_ms)
 
 
 def _reply(conn: Connection, text: str) -> None:
