@@ -20,7 +20,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +45,12 @@ CHROMIUM_ARGS = [
 ]
 PHONE = {"width": 390, "height": 844}
 REPO = Path(__file__).resolve().parent.parent
+FAKES = REPO / "tests" / "fakes"
+# The players' real scripts, answered by local stand-ins (tests/fakes/): never the network.
+PLAYER_SCRIPTS = {
+    "https://www.youtube.com/iframe_api": FAKES / "youtube_iframe_api.js",
+    "https://open.spotify.com/embed/iframe-api/v1": FAKES / "spotify_iframe_api.js",
+}
 
 
 def chromium_missing() -> str | None:
@@ -193,8 +199,11 @@ def launch(playwright: Playwright) -> Browser:
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
 
 
-def new_phone(browser: Browser, blocked: list[str], *, scale: float = 1) -> BrowserContext:
-    """A fresh phone: 390×844, touch, its own storage; only 127.0.0.1 is reachable."""
+def new_phone(
+    browser: Browser, blocked: list[str], *, scale: float = 1, player_config: dict[str, Any] | None = None
+) -> BrowserContext:
+    """A fresh phone: 390×844, touch, its own storage; only 127.0.0.1 is reachable, and the players'
+    scripts are the local fakes (``player_config`` tunes them: start and seek latency, autoplay)."""
     context = browser.new_context(
         viewport=PHONE,
         device_scale_factor=scale,
@@ -214,7 +223,18 @@ def new_phone(browser: Browser, blocked: list[str], *, scale: float = 1) -> Brow
             route.abort()
 
     context.route("**/*", guard)
+    for url, path in PLAYER_SCRIPTS.items():  # registered last, so they win over the guard
+        context.route(url, _serve_file(path))
+    if player_config:
+        context.add_init_script(f"window.__fakePlayerConfig = {json.dumps(player_config)};")
     return context
+
+
+def _serve_file(path: Path) -> Callable[[Route], None]:
+    def serve(route: Route) -> None:
+        route.fulfill(path=str(path), content_type="text/javascript")
+
+    return serve
 
 
 def join_through_invite(page: Page, invite_url: str, name: str) -> None:

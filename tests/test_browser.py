@@ -9,17 +9,12 @@ CI=true, where they fail.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from starlette.testclient import TestClient
 
-from rooms_server.app import create_app
-from rooms_server.config import Settings
 from tests.browser import (
     Api,
     Server,
@@ -305,28 +300,3 @@ def test_terminal_close_stops_reconnecting_and_says_why(phones: Phones, server: 
     expect(page.locator("#status-text")).to_have_text("Disconnected")
     time.sleep(1.5)  # longer than the first reconnect delay
     assert len(sockets) == 1, "no reconnect after a terminal close code"
-
-
-def test_pages_and_assets_are_served_by_the_app_itself(tmp_path: Path) -> None:
-    """In process (no browser needed): routes, headers, cache-busting, no external references."""
-    # Migrated by the app's own lifespan (in TestClient's thread): the sync Playwright of the other
-    # tests keeps an event loop running in this thread, so no asyncio.run() here.
-    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'rooms.db'}", migrate_on_start=True)
-    with TestClient(create_app(settings)) as client:
-        join, room = client.get("/join/0123abcd"), client.get("/groups/0123abcd")
-        script, style = client.get("/static/app.js"), client.get("/static/app.css")
-        missing = client.get("/static/nope.js")
-        paths = client.get("/openapi.json").json()["paths"]
-    for page, kind in ((join, "join"), (room, "room")):
-        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-        assert f'data-page="{kind}"' in page.text
-        assert "default-src 'none'" in page.headers["content-security-policy"]
-        assert page.headers["referrer-policy"] == "no-referrer"  # invite URLs carry the token
-        assert re.search(r'/static/app\.js\?v=[0-9a-f]{12}"', page.text) and "__VERSION__" not in page.text
-        assert not re.search(r'(src|href)="(https?:)?//', page.text), "nothing from another origin"
-    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
-    assert style.status_code == 200 and style.headers["content-type"].startswith("text/css")
-    assert "url(" not in style.text and "@import" not in style.text
-    assert ".innerHTML" not in script.text, "user text goes through textContent only"
-    assert missing.status_code == 404
-    assert not any(p.startswith(("/join", "/groups", "/static")) for p in paths)
