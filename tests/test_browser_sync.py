@@ -71,9 +71,10 @@ class Phone:
     name: str
     page: Page
     context: BrowserContext
+    probe: str = SAMPLE  # the script that reads the room and this phone's player together
 
     def sample(self) -> dict[str, Any]:
-        sample: dict[str, Any] = self.page.evaluate(SAMPLE)
+        sample: dict[str, Any] = self.page.evaluate(self.probe)
         return sample
 
     def tap_to_listen(self) -> None:
@@ -362,3 +363,34 @@ def test_browser_sync_refused_autoplay_shows_tap_to_listen_and_joins_on_the_tap(
     assert reached["Ann"] <= WITHIN_MS
     calls = friend.page.evaluate("window.__fakeYT.calls.map(c => c.name)")
     assert "playVideo" in calls and friend.page.evaluate("window.__fakeYT.refused") == 0
+
+
+# The Spotify embed lives in the /embed/spotify frame (same origin): its stand-in is read from there.
+SPOTIFY_SAMPLE = """() => {
+  const s = window.__roomsDebug.sample();
+  const frame = document.querySelector("iframe.spotify-frame");
+  const fake = frame && frame.contentWindow.__fakeSpotify ? frame.contentWindow.__fakeSpotify.current() : null;
+  return { ...s, fake: fake && { positionMs: fake.positionMs, state: fake.paused ? 2 : fake.buffering ? 3 : 1 } };
+}"""
+
+
+def test_browser_sync_spotify_tracks_play_in_sync_in_the_embed_frame(room: Room) -> None:
+    room.api.add_track(room.host_token, room.group_id, "Daft Punk – Digital Love", 301, SPOTIFY_TRACK)
+    host = room.open("Maya", host=True)
+    friend = room.open("Ann")
+    for phone in (host, friend):
+        phone.tap_to_listen()
+        phone.probe = SPOTIFY_SAMPLE
+    host.page.get_by_role("button", name="Play Daft Punk – Digital Love now").click()
+    before = room.instant()
+    host.page.get_by_role("button", name="Play", exact=True).click()
+    since = room.wait_for_change(before)
+    for phone in (host, friend):
+        phone.page.locator("#player-area[data-service=spotify]").wait_for()
+        assert phone.page.frame_locator("iframe.spotify-frame").locator(".fake-spotify").count() == 1
+    settled = converged([host, friend], since)
+    assert max(settled.values()) <= WITHIN_MS
+    assert friend.page.locator("#listen-status").inner_text().startswith("Not logged in to Spotify")
+
+
+SPOTIFY_TRACK = "https://open.spotify.com/track/2VEZx7NWsZ1D0eJ4uv5Fym"
