@@ -18,18 +18,17 @@ import pytest
 from tests.browser import (
     Api,
     Server,
-    chromium_missing,
+    browser as browser,
     expire_invite,
     horizontal_overflow,
     join_through_invite,
-    launch,
     new_phone,
-    run_server,
+    playwright as playwright,
+    server as server,
 )
-from tests.services import require_present
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Locator, LocatorAssertions, Page, Playwright
+    from playwright.sync_api import Browser, BrowserContext, Locator, LocatorAssertions, Page
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -59,28 +58,6 @@ UNLABELLED = """
   .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute("aria-label") && !el.textContent.trim())
   .map((el) => el.outerHTML)
 """
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    require_present(chromium_missing())
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        yield pw
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    browser = launch(playwright)
-    yield browser
-    browser.close()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with run_server(tmp_path_factory.mktemp("browser")) as server:
-        yield server
 
 
 @pytest.fixture

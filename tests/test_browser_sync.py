@@ -19,11 +19,17 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.browser import Api, Server, chromium_missing, launch, new_phone, run_server
-from tests.services import require_present
+from tests.browser import (
+    Api,
+    Server,
+    browser as browser,
+    new_phone,
+    playwright as playwright,
+    server as server,
+)
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Page, Playwright
+    from playwright.sync_api import Browser, BrowserContext, Page
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -42,28 +48,6 @@ SAMPLE = """() => {
   const fake = window.__fakeYT ? window.__fakeYT.current() : null;
   return { ...s, fake };
 }"""
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    require_present(chromium_missing())
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        yield pw
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    browser = launch(playwright)
-    yield browser
-    browser.close()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with run_server(tmp_path_factory.mktemp("sync")) as server:
-        yield server
 
 
 @dataclass
@@ -387,7 +371,7 @@ def test_browser_sync_spotify_tracks_play_in_sync_in_the_embed_frame(room: Room)
     since = room.wait_for_change(before)
     for phone in (host, friend):
         phone.page.locator("#player-area[data-service=spotify]").wait_for()
-        assert phone.page.frame_locator("iframe.spotify-frame").locator(".fake-spotify").count() == 1
+        phone.page.frame_locator("iframe.spotify-frame").locator(".fake-spotify").wait_for()
     settled = converged([host, friend], since)
     assert max(settled.values()) <= WITHIN_MS
     assert friend.page.locator("#listen-status").inner_text().startswith("Not logged in to Spotify")

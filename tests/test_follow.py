@@ -84,6 +84,13 @@ def room_position_ms(playback: dict[str, Any], at_s: float) -> float:
     return playback["position_ms"] + max(elapsed, 0)
 
 
+def assert_room_position(position_ms: int, playback: dict[str, Any], arrived_s: float) -> None:
+    """The position sent is the room's at some moment from the scheduled instant to the call's
+    arrival (a busy machine delays the request, never the position it carries): not stale, not early."""
+    earliest = room_position_ms(playback, playback["server_time_ms"] / 1000)
+    assert earliest - 2 <= position_ms <= room_position_ms(playback, arrived_s) + 2
+
+
 def test_follow_drives_only_the_opted_in_member_at_the_scheduled_instants(party: Party) -> None:
     party.add_spotify_track()
     assert party.follow()["type"] == "ack"
@@ -92,13 +99,13 @@ def test_follow_drives_only_the_opted_in_member_at_the_scheduled_instants(party:
     play = party.next_call("/v1/me/player/play")
     assert play.bearer == party.bob_token and play.body["uris"] == [URI]
     assert play.at * 1000 >= start["server_time_ms"] - 5, "called at the scheduled instant, not before"
-    assert abs(play.body["position_ms"] - room_position_ms(start, play.at)) <= 50
+    assert_room_position(play.body["position_ms"], start, play.at)
 
     done = len(party.fake.player_calls())
     seek = party.host_does({"type": "seek", "position_ms": 60_000})
     call = party.next_call("/v1/me/player/seek", after=done)
     assert call.at * 1000 >= seek["server_time_ms"] - 5
-    assert abs(int(call.query["position_ms"]) - room_position_ms(seek, call.at)) <= 50
+    assert_room_position(int(call.query["position_ms"]), seek, call.at)
 
     done = len(party.fake.player_calls())
     pause = party.host_does({"type": "pause"})

@@ -8,6 +8,7 @@ import {
   emptyRoom,
   isHost,
   isSpeaker,
+  playbackKnown,
   shouldPlayHere,
 } from "../../rooms_server/static/js/reducer.js";
 
@@ -88,4 +89,19 @@ test("reducer: the chat keeps the last 100 lines", () => {
   let room = applySnapshot(emptyRoom(), snapshot());
   for (let i = 0; i < 130; i += 1) room = applyEvent(room, { type: "reaction", emoji: "🎉", seq: i + 5 });
   assert.equal(room.chat.length, 100);
+});
+
+test("reducer: between a track change and its playback, the playback is not the new track's", () => {
+  const room = applySnapshot(emptyRoom(), snapshot());
+  assert.equal(playbackKnown(room), true);
+  const changed = applyEvent(room, { type: "index_changed", index: 1, track_id: 2, epoch: "e1", seq: 5 });
+  assert.equal(playbackKnown(changed), false);
+  const started = applyEvent(changed, {
+    type: "playback_changed",
+    playback: { is_playing: true, position_ms: 0, server_time_ms: 99 },
+    track_id: 2,
+    epoch: "e1",
+    seq: 6,
+  });
+  assert.equal(playbackKnown(started), true);
 });

@@ -5,7 +5,7 @@
 
 import { formatTime, artworkOf, splitTitle } from "./format.js";
 import { createPlayer } from "./players/player.js";
-import { currentTrack, isHost, shouldPlayHere } from "./reducer.js";
+import { currentTrack, isHost, playbackKnown, shouldPlayHere } from "./reducer.js";
 import { CORRECTION, Corrector, clockAt, roomTarget, upcomingChanges } from "./sync.js";
 
 const ARM_AHEAD_MS = 4000; // instants closer than this get a timer of their own (ticks are 250 ms apart)
@@ -96,6 +96,7 @@ export class Conductor {
     const player = this._playerFor(track);
     if (!player) return this._view(room, track, null);
     const state = player.state();
+    if (!playbackKnown(room)) return this._view(room, track, state); // its playback is the next event
     if (state.trackId !== track.id) {
       this._load(player, track);
       return this._view(room, track, state);
@@ -103,6 +104,7 @@ export class Conductor {
     if (this.loading !== null || !state.ready || !this.connection.clock.ready) return this._view(room, track, state);
     const serverNow = this.connection.serverNow();
     const target = roomTarget(track, room.playback, serverNow);
+    if (state.error) return this._view(room, track, state, target); // this track cannot play here
     if (state.blocked) this.blocked = true;
     if (!this.unlocked || this.blocked) {
       if (state.playing) player.pause(); // never play a part the room is not at

@@ -11,6 +11,7 @@ export function emptyRoom() {
     tracks: [],
     index: 0,
     playback: { is_playing: false, position_ms: 0, server_time_ms: 0 },
+    playbackFor: null, // the track the playback belongs to (a track change sends index, then playback)
     votes: { track_id: null, votes: 0, needed: 1 },
     members: [], // [{user_id, name, role}], as the server lists them
     you: null,
@@ -31,6 +32,7 @@ export function applySnapshot(room, frame) {
     tracks: frame.playlist.tracks.slice(),
     index: frame.playlist.current_index,
     playback: frame.playback,
+    playbackFor: (frame.playlist.tracks[frame.playlist.current_index] || { id: null }).id,
     votes: frame.votes,
     members: frame.members.slice(),
     you: frame.you,
@@ -61,7 +63,7 @@ export function applyEvent(room, event) {
     case "index_changed":
       return { ...next, index: event.index };
     case "playback_changed":
-      return { ...next, playback: event.playback };
+      return { ...next, playback: event.playback, playbackFor: event.track_id };
     case "votes_changed":
       return {
         ...next,
@@ -108,6 +110,12 @@ export function applyEvent(room, event) {
 // -- what the room means for this phone ------------------------------------------------------------
 
 export const currentTrack = (room) => room.tracks[room.index] || null;
+
+/** False between a track change and the playback that comes with it: nothing to play yet. */
+export const playbackKnown = (room) => {
+  const track = currentTrack(room);
+  return track === null || room.playbackFor === track.id;
+};
 export const isHost = (room) => room.you !== null && room.you.role === "admin";
 export const isMine = (room, userId) => room.you !== null && room.you.user_id === userId;
 export const isSpeaker = (room) => room.deviceKey !== null && room.speakers.some((s) => s.device_key === room.deviceKey);
