@@ -21,6 +21,7 @@ class Hello:
     type: ClassVar[str] = "hello"
     token: str | None = None
     resume: Resume | None = None
+    device_id: str | None = None  # random, kept by the page in localStorage: which device this is
     id: str | None = None
 
 
@@ -114,9 +115,54 @@ class React:
 class Ping:
     type: ClassVar[str] = "ping"
     client_time: float
+    rtt_ms: int | None = None  # the client's recent high round-trip time, for the room's lead
+    id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListeningMode:
+    type: ClassVar[str] = "listening_mode"
+    mode: str  # everyone | speaker
+    id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarkSpeaker:
+    type: ClassVar[str] = "mark_speaker"  # the sender's own device
+    id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnmarkSpeaker:
+    type: ClassVar[str] = "unmark_speaker"
+    device_key: str
+    id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Follow:
+    type: ClassVar[str] = "follow"  # "play on my Spotify": the sender's own Spotify follows the room
+    following: bool
     id: str | None = None
 
 
 ClientFrame: TypeAlias = (
-    Hello | Add | Remove | Move | Skip | Previous | Jump | Play | Pause | Seek | VoteSkip | Chat | React | Ping
+    Hello
+    | Add
+    | Remove
+    | Move
+    | Skip
+    | Previous
+    | Jump
+    | Play
+    | Pause
+    | Seek
+    | VoteSkip
+    | Chat
+    | React
+    | Ping
+    | ListeningMode
+    | MarkSpeaker
+    | UnmarkSpeaker
+    | Follow
 )

@@ -8,8 +8,13 @@ from typing import Any
 import orjson
 
 # Bumped when the encoded layout changes: states outlive a deploy in Redis, and a state the new
-# code cannot read must be rebuilt from SQL rather than misread.
-STATE_FORMAT = 1
+# code cannot read must be rebuilt from SQL rather than misread. 2: scheduled pauses and seeks
+# (Playback.prior), listening mode, speakers, Spotify followers.
+STATE_FORMAT = 2
+
+EVERYONE = "everyone"  # every phone that joined plays the room
+SPEAKER = "speaker"  # only the devices marked as the room's speaker play; the others are remotes
+LISTENING_MODES = frozenset({EVERYONE, SPEAKER})
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,18 +36,65 @@ class Track:
 
 
 @dataclass(frozen=True, slots=True)
-class Playback:
-    """Playback as a clock: clients compute the position, the server never ticks."""
+class Clock:
+    """A linear playback clock: at ``server_time_ms`` the position is ``position_ms``, and it
+    advances with server time while ``is_playing`` (before that instant too: it is a line)."""
 
     is_playing: bool
     position_ms: int
-    server_time_ms: int  # may lie in the future: a start scheduled so that all phones begin together
+    server_time_ms: int
+
+    def at(self, t_ms: int) -> int:
+        """The unclamped position at server time ``t_ms``."""
+        return self.position_ms + (t_ms - self.server_time_ms if self.is_playing else 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Playback:
+    """Playback as a scheduled switch of clocks; clients compute the position, the server never ticks.
+
+    From ``server_time_ms`` on, the clock ``(is_playing, position_ms, server_time_ms)`` applies.
+    Before that instant ``prior`` applies: the playback the room was on when the change was made
+    (a pause or a seek while playing is scheduled like a start, so every phone stops or jumps at
+    the same instant and position). It may itself still be pending, with its own prior; priors
+    whose instant had passed when the change was made are cut off, so the chain only holds
+    changes that were still ahead. ``prior`` None means: hold at ``position_ms`` until the
+    instant (a start, a resume, and every change that took effect at once).
+    """
+
+    is_playing: bool
+    position_ms: int
+    server_time_ms: int  # may lie in the future: the instant at which every phone applies the change
+    prior: Playback | None = None
+
+    @property
+    def clock(self) -> Clock:
+        return Clock(self.is_playing, self.position_ms, self.server_time_ms)
+
+    def clock_at(self, t_ms: int) -> Clock:
+        """The clock in effect at server time ``t_ms``."""
+        playback: Playback | None = self
+        while playback is not None:
+            if t_ms >= playback.server_time_ms:
+                return playback.clock
+            if playback.prior is None:
+                return Clock(False, playback.position_ms, playback.server_time_ms)
+            playback = playback.prior
+        raise AssertionError("unreachable")
 
     def position_at(self, now_ms: int, duration_ms: int) -> int:
-        position = self.position_ms
-        if self.is_playing and now_ms > self.server_time_ms:
-            position += now_ms - self.server_time_ms
-        return max(0, min(position, duration_ms))
+        return max(0, min(self.clock_at(now_ms).at(now_ms), duration_ms))
+
+    def playing_at(self, now_ms: int) -> bool:
+        return self.clock_at(now_ms).is_playing
+
+    def pending_at(self, now_ms: int) -> Playback:
+        """The same playback without the priors that are over by ``now_ms``."""
+        if self.prior is None:
+            return self
+        if self.server_time_ms <= now_ms:
+            return Playback(self.is_playing, self.position_ms, self.server_time_ms)
+        return Playback(self.is_playing, self.position_ms, self.server_time_ms, self.prior.pending_at(now_ms))
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +110,22 @@ class LiveState:
     current_index: int  # len(tracks) means nothing is current (empty playlist or queue ended)
     playback: Playback
     votes: frozenset[str]  # user ids voting to skip the current track
+    listening_mode: str = EVERYONE  # durable (groups.listening_mode)
+    speakers: tuple[Speaker, ...] = ()  # durable (group_speakers), sorted by device key
+    followers: frozenset[str] = frozenset()  # user ids whose own Spotify follows the room (live only)
 
     @property
     def current_track(self) -> Track | None:
         return current_track(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Speaker:
+    """A device marked as the room's speaker: its per-room key and who marked it."""
+
+    device_key: str
+    user_id: str
+    name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,12 +159,19 @@ def track_to_dict(track: Track) -> dict[str, Any]:
     }
 
 
+def clock_to_dict(clock: Clock) -> dict[str, Any]:
+    return {"is_playing": clock.is_playing, "position_ms": clock.position_ms, "server_time_ms": clock.server_time_ms}
+
+
 def playback_to_dict(playback: Playback) -> dict[str, Any]:
-    return {
-        "is_playing": playback.is_playing,
-        "position_ms": playback.position_ms,
-        "server_time_ms": playback.server_time_ms,
-    }
+    body = clock_to_dict(playback.clock)
+    if playback.prior is not None:
+        body["prior"] = playback_to_dict(playback.prior)
+    return body
+
+
+def speaker_to_dict(speaker: Speaker) -> dict[str, Any]:
+    return {"device_key": speaker.device_key, "user_id": speaker.user_id, "name": speaker.name}
 
 
 def member_to_dict(member: Member) -> dict[str, Any]:
@@ -120,6 +191,9 @@ def encode_state(state: LiveState) -> bytes:
             "current_index": state.current_index,
             "playback": playback_to_dict(state.playback),
             "votes": sorted(state.votes),  # sorted so equal states encode to equal bytes
+            "listening_mode": state.listening_mode,
+            "speakers": [speaker_to_dict(s) for s in state.speakers],
+            "followers": sorted(state.followers),
         }
     )
 
@@ -137,6 +211,19 @@ def decode_state(data: bytes) -> LiveState:
         version=raw["version"],
         tracks=tuple(Track(**t) for t in raw["tracks"]),
         current_index=raw["current_index"],
-        playback=Playback(**raw["playback"]),
+        playback=_playback(raw["playback"]),
         votes=frozenset(raw["votes"]),
+        listening_mode=raw["listening_mode"],
+        speakers=tuple(Speaker(**s) for s in raw["speakers"]),
+        followers=frozenset(raw["followers"]),
+    )
+
+
+def _playback(raw: dict[str, Any]) -> Playback:
+    prior = raw.get("prior")
+    return Playback(
+        is_playing=raw["is_playing"],
+        position_ms=raw["position_ms"],
+        server_time_ms=raw["server_time_ms"],
+        prior=None if prior is None else _playback(prior),
     )

@@ -8,6 +8,7 @@ is an `int`, floats such as `1.0` are not track ids, and NUL survives in SQLite 
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from collections.abc import Collection
 
@@ -70,6 +71,21 @@ class Fields:
         if type(value) is not float or not math.isfinite(value):
             raise self._fail(key, "a finite number")
         return value
+
+    def boolean(self, key: str) -> bool:
+        value = self._get(key)
+        if type(value) is not bool:
+            raise self._fail(key, "true or false")
+        return value
+
+    def pattern(self, key: str, regex: re.Pattern[str], description: str) -> str:
+        value = self._get(key)
+        if type(value) is not str or regex.fullmatch(value) is None:
+            raise self._fail(key, description)
+        return value
+
+    def optional_pattern(self, key: str, regex: re.Pattern[str], description: str) -> str | None:
+        return self.pattern(key, regex, description) if self.has(key) else None
 
     def text(self, key: str, *, min_len: int, max_len: int) -> str:
         value = self._get(key)

@@ -16,11 +16,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from rooms_server import failures
+from rooms_server.clock import ServerClock
 from rooms_server.config import Settings
 from rooms_server.db import migrate
 from rooms_server.db.session import Database
 from rooms_server.engine import Engine, create_engine
 from rooms_server.errors import ApiError
+from rooms_server.follow import SpotifyFollow
 from rooms_server.housekeeping import Housekeeper, purge_jobs
 from rooms_server.hub import Hub
 from rooms_server.live import LiveGroups
@@ -28,6 +30,7 @@ from rooms_server.metrics import Metrics
 from rooms_server.presence import Presence
 from rooms_server.protocol import CloseCode
 from rooms_server.sources import Sources
+from rooms_server.sources.spotify_player import SpotifyPlayer
 from rooms_server.web import (
     groups,
     health,
@@ -55,11 +58,17 @@ class State(TypedDict):
     presence: Presence
     sources: Sources
     metrics: Metrics
-    clock: Callable[[], float]
+    rate_clock: Callable[[], float]
 
 
-def create_app(settings: Settings | None = None, *, clock: Callable[[], float] = time.monotonic) -> Starlette:
-    """``clock``: monotonic seconds for the per-socket rate limits (tests inject a fake one)."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: ServerClock | None = None,
+    rate_clock: Callable[[], float] = time.monotonic,
+) -> Starlette:
+    """The app. ``clock``: the server's time (default: the real monotonic-anchored one);
+    ``rate_clock``: monotonic seconds for the per-socket rate limits. Tests drive either."""
     settings = settings or Settings.from_env()
 
     @asynccontextmanager
@@ -81,7 +90,8 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
         )
         await engine.connect()
         sources = Sources.build(settings, db, engine)
-        live = LiveGroups(engine, db, settings, sources, metrics)
+        live = LiveGroups(engine, db, settings, sources, metrics, clock=clock or ServerClock())
+        follow = SpotifyFollow(live, SpotifyPlayer(sources.spotify), hub, engine)
         presence = Presence(hub, engine, live)
         presence.start()
         housekeeper = Housekeeper(
@@ -105,12 +115,13 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
                 "presence": presence,
                 "sources": sources,
                 "metrics": metrics,
-                "clock": clock,
+                "rate_clock": rate_clock,
             }
         finally:
             await housekeeper.stop()
             await hub.close_all(CloseCode.SHUTDOWN, "server shutting down")
             await presence.stop()
+            await follow.stop()
             await engine.close()
             await db.close()
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rooms_server import protocol, rooms
 from rooms_server.db.models import User
-from rooms_server.live import Actor, LiveGroups, now_ms
+from rooms_server.live import Actor, LiveGroups
 from rooms_server.outcomes import CommandId
 from rooms_server.protocol import ClientFrame
 from rooms_server.rooms import Change, LiveState, RoomError
@@ -57,8 +57,20 @@ class Commands:
 
         return await self.live.run(self.group_id, transition, durable=durable, command=self.command)
 
-    def _timing(self) -> dict[str, int]:
-        return {"now_ms": now_ms(), "lead_ms": self.live.settings.playback_lead_ms}
+    async def _scheduled(self, fn: Callable[[LiveState, dict[str, int]], Change], *, durable: bool) -> int:
+        """A change phones apply at a common instant: the room's current lead ahead of the clock.
+
+        The lead is read before the lock is taken; the instant is stamped as late as possible
+        (after the SQL commit of a durable command).
+        """
+        lead = await self.live.lead_ms(self.group_id)
+
+        async def transition(state: LiveState, _: AsyncSession | None) -> Change:
+            return fn(state, {"now_ms": self.live.now_ms(), "lead_ms": lead})
+
+        return await self.live.run(
+            self.group_id, transition, durable=durable, lead_ms=lead if durable else None, command=self.command
+        )
 
     async def _add(self, frame: protocol.Add) -> int:
         track = await self._track_of(frame)
@@ -87,10 +99,8 @@ class Commands:
 
     async def _remove(self, frame: protocol.Remove) -> int:
         is_admin = self.actor.role == rooms.ADMIN
-        return await self._state_change(
-            lambda s: rooms.remove_track(
-                s, frame.track_id, by_user=self.actor.user_id, is_admin=is_admin, **self._timing()
-            ),
+        return await self._scheduled(
+            lambda s, t: rooms.remove_track(s, frame.track_id, by_user=self.actor.user_id, is_admin=is_admin, **t),
             durable=True,
         )
 
@@ -100,36 +110,54 @@ class Commands:
         )
 
     async def _skip(self, frame: protocol.Skip) -> int:
-        return await self._state_change(
-            lambda s: rooms.skip(s, frame.expected_track_id, **self._timing()), durable=True
-        )
+        return await self._scheduled(lambda s, t: rooms.skip(s, frame.expected_track_id, **t), durable=True)
 
     async def _previous(self, frame: protocol.Previous) -> int:
-        return await self._state_change(
-            lambda s: rooms.previous(s, frame.expected_track_id, **self._timing()), durable=True
-        )
+        return await self._scheduled(lambda s, t: rooms.previous(s, frame.expected_track_id, **t), durable=True)
 
     async def _jump(self, frame: protocol.Jump) -> int:
-        return await self._state_change(lambda s: rooms.jump(s, frame.track_id, **self._timing()), durable=True)
+        return await self._scheduled(lambda s, t: rooms.jump(s, frame.track_id, **t), durable=True)
 
     async def _play(self, frame: protocol.Play) -> int:
-        return await self._state_change(lambda s: rooms.play(s, **self._timing()), durable=False)
+        return await self._scheduled(lambda s, t: rooms.play(s, **t), durable=False)
 
     async def _pause(self, frame: protocol.Pause) -> int:
-        return await self._state_change(lambda s: rooms.pause(s, now_ms=now_ms()), durable=False)
+        return await self._scheduled(lambda s, t: rooms.pause(s, **t), durable=False)
 
     async def _seek(self, frame: protocol.Seek) -> int:
-        return await self._state_change(lambda s: rooms.seek(s, frame.position_ms, **self._timing()), durable=False)
+        return await self._scheduled(lambda s, t: rooms.seek(s, frame.position_ms, **t), durable=False)
 
     async def _voteskip(self, frame: protocol.VoteSkip) -> int:
         present = max(await self.present_users(), 1)
         ratio = self.live.settings.vote_skip_ratio
-        return await self._state_change(
-            lambda s: rooms.vote_skip(
-                s, self.actor.user_id, frame.track_id, present_users=present, ratio=ratio, **self._timing()
+        return await self._scheduled(
+            lambda s, t: rooms.vote_skip(
+                s, self.actor.user_id, frame.track_id, present_users=present, ratio=ratio, **t
             ),
             durable=True,
         )
+
+    async def _listeningmode(self, frame: protocol.ListeningMode) -> int:
+        return await self.live.set_listening_mode(self.group_id, frame.mode)
+
+    async def _markspeaker(self, frame: protocol.MarkSpeaker) -> int:
+        """The sender's own device becomes a speaker of the room (hosts only)."""
+        if self.actor.device_key is None:
+            raise RoomError("no_device", "this page sent no device id; reload it to mark it as a speaker")
+        speaker = rooms.Speaker(self.actor.device_key, self.actor.user_id, self.actor.name)
+        return await self.live.mark_speaker(self.group_id, speaker)
+
+    async def _unmarkspeaker(self, frame: protocol.UnmarkSpeaker) -> int:
+        return await self.live.unmark_speaker(self.group_id, frame.device_key)
+
+    async def _follow(self, frame: protocol.Follow) -> int:
+        """Opt in (or out) of "play on my Spotify"; opting in first checks the member's connection."""
+        follow = self.live.follow
+        if frame.following:
+            if follow is None:
+                raise RoomError("service_not_configured", "this server cannot drive Spotify")
+            await follow.check(self.actor.user_id)
+        return await self.live.set_follow(self.group_id, self.actor.user_id, frame.following)
 
     async def _chat(self, frame: protocol.Chat) -> int:
         event = protocol.chat_event(self.actor.user_id, self.actor.name, frame.text)
@@ -141,4 +169,9 @@ class Commands:
 
 
 # Dataclass names that differ from the wire `type` (used for the role check).
-_WIRE_NAMES: dict[str, Any] = {"VoteSkip": "vote_skip"}
+_WIRE_NAMES: dict[str, Any] = {
+    "VoteSkip": "vote_skip",
+    "ListeningMode": "listening_mode",
+    "MarkSpeaker": "mark_speaker",
+    "UnmarkSpeaker": "unmark_speaker",
+}

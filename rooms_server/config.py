@@ -92,7 +92,8 @@ class Settings:
     port: int = 8000
     migrate_on_start: bool = True
     token_ttl_s: int = 30 * 24 * 3600
-    playback_lead_ms: int = 400
+    playback_lead_ms: int = 400  # the shortest lead of a scheduled playback change (and the lead before any RTT report)
+    playback_lead_max_ms: int = 3000  # the longest, however slow a phone says it is
     vote_skip_ratio: float = 0.5
     presence_ttl_s: int = 30
     history_size: int = 1000
@@ -149,6 +150,7 @@ class Settings:
             else migrate in ("1", "true", "yes"),
             token_ttl_s=_int(env, "TOKEN_TTL_DAYS", 30) * 24 * 3600,
             playback_lead_ms=_int(env, "PLAYBACK_LEAD_MS", 400),
+            playback_lead_max_ms=_int(env, "PLAYBACK_LEAD_MAX_MS", 3000),
             vote_skip_ratio=_ratio(env, "VOTE_SKIP_RATIO", 0.5),
             presence_ttl_s=max(_int(env, "PRESENCE_TTL_S", 30), 3),
             history_size=max(_int(env, "HISTORY_SIZE", 1000), 10),

@@ -33,7 +33,7 @@ Closer = Callable[[int, str], Awaitable[None]]
 # it now (closing, or its transport paused by backpressure); see web/ws.py.
 Writer = Callable[[bytes], bool]
 TIMED_EVENTS = frozenset({"index_changed", "playback_changed", "track_removed", "track_moved", "track_added"})
-CONTROL_EVENTS = frozenset({"role_changed", "member_removed", "group_deleted"}) | TIMED_EVENTS
+CONTROL_EVENTS = frozenset({"role_changed", "member_removed", "group_deleted", "follow_changed"}) | TIMED_EVENTS
 # Events that arrive while a socket's first frame is being built (a join storm: every join is an
 # event) may fill this many times the queue's bound before the socket counts as slow.
 PRE_START_FACTOR = 4
@@ -54,6 +54,9 @@ class Connection:
     # Created when a frame has to wait, dropped once drained: an idle socket holds no queue and no task.
     queue: deque[tuple[str, int, str]] | None = None
     token_hash: str = ""  # re-checked periodically: a revoked or expired token ends the socket
+    device_key: str | None = None  # this socket's device in the room (protocol.device_key), if its hello named one
+    rtt_ms: int | None = None  # the last round-trip time the client reported, and when (server ms)
+    rtt_reported_ms: float = 0.0
     epoch: str = ""
     seq: int = -1
     closed: bool = False
@@ -197,6 +200,8 @@ class Hub:
         self.groups: dict[str, set[Connection]] = defaultdict(set)
         self.on_timed_event: Callable[[str], None] = lambda group_id: None
         self.on_group_reset: Callable[[str, list[Connection]], None] = lambda group_id, conns: None
+        # (group id, user id, notice id): a message for one member's sockets (see rooms_server/follow.py).
+        self.on_notice: Callable[[str, str, str], None] = lambda group_id, user_id, notice_id: None
         self._tasks: set[asyncio.Task[None]] = set()
 
     def add(self, conn: Connection) -> bool:
@@ -279,6 +284,8 @@ class Hub:
         elif kind == "group_deleted":
             for conn in self.connections(group_id):
                 self._spawn(self._close_after_flush(conn, CloseCode.GROUP_DELETED, "group deleted"))
+        elif kind == "follow_changed" and isinstance(event.get("notice"), str):
+            self.on_notice(group_id, str(event.get("user_id")), str(event["notice"]))
 
     async def _close_after_flush(self, conn: Connection, code: int, reason: str) -> None:
         # Let the sender deliver the event that explains the close before closing.

@@ -11,6 +11,11 @@ transaction (durable commands) or in the engine commit (live-only ones), and loo
 lock first. When SQL moved on without the engine (a process died between the two commits, or a
 lock lease ran out), the durable write's compare-and-set fails; the state is rebuilt from SQL and
 the command runs once more against it.
+
+Time comes from one injected ``ServerClock`` (monotonic, never stepping). A durable command's
+scheduled instant is stamped after its SQL commit (``rooms.restamp``), so the database's latency
+never eats into the lead phones need; the lead itself follows the room's reported round trips
+(``latency.RoomLatency``).
 """
 
 from __future__ import annotations
@@ -26,26 +31,28 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rooms_server import failures, protocol, rooms
+from rooms_server.clock import ServerClock
 from rooms_server.config import Settings
 from rooms_server.db import live as sql
 from rooms_server.db.models import User
 from rooms_server.db.session import Database
 from rooms_server.engine.base import Engine, Stored
 from rooms_server.failures import BACKEND_ERRORS
+from rooms_server.latency import RoomLatency
 from rooms_server.metrics import Metrics
 from rooms_server.outcomes import CommandId, Duplicate, Outcomes, acked
 from rooms_server.rooms import Change, LiveState, RoomError
 
 if TYPE_CHECKING:
+    from rooms_server.follow import SpotifyFollow
     from rooms_server.sources import Sources
 
 log = logging.getLogger(__name__)
 
 Transition = Callable[[LiveState, AsyncSession | None], Awaitable[Change]]
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
+# Called after every commit that changed the live state, with (group id, before, after); must not
+# block (the Spotify driver schedules its calls from here).
+CommitObserver = Callable[[str, LiveState, LiveState], None]
 
 
 class GroupGone(Exception):
@@ -57,6 +64,7 @@ class Actor:
     user_id: str
     name: str
     role: str
+    device_key: str | None = None  # the sender's device in this room (from hello's device_id)
 
 
 class LiveGroups:
@@ -69,6 +77,8 @@ class LiveGroups:
         settings: Settings,
         sources: Sources | None = None,
         metrics: Metrics | None = None,
+        *,
+        clock: ServerClock | None = None,
     ) -> None:
         self.engine = engine
         self.db = db
@@ -76,6 +86,18 @@ class LiveGroups:
         self.sources = sources  # resolves the links of add commands; None: clients describe their tracks
         self.outcomes = Outcomes(engine, settings.command_id_window_s)
         self.metrics = metrics or Metrics()
+        self.clock = clock or ServerClock()
+        self.latency = RoomLatency(
+            engine, min_lead_ms=settings.playback_lead_ms, max_lead_ms=settings.playback_lead_max_ms
+        )
+        self.observers: list[CommitObserver] = []
+        self.follow: SpotifyFollow | None = None  # "play on my Spotify"; set by the app when it can
+
+    def now_ms(self) -> int:
+        return self.clock.now_ms()
+
+    async def lead_ms(self, group_id: str) -> int:
+        return await self.latency.lead_ms(group_id)
 
     @asynccontextmanager
     async def _locked(self, group_id: str) -> AsyncIterator[None]:
@@ -100,7 +122,7 @@ class LiveGroups:
     async def _rebuild(self, group_id: str, *, replace: bool) -> tuple[Stored, LiveState]:
         """Load the group from SQL under a new epoch; ``replace`` drops a live state that exists."""
         async with self.db.read() as session:
-            state = await sql.load_state(session, group_id, now_ms())
+            state = await sql.load_state(session, group_id, self.now_ms())
         if state is None:
             raise GroupGone(group_id)
         encoded = rooms.encode_state(rooms.rebuild(state))
@@ -112,22 +134,37 @@ class LiveGroups:
     # -- writing ---------------------------------------------------------------------------------
 
     async def run(
-        self, group_id: str, transition: Transition, *, durable: bool, command: CommandId | None = None
+        self,
+        group_id: str,
+        transition: Transition,
+        *,
+        durable: bool,
+        lead_ms: int | None = None,
+        command: CommandId | None = None,
     ) -> int:
         """Apply ``transition`` under the group lock; return the seq after its events.
 
-        Raises Duplicate when ``command`` was answered before, RoomError when the room refuses.
+        ``lead_ms``: the lead a durable transition scheduled with; its start is re-stamped with it
+        once SQL has committed. Raises Duplicate when ``command`` was answered before, RoomError
+        when the room refuses.
         """
         async with self._locked(group_id):
             if command is not None:
                 await self.outcomes.check_live(command)
             if durable:
-                return await self._run_durable(group_id, transition, command)
-            stored, state = await self.current(group_id)
-            change = await transition(state, None)
-            return await self._commit(group_id, stored, change, command)
+                seq, before, change = await self._run_durable(group_id, transition, command, lead_ms)
+            else:
+                stored, before = await self.current(group_id)
+                change = await transition(before, None)
+                seq = await self._commit(group_id, stored, change, command)
+        if change.state is not before:
+            for observe in self.observers:
+                observe(group_id, before, change.state)
+        return seq
 
-    async def _run_durable(self, group_id: str, transition: Transition, command: CommandId | None) -> int:
+    async def _run_durable(
+        self, group_id: str, transition: Transition, command: CommandId | None, lead_ms: int | None
+    ) -> tuple[int, LiveState, Change]:
         stored, state = await self.current(group_id)
         for attempt in range(2):
             try:
@@ -146,8 +183,10 @@ class LiveGroups:
                 if attempt:
                     raise RoomError("conflict", "the room changed meanwhile; try again") from None
                 stored, state = await self._rebuild(group_id, replace=True)
+        if lead_ms is not None:
+            change = rooms.restamp(state, change, now_ms=self.now_ms(), lead_ms=lead_ms)
         await self._stall_for_tests(command)
-        return await self._commit(group_id, stored, change, command, durable=True)
+        return await self._commit(group_id, stored, change, command, durable=True), state, change
 
     async def _check_durable(self, session: AsyncSession, group_id: str, state: LiveState, command: CommandId) -> None:
         try:
@@ -173,7 +212,7 @@ class LiveGroups:
         remember = self.outcomes.with_commit(command, acked(seq))
         if not change.events and remember is None:
             return stored.seq
-        ts = now_ms()
+        ts = self.now_ms()
         frames = [
             protocol.encode_event(body, epoch=stored.epoch, seq=stored.seq + i, ts=ts)
             for i, body in enumerate(change.events, start=1)
@@ -224,12 +263,47 @@ class LiveGroups:
 
     async def advance(self, group_id: str) -> int:
         """Move on when the current track has ended; a no-op for every process but the first."""
-        lead = self.settings.playback_lead_ms
+        lead = await self.lead_ms(group_id)
 
         async def advance_if_ended(state: LiveState, _: AsyncSession | None) -> Change:
-            return rooms.advance_if_ended(state, now_ms=now_ms(), lead_ms=lead)
+            return rooms.advance_if_ended(state, now_ms=self.now_ms(), lead_ms=lead)
 
-        return await self.run(group_id, advance_if_ended, durable=True)
+        return await self.run(group_id, advance_if_ended, durable=True, lead_ms=lead)
+
+    async def set_listening_mode(self, group_id: str, mode: str) -> int:
+        async def change_mode(state: LiveState, session: AsyncSession | None) -> Change:
+            assert session is not None
+            change = rooms.set_listening_mode(state, mode)
+            if change.events:
+                await sql.set_listening_mode(session, group_id, mode)
+            return change
+
+        return await self.run(group_id, change_mode, durable=True)
+
+    async def mark_speaker(self, group_id: str, speaker: rooms.Speaker) -> int:
+        async def mark(state: LiveState, session: AsyncSession | None) -> Change:
+            assert session is not None
+            change = rooms.mark_speaker(state, speaker)
+            if change.events:
+                await sql.add_speaker(session, group_id, speaker)
+            return change
+
+        return await self.run(group_id, mark, durable=True)
+
+    async def unmark_speaker(self, group_id: str, device_key: str) -> int:
+        async def unmark(state: LiveState, session: AsyncSession | None) -> Change:
+            assert session is not None
+            change = rooms.unmark_speaker(state, device_key)
+            await sql.remove_speaker(session, group_id, device_key)
+            return change
+
+        return await self.run(group_id, unmark, durable=True)
+
+    async def set_follow(self, group_id: str, user_id: str, following: bool, *, notice: str | None = None) -> int:
+        async def follow(state: LiveState, _: AsyncSession | None) -> Change:
+            return rooms.set_follow(state, user_id, following, notice=notice)
+
+        return await self.run(group_id, follow, durable=False)
 
     async def add_track(
         self,

@@ -19,7 +19,7 @@ from rooms_server.db import identity, queries
 from rooms_server.db.models import utcnow
 from rooms_server.engine.base import Engine
 from rooms_server.hub import Connection, Hub
-from rooms_server.live import GroupGone, LiveGroups, now_ms
+from rooms_server.live import GroupGone, LiveGroups
 from rooms_server.protocol import CloseCode
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,8 @@ class Presence:
         if user_id is not None and remaining == 0:
             with contextlib.suppress(GroupGone):
                 await self.live.publish(conn.group_id, protocol.member_left(user_id))
+                # Nobody drives the Spotify of a member who is no longer in the room.
+                await self.live.set_follow(conn.group_id, user_id, False)
 
     async def members(self, group_id: str) -> list[rooms.Member]:
         """Members present, with their names and current roles from SQL."""
@@ -154,7 +156,7 @@ class Presence:
                 ends_at = rooms.track_ends_at_ms(state)
                 if ends_at is None:
                     return
-                await asyncio.sleep(max(ends_at - now_ms(), 0) / 1000)
+                await asyncio.sleep(max(ends_at - self.live.now_ms(), 0) / 1000)
                 await self.live.advance(group_id)
                 return
             except (GroupGone, asyncio.CancelledError):

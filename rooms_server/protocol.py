@@ -8,6 +8,8 @@ form of this module, and the tests hold both to each other.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Callable, Sequence
 from enum import IntEnum, unique
 from typing import Any, TypeAlias
@@ -18,8 +20,11 @@ from rooms_server._client_frames import (
     Add as Add,
     Chat as Chat,
     ClientFrame as ClientFrame,
+    Follow as Follow,
     Hello as Hello,
     Jump as Jump,
+    ListeningMode as ListeningMode,
+    MarkSpeaker as MarkSpeaker,
     Move as Move,
     Pause as Pause,
     Ping as Ping,
@@ -30,10 +35,21 @@ from rooms_server._client_frames import (
     Resume as Resume,
     Seek as Seek,
     Skip as Skip,
+    UnmarkSpeaker as UnmarkSpeaker,
     VoteSkip as VoteSkip,
 )
 from rooms_server._validate import MAX_SAFE_INT as MAX_SAFE_INT, FieldError, Fields, clean_text
-from rooms_server.rooms import Event, LiveState, Member, current_track, member_to_dict, playback_to_dict, track_to_dict
+from rooms_server.rooms import (
+    LISTENING_MODES,
+    Event,
+    LiveState,
+    Member,
+    current_track,
+    member_to_dict,
+    playback_to_dict,
+    speaker_to_dict,
+    track_to_dict,
+)
 
 MAX_FRAME_BYTES = 64 * 1024
 MAX_CHAT_CHARS = 500
@@ -45,6 +61,9 @@ MAX_TITLE_CHARS = 512
 MAX_DURATION_S = 86_400
 MAX_EMOJI_CHARS = 16
 SERVICES = frozenset({"spotify", "youtube"})
+MAX_RTT_MS = 60_000
+DEVICE_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+DEVICE_KEY = re.compile(r"[0-9a-f]{32}")
 # Stable `error.code` values for frames that cannot be understood; rooms.ERROR_CODES lists the rules' codes.
 ERROR_CODES: frozenset[str] = frozenset({"frame_too_large", "bad_json", "bad_frame", "unknown_type", "binary_frame"})
 # Codes of the socket itself: a second hello, the rate limit, a backend outage (retryable, with
@@ -151,7 +170,8 @@ _Parser: TypeAlias = Callable[[Fields, int], ClientFrame]
 
 def _hello(f: Fields, _: int) -> Hello:
     token = f.optional_text("token", min_len=1, max_len=MAX_TOKEN_CHARS)
-    return Hello(token=token, resume=_resume(f), id=f.frame_id)
+    device_id = f.optional_pattern("device_id", DEVICE_ID, "16..64 characters of A-Z, a-z, 0-9, _ and -")
+    return Hello(token=token, resume=_resume(f), device_id=device_id, id=f.frame_id)
 
 
 def _resume(hello: Fields) -> Resume | None:
@@ -212,7 +232,15 @@ _PARSERS: dict[str, _Parser] = {
     "vote_skip": lambda f, _: VoteSkip(track_id=_track_id(f, "track_id"), id=f.frame_id),
     "chat": _chat,
     "react": lambda f, _: React(emoji=f.text("emoji", min_len=1, max_len=MAX_EMOJI_CHARS), id=f.frame_id),
-    "ping": lambda f, _: Ping(client_time=f.number("client_time"), id=f.frame_id),
+    "ping": lambda f, _: Ping(
+        client_time=f.number("client_time"), rtt_ms=f.optional_integer("rtt_ms", lo=0, hi=MAX_RTT_MS), id=f.frame_id
+    ),
+    "listening_mode": lambda f, _: ListeningMode(mode=f.choice("mode", LISTENING_MODES), id=f.frame_id),
+    "mark_speaker": lambda f, _: MarkSpeaker(id=f.frame_id),
+    "unmark_speaker": lambda f, _: UnmarkSpeaker(
+        device_key=f.pattern("device_key", DEVICE_KEY, "32 lowercase hex characters"), id=f.frame_id
+    ),
+    "follow": lambda f, _: Follow(following=f.boolean("following"), id=f.frame_id),
 }
 CLIENT_FRAME_TYPES: frozenset[str] = frozenset(_PARSERS)
 
@@ -240,21 +268,38 @@ def snapshot(
     members: Sequence[Member],
     you: Member,
     votes_needed: int,
+    device_key: str | None = None,
 ) -> str:
     """The full room, first frame of a connection unless a resume succeeds.
 
     recovered is True only when the snapshot sits at the client's own resume point (nothing was
-    missed); False tells a resuming client to drop its local state.
+    missed); False tells a resuming client to drop its local state. device_key is this socket's
+    device in the room (None when its hello had no device_id), to compare with ``speakers``.
     """
     header = {"type": "snapshot", "epoch": epoch, "seq": seq, "server_time": server_time, "recovered": recovered}
     room = _room(state, votes_needed)
-    return _text({**header, **room, "members": [member_to_dict(m) for m in members], "you": member_to_dict(you)})
+    people = {"members": [member_to_dict(m) for m in members], "you": member_to_dict(you), "device_key": device_key}
+    return _text({**header, **room, **people})
+
+
+def device_key(group_id: str, device_id: str) -> str:
+    """A device's key in one room: stable, unlinkable across rooms, and not the id itself.
+
+    Keys are what the room shares (the speakers list); the device id stays on the phone and in
+    its own hello, so nobody can present another member's device as theirs.
+    """
+    return hashlib.sha256(f"{group_id}:{device_id}".encode()).hexdigest()[:32]
 
 
 def _room(state: LiveState, votes_needed: int) -> dict[str, Any]:
     track = current_track(state)
     return {
-        "group": {"id": state.group_id, "name": state.name, "is_public": state.is_public},
+        "group": {
+            "id": state.group_id,
+            "name": state.name,
+            "is_public": state.is_public,
+            "listening_mode": state.listening_mode,
+        },
         "playlist": {
             "id": state.playlist_id,
             "version": state.version,
@@ -263,6 +308,8 @@ def _room(state: LiveState, votes_needed: int) -> dict[str, Any]:
         },
         "playback": playback_to_dict(state.playback),
         "votes": {"track_id": None if track is None else track.id, "votes": len(state.votes), "needed": votes_needed},
+        "speakers": [speaker_to_dict(s) for s in state.speakers],
+        "followers": sorted(state.followers),
     }
 
 
@@ -292,6 +339,11 @@ def error(
 
 def pong(client_time: float, server_time: int, id: str | None = None) -> str:
     return _text(_with_id({"type": "pong", "client_time": client_time, "server_time": server_time}, id))
+
+
+def notice(code: str, message: str) -> str:
+    """A message for this member alone (never an event: the others do not see it)."""
+    return _text({"type": "notice", "code": code, "message": message})
 
 
 def encode_event(body: Event, *, epoch: str, seq: int, ts: int) -> bytes:

@@ -3,6 +3,11 @@
 No I/O and no clock: every transition takes the time it needs (`now_ms`, `lead_ms`) and returns
 a `Change` (the new state plus the event bodies to publish), or raises `RoomError`. The hub runs
 them under the group's engine lock; the engine stores `encode_state()` bytes without reading them.
+
+Scheduling: every playback change that phones must apply together (a start, a resume, a pause, a
+seek while playing) takes effect ``lead_ms`` after ``now_ms``, and never before a change that is
+already scheduled, so phones always apply them in order. Until that instant the room stays on the
+clock it was on (`Playback.prior`). Changes of a paused room take effect at once.
 """
 
 from __future__ import annotations
@@ -12,16 +17,22 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeAlias
 
 from rooms_server._room_state import (
+    EVERYONE,
+    LISTENING_MODES,
+    SPEAKER,
     STATE_FORMAT,
+    Clock,
     LiveState,
     Member,
     Playback,
+    Speaker,
     Track,
     current_track,
     decode_state,
     encode_state,
     member_to_dict,
     playback_to_dict,
+    speaker_to_dict,
     track_to_dict,
 )
 
@@ -29,14 +40,20 @@ __all__ = [
     "ADMIN",
     "ADMIN_ONLY",
     "ERROR_CODES",
+    "EVERYONE",
+    "LISTENING_MODES",
+    "MAX_SPEAKERS",
     "MEMBER",
+    "SPEAKER",
     "STATE_FORMAT",
     "Change",
+    "Clock",
     "Event",
     "LiveState",
     "Member",
     "Playback",
     "RoomError",
+    "Speaker",
     "Track",
     "add_track",
     "advance_if_ended",
@@ -44,6 +61,7 @@ __all__ = [
     "decode_state",
     "encode_state",
     "jump",
+    "mark_speaker",
     "member_to_dict",
     "move_track",
     "needed_votes",
@@ -54,10 +72,15 @@ __all__ = [
     "rebuild",
     "remove_track",
     "require_role",
+    "restamp",
     "seek",
+    "set_follow",
+    "set_listening_mode",
     "skip",
+    "speaker_to_dict",
     "track_ends_at_ms",
     "track_to_dict",
+    "unmark_speaker",
     "update_group",
     "vote_skip",
 ]
@@ -65,11 +88,25 @@ __all__ = [
 ADMIN = "admin"
 MEMBER = "member"
 # Remove is not here: members may remove the tracks they added (checked in remove_track).
-ADMIN_ONLY: frozenset[str] = frozenset({"skip", "previous", "jump", "play", "pause", "seek", "move"})
+ADMIN_ONLY: frozenset[str] = frozenset(
+    {"skip", "previous", "jump", "play", "pause", "seek", "move", "listening_mode", "mark_speaker", "unmark_speaker"}
+)
+MAX_SPEAKERS = 8
 
 # Stable `error.code` values of RoomError; clients branch on them, so they only ever get added.
 ERROR_CODES: frozenset[str] = frozenset(
-    {"forbidden", "track_not_found", "stale_track", "queue_full", "nothing_to_play", "already_voted", "bad_position"}
+    {
+        "forbidden",
+        "track_not_found",
+        "stale_track",
+        "queue_full",
+        "nothing_to_play",
+        "already_voted",
+        "bad_position",
+        "speaker_not_found",
+        "too_many_speakers",
+        "no_device",  # mark_speaker from a page that named no device (commands.py)
+    }
 )
 
 Event: TypeAlias = dict[str, Any]  # an event body: {"type": ..., ...} without epoch/seq/ts
@@ -105,10 +142,19 @@ def needed_votes(present_users: int, ratio: float) -> int:
 
 
 def track_ends_at_ms(state: LiveState) -> int | None:
+    """When the current track reaches its end on the room's clock; None when it does not (paused)."""
     track = current_track(state)
-    if track is None or not state.playback.is_playing:
+    playback = state.playback
+    if track is None:
         return None
-    return state.playback.server_time_ms + track.duration_ms - state.playback.position_ms
+    if playback.is_playing:
+        return playback.server_time_ms + track.duration_ms - playback.position_ms
+    prior = playback.prior
+    if prior is not None and prior.is_playing:  # a pause is scheduled: the track may end before it
+        ends_at = prior.server_time_ms + track.duration_ms - prior.position_ms
+        if ends_at < playback.server_time_ms:
+            return ends_at
+    return None
 
 
 def rebuild(state: LiveState) -> LiveState:
@@ -173,6 +219,28 @@ def _started(playing: bool, position_ms: int, *, now_ms: int, lead_ms: int) -> P
     if playing:
         return Playback(is_playing=True, position_ms=position_ms, server_time_ms=now_ms + lead_ms)
     return Playback(is_playing=False, position_ms=position_ms, server_time_ms=now_ms)
+
+
+def _scheduled(playback: Playback, new: Clock, *, now_ms: int) -> Playback:
+    """The switch to ``new`` at its instant, remembering the playback in effect until then.
+
+    ``new.server_time_ms`` is never before ``playback.server_time_ms``; when equal, ``new``
+    replaces the change scheduled there (e.g. resume pressed again before a pause took effect).
+    """
+    if new.server_time_ms <= now_ms:
+        return Playback(new.is_playing, new.position_ms, new.server_time_ms)
+    if new.server_time_ms > playback.server_time_ms:
+        prior = playback.pending_at(now_ms)
+    else:  # replacing the change scheduled at this instant: what held before it still holds
+        prior = (playback.prior or Playback(False, playback.position_ms, playback.server_time_ms)).pending_at(now_ms)
+    if prior.prior is None and prior.clock == Clock(False, new.position_ms, prior.server_time_ms):
+        return Playback(new.is_playing, new.position_ms, new.server_time_ms)  # a hold is what no prior means
+    return Playback(new.is_playing, new.position_ms, new.server_time_ms, prior)
+
+
+def _instant(playback: Playback, *, now_ms: int, lead_ms: int) -> int:
+    """When a change to the playback takes effect: after the lead, and not before one already scheduled."""
+    return max(now_ms + lead_ms, playback.server_time_ms)
 
 
 def _switch_to(state: LiveState, tracks: tuple[Track, ...], index: int, *, now_ms: int, lead_ms: int) -> Change:
@@ -283,28 +351,37 @@ def jump(state: LiveState, track_id: int, *, now_ms: int, lead_ms: int) -> Chang
 
 
 def play(state: LiveState, *, now_ms: int, lead_ms: int) -> Change:
+    """Resume (or start) where the room is paused, at a scheduled instant."""
     track = _require_current(state)
-    if state.playback.is_playing:
+    playback = state.playback
+    if playback.is_playing:
         return Change(state, [])
-    position = state.playback.position_at(now_ms, track.duration_ms)
+    at = _instant(playback, now_ms=now_ms, lead_ms=lead_ms)
+    position = min(max(playback.clock.at(at), 0), track.duration_ms)
     if position >= track.duration_ms:  # paused at the very end: it would end the moment it starts
         position = 0
-    return _with_playback(state, _started(True, position, now_ms=now_ms, lead_ms=lead_ms))
+    return _with_playback(state, _scheduled(playback, Clock(True, position, at), now_ms=now_ms))
 
 
-def pause(state: LiveState, *, now_ms: int) -> Change:
+def pause(state: LiveState, *, now_ms: int, lead_ms: int) -> Change:
+    """Stop every phone at the same scheduled instant and at the same position."""
     track = current_track(state)
-    if track is None or not state.playback.is_playing:
+    playback = state.playback
+    if track is None or not playback.is_playing:
         return Change(state, [])
-    position = state.playback.position_at(now_ms, track.duration_ms)
-    return _with_playback(state, Playback(is_playing=False, position_ms=position, server_time_ms=now_ms))
+    at = _instant(playback, now_ms=now_ms, lead_ms=lead_ms)
+    position = min(max(playback.clock.at(at), 0), track.duration_ms)
+    return _with_playback(state, _scheduled(playback, Clock(False, position, at), now_ms=now_ms))
 
 
 def seek(state: LiveState, position_ms: int, *, now_ms: int, lead_ms: int) -> Change:
+    """Jump to a position: while playing, every phone jumps at the same scheduled instant."""
     track = _require_current(state)
     if not 0 <= position_ms <= track.duration_ms:
         raise RoomError("bad_position", f"position must be within 0..{track.duration_ms} ms")
-    return _with_playback(state, _started(state.playback.is_playing, position_ms, now_ms=now_ms, lead_ms=lead_ms))
+    playback = state.playback
+    at = _instant(playback, now_ms=now_ms, lead_ms=lead_ms if playback.is_playing else 0)
+    return _with_playback(state, _scheduled(playback, Clock(playback.is_playing, position_ms, at), now_ms=now_ms))
 
 
 def vote_skip(
@@ -328,6 +405,70 @@ def advance_if_ended(state: LiveState, *, now_ms: int, lead_ms: int) -> Change:
     if ends_at is None or track is None or now_ms < ends_at:
         return Change(state, [])
     return skip(state, track.id, now_ms=now_ms, lead_ms=lead_ms)
+
+
+def restamp(before: LiveState, change: Change, *, now_ms: int, lead_ms: int) -> Change:
+    """Move a start the change scheduled to ``now_ms + lead_ms``: the instant is taken after the
+    durable write, so a slow SQL commit cannot eat into the phones' lead.
+
+    Only what durable commands schedule is moved: a track starting (or restarting) from a hold.
+    """
+    playback = change.state.playback
+    if playback == before.playback or playback.prior is not None:
+        return change
+    at = now_ms + lead_ms if playback.is_playing else now_ms
+    if at == playback.server_time_ms:
+        return change
+    new = replace(change.state, playback=replace(playback, server_time_ms=at))
+    events = [_playback_event(new) if event["type"] == "playback_changed" else event for event in change.events]
+    return Change(new, events)
+
+
+def set_listening_mode(state: LiveState, mode: str) -> Change:
+    if mode not in LISTENING_MODES:
+        raise ValueError(f"unknown listening mode {mode!r}")  # the protocol only lets known modes through
+    if mode == state.listening_mode:
+        return Change(state, [])
+    new = replace(state, listening_mode=mode)
+    return Change(new, [{"type": "listening_mode_changed", "listening_mode": mode}])
+
+
+def _speakers_event(state: LiveState) -> Event:
+    return {"type": "speakers_changed", "speakers": [speaker_to_dict(s) for s in state.speakers]}
+
+
+def mark_speaker(state: LiveState, speaker: Speaker) -> Change:
+    """Mark a device as one of the room's speakers (marking it again changes nothing)."""
+    if any(s.device_key == speaker.device_key for s in state.speakers):
+        return Change(state, [])
+    if len(state.speakers) >= MAX_SPEAKERS:
+        raise RoomError("too_many_speakers", f"a room has at most {MAX_SPEAKERS} speakers; unmark one first")
+    speakers = tuple(sorted((*state.speakers, speaker), key=lambda s: s.device_key))
+    new = replace(state, speakers=speakers)
+    return Change(new, [_speakers_event(new)])
+
+
+def unmark_speaker(state: LiveState, device_key: str) -> Change:
+    speakers = tuple(s for s in state.speakers if s.device_key != device_key)
+    if len(speakers) == len(state.speakers):
+        raise RoomError("speaker_not_found", "that device is not one of the room's speakers")
+    new = replace(state, speakers=speakers)
+    return Change(new, [_speakers_event(new)])
+
+
+def set_follow(state: LiveState, user_id: str, following: bool, *, notice: str | None = None) -> Change:
+    """A member's own Spotify follows the room (only ever on their own request) or stops.
+
+    ``notice`` names a message for that member alone (why it stopped), kept outside the event.
+    """
+    if (user_id in state.followers) == following:
+        return Change(state, [])
+    followers = state.followers | {user_id} if following else state.followers - {user_id}
+    new = replace(state, followers=followers)
+    event: Event = {"type": "follow_changed", "user_id": user_id, "following": following}
+    if notice is not None:
+        event["notice"] = notice
+    return Change(new, [event])
 
 
 def update_group(state: LiveState, *, name: str, is_public: bool) -> Change:

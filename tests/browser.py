@@ -20,12 +20,16 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+import pytest
+
+from tests.services import require_present
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route
@@ -45,6 +49,12 @@ CHROMIUM_ARGS = [
 ]
 PHONE = {"width": 390, "height": 844}
 REPO = Path(__file__).resolve().parent.parent
+FAKES = REPO / "tests" / "fakes"
+# The players' real scripts, answered by local stand-ins (tests/fakes/): never the network.
+PLAYER_SCRIPTS = {
+    "https://www.youtube.com/iframe_api": FAKES / "youtube_iframe_api.js",
+    "https://open.spotify.com/embed/iframe-api/v1": FAKES / "spotify_iframe_api.js",
+}
 
 
 def chromium_missing() -> str | None:
@@ -193,8 +203,11 @@ def launch(playwright: Playwright) -> Browser:
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
 
 
-def new_phone(browser: Browser, blocked: list[str], *, scale: float = 1) -> BrowserContext:
-    """A fresh phone: 390×844, touch, its own storage; only 127.0.0.1 is reachable."""
+def new_phone(
+    browser: Browser, blocked: list[str], *, scale: float = 1, player_config: dict[str, Any] | None = None
+) -> BrowserContext:
+    """A fresh phone: 390×844, touch, its own storage; only 127.0.0.1 is reachable, and the players'
+    scripts are the local fakes (``player_config`` tunes them: start and seek latency, autoplay)."""
     context = browser.new_context(
         viewport=PHONE,
         device_scale_factor=scale,
@@ -214,7 +227,18 @@ def new_phone(browser: Browser, blocked: list[str], *, scale: float = 1) -> Brow
             route.abort()
 
     context.route("**/*", guard)
+    for url, path in PLAYER_SCRIPTS.items():  # registered last, so they win over the guard
+        context.route(url, _serve_file(path))
+    if player_config:
+        context.add_init_script(f"window.__fakePlayerConfig = {json.dumps(player_config)};")
     return context
+
+
+def _serve_file(path: Path) -> Callable[[Route], None]:
+    def serve(route: Route) -> None:
+        route.fulfill(path=str(path), content_type="text/javascript")
+
+    return serve
 
 
 def join_through_invite(page: Page, invite_url: str, name: str) -> None:
@@ -231,19 +255,55 @@ def horizontal_overflow(page: Page) -> int:
     return int(page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
 
 
+# -- pytest fixtures of the browser suites (imported by them: a module-scoped browser and server) --
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    require_present(chromium_missing())
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    browser = launch(playwright)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with run_server(tmp_path_factory.mktemp("browser")) as server:
+        yield server
+
+
 # -- screenshots -----------------------------------------------------------------------------------
 
 DEMO_TRACKS = [
-    ("Daft Punk – Digital Love", 301, "https://open.spotify.com/track/2VEZx7NWsZ1D0eJ4uv5Fym"),
     ("Khruangbin – Time (You and I)", 247, "https://www.youtube.com/watch?v=ZJ0U8rsBlGw"),
+    ("Daft Punk – Digital Love", 301, "https://open.spotify.com/track/2VEZx7NWsZ1D0eJ4uv5Fym"),
     ("Jungle – Back On 74", 214, "https://youtu.be/ygWV4mbqEQQ"),
     ("Fleetwood Mac – Dreams", 257, "https://open.spotify.com/track/0ofHAoxe9vBkTCp2UQIavz"),
     ("Tame Impala – The Less I Know The Better", 216, "https://youtu.be/2SUwOgmvzK4"),
 ]
 
 
+def tap_to_listen_if_asked(page: Page) -> None:
+    """A page opened without a tap on the site asks for one before it plays sound."""
+    page.locator("#player-area:not([hidden]):is([data-sound=needs-tap], [data-sound=allowed])").wait_for()
+    if page.locator("#tap-overlay").is_visible():
+        page.get_by_role("button", name="Tap to listen").click()
+        page.locator("#tap-overlay").wait_for(state="hidden")
+
+
 def screenshots(out_dir: Path) -> list[Path]:
-    """The invite page, the room as a host and as a friend see it, and the host's QR code; 390×844."""
+    """The invite page, the room as a host and as a friend see it (with the player), the host's QR
+    code, the listening settings, a friend's phone as a remote in speaker mode, and the "Tap to
+    listen" a browser asks for; 390×844.
+    The players are the stand-ins of tests/fakes (the machine that renders these has no network)."""
     from playwright.sync_api import sync_playwright
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -268,7 +328,15 @@ def screenshots(out_dir: Path) -> list[Path]:
         friend_page.goto(invite["url"])
         friend_page.get_by_label("Your name").fill("Jonas")
         friend_page.get_by_label("Your name").blur()
-        names = ["join.png", "room-admin.png", "room-member.png", "invite.png"]
+        names = [
+            "join.png",
+            "room-admin.png",
+            "room-member.png",
+            "invite.png",
+            "listening.png",
+            "room-remote.png",
+            "tap-to-listen.png",
+        ]
         paths = [out_dir / name for name in names]
         friend_page.screenshot(path=paths[0])
 
@@ -281,6 +349,11 @@ def screenshots(out_dir: Path) -> list[Path]:
             friend_page.get_by_label("Length (m:ss)").fill(f"{duration // 60}:{duration % 60:02d}")
             friend_page.get_by_role("button", name="Add to queue").click()
             friend_page.locator(".track-title", has_text=title).wait_for()
+        host_page.locator("#tap-overlay").wait_for()  # opened without a tap: the browser wants one
+        host_page.evaluate("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
+        host_page.screenshot(path=paths[6])
+        tap_to_listen_if_asked(host_page)
+        tap_to_listen_if_asked(friend_page)
         host_page.get_by_role("button", name="Play", exact=True).click()
         host_page.get_by_text("Playing", exact=True).wait_for()
         host_page.locator("#progress").click(position={"x": 100, "y": 5})  # seek to a third of the song
@@ -297,6 +370,16 @@ def screenshots(out_dir: Path) -> list[Path]:
         friend_page.screenshot(path=paths[2])
         host_page.locator("#invite-card").scroll_into_view_if_needed()
         host_page.screenshot(path=paths[3])
+        # The host makes the laptop the room's one speaker; the friend's phone becomes a remote.
+        host_page.get_by_text("One speaker").click()
+        host_page.get_by_label("This device is the room's speaker").check()
+        friend_page.locator("#people .speaker-badge").wait_for()
+        host_page.locator("#listening-label").scroll_into_view_if_needed()
+        host_page.evaluate("window.scrollBy(0, -12)")
+        host_page.screenshot(path=paths[4])
+        friend_page.locator("#player-area").wait_for(state="hidden")
+        friend_page.evaluate("window.scrollTo(0, 0)")
+        friend_page.screenshot(path=paths[5])
         browser.close()
     if blocked:
         raise RuntimeError(f"the pages tried to reach the network: {blocked}")

@@ -185,7 +185,7 @@ def ws_client(request: pytest.FixtureRequest, tmp_path: Path, migrated_sqlite_te
         migrate_on_start=False,
         playback_lead_ms=0,
     )
-    with TestClient(create_app(settings, clock=FakeClock())) as client:
+    with TestClient(create_app(settings, rate_clock=FakeClock())) as client:
         try:
             yield client
         finally:

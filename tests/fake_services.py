@@ -2,8 +2,11 @@
 
 Each is a threading ``http.server`` on 127.0.0.1 with a port of its own, scriptable per test: the
 tracks or videos it knows, the tokens it accepts, and a queue of forced answers (``fail_next``)
-for rate limits, quota errors, outages. Every request is recorded, so tests can assert what was
-asked and with which token. Nothing here touches the network.
+for rate limits, quota errors, outages. Every request is recorded (with the wall-clock time it
+arrived), so tests can assert what was asked, when and with which token. The Spotify fake also
+plays the Web API player (``/v1/me/player/…``) for "play on my Spotify": each user token has an
+active device or not, is Premium or not, and every play, pause and seek is kept with its
+``position_ms``. Nothing here touches the network.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ class Seen:
     query: dict[str, str]
     headers: dict[str, str]
     form: dict[str, str] = field(default_factory=dict)
+    body: Any = None  # the JSON body of a PUT
+    at: float = 0.0  # time.time() when the request arrived
 
     @property
     def bearer(self) -> str | None:
@@ -59,16 +64,23 @@ class FakeServer:
                 form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
                 self._answer(form)
 
-            def _answer(self, form: dict[str, str]) -> None:
+            def do_PUT(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                raw = self.rfile.read(length)
+                self._answer({}, json.loads(raw) if raw else None)
+
+            def _answer(self, form: dict[str, str], body: Any = None) -> None:
+                at = time.time()
                 parts = urlsplit(self.path)
                 query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-                seen = Seen(self.command, parts.path, query, {k.lower(): v for k, v in self.headers.items()}, form)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                seen = Seen(self.command, parts.path, query, headers, form, body, at)
                 server.seen.append(seen)
                 time.sleep(server.delay_s)
-                status, headers, body = handle(seen)
-                raw = json.dumps(body).encode()
+                status, reply_headers, reply = handle(seen)
                 self.send_response(status)
-                for name, value in {"Content-Type": "application/json", **headers}.items():
+                raw = b"" if status == 204 else json.dumps(reply).encode()
+                for name, value in {"Content-Type": "application/json", **reply_headers}.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(raw)))
                 self.end_headers()
@@ -112,6 +124,8 @@ class FakeSpotify:
         self.rotate_refresh = False
         self.forced: list[Reply] = []  # answers the Web API gives before any other
         self.forced_token: list[Reply] = []  # the same for the accounts service
+        self.devices: dict[str, str] = {}  # user token -> its active device's name (none: 404 on the player)
+        self.free_accounts: set[str] = set()  # user tokens of accounts without Premium (403 on the player)
         self._ids = itertools.count(1)
         self.api = FakeServer(self._api)
         self.accounts = FakeServer(self._accounts)
@@ -136,11 +150,17 @@ class FakeSpotify:
     def token_calls(self, grant_type: str | None = None) -> list[Seen]:
         return [s for s in self.accounts.seen if grant_type is None or s.form.get("grant_type") == grant_type]
 
+    def player_calls(self) -> list[Seen]:
+        """Play, pause and seek commands, in the order they arrived (the devices listing left out)."""
+        return [s for s in self.api.seen if s.path.startswith("/v1/me/player/") and s.method == "PUT"]
+
     def _api(self, seen: Seen) -> Reply:
         if seen.bearer not in self.valid_tokens:
             return 401, {}, {"error": {"status": 401, "message": "The access token expired"}}
         if self.forced:
             return self.forced.pop(0)
+        if seen.path.startswith("/v1/me/player"):
+            return self._player(seen)
         if seen.path.startswith("/v1/tracks/"):
             track = self.tracks.get(seen.path.rsplit("/", 1)[-1])
             return (200, {}, track) if track else (404, {}, {"error": {"status": 404, "message": "Not found"}})
@@ -149,6 +169,22 @@ class FakeSpotify:
             items = [t for t in self.tracks.values() if words in t["name"].lower()]
             return 200, {}, {"tracks": {"items": items[: int(seen.query.get("limit", "10"))]}}
         return 404, {}, {"error": {"status": 404, "message": "no such endpoint"}}
+
+    def _player(self, seen: Seen) -> Reply:
+        token = seen.bearer or ""
+        if seen.path == "/v1/me/player/devices":
+            name = self.devices.get(token)
+            items = [] if name is None else [{"id": "dev-1", "is_active": True, "name": name, "type": "Smartphone"}]
+            return 200, {}, {"devices": items}
+        if seen.path not in ("/v1/me/player/play", "/v1/me/player/pause", "/v1/me/player/seek"):
+            return 404, {}, {"error": {"status": 404, "message": "Service not found"}}
+        if token in self.free_accounts:
+            body = {"error": {"status": 403, "message": "Player command failed: Premium required"}}
+            body["error"]["reason"] = "PREMIUM_REQUIRED"
+            return 403, {}, body
+        if token not in self.devices:
+            return 404, {}, {"error": {"status": 404, "message": "Player command failed: No active device found"}}
+        return 204, {}, None
 
     def _accounts(self, seen: Seen) -> Reply:
         expected = "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()

@@ -47,7 +47,7 @@ class FakeClock:
 
 
 def clock(client: TestClient) -> FakeClock:
-    """The fake clock the app of ``client`` was created with (``create_app(..., clock=FakeClock())``)."""
-    fake = client.app_state["clock"]
+    """The fake rate-limit clock of the app of ``client`` (``create_app(..., rate_clock=FakeClock())``)."""
+    fake = client.app_state["rate_clock"]
     assert isinstance(fake, FakeClock), "this app runs on the real clock"
     return fake

@@ -4,6 +4,7 @@ import copy
 import hashlib
 import json
 import re
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -91,6 +92,14 @@ def test_asyncapi_error_codes_are_documented() -> None:
         assert f"`{code}`" in description
 
 
+def test_asyncapi_spotify_player_codes_are_documented_for_errors_and_notices() -> None:
+    from rooms_server.sources.spotify_player import HARMLESS, PLAYER_ERROR_CODES
+
+    for code in PLAYER_ERROR_CODES - HARMLESS:
+        assert f"`{code}`" in MESSAGES["serverError"]["description"]
+        assert f"`{code}`" in MESSAGES["serverNotice"]["description"]
+
+
 # -- server frames built by the code --------------------------------------------------------------
 
 
@@ -108,7 +117,13 @@ def room_events() -> list[dict[str, Any]]:
         rooms.previous(make_state(current=3), None, now_ms=NOW, lead_ms=LEAD),
         rooms.jump(make_state(), 3, now_ms=NOW, lead_ms=LEAD),
         rooms.play(make_state(), now_ms=NOW, lead_ms=LEAD),
-        rooms.pause(make_state(playing=True), now_ms=NOW + 10),
+        rooms.pause(make_state(playing=True), now_ms=NOW + 10, lead_ms=0),
+        rooms.pause(make_state(playing=True), now_ms=NOW + 10, lead_ms=LEAD),
+        rooms.seek(make_state(playing=True), 1000, now_ms=NOW, lead_ms=LEAD),
+        rooms.set_listening_mode(make_state(), "speaker"),
+        rooms.mark_speaker(make_state(), rooms.Speaker("a" * 32, "u1", "Ann")),
+        rooms.set_follow(make_state(), "u1", True),
+        rooms.set_follow(replace(make_state(), followers=frozenset({"u1"})), "u1", False, notice="0123abcd"),
         rooms.seek(make_state(), 1000, now_ms=NOW, lead_ms=LEAD),
         rooms.vote_skip(make_state(), "u1", 1, present_users=5, ratio=0.5, now_ms=NOW, lead_ms=LEAD),
         rooms.advance_if_ended(make_state(current=2, playing=True), now_ms=NOW + 10**6, lead_ms=LEAD),
@@ -138,6 +153,27 @@ def server_frames() -> list[str | bytes]:
             [make_state(()), make_state(current=3), make_state(playing=True, votes=frozenset({"u2"}))]
         )
     ]
+    busy = replace(
+        rooms.seek(
+            rooms.pause(make_state(playing=True), now_ms=NOW, lead_ms=LEAD).state, 5, now_ms=NOW, lead_ms=LEAD
+        ).state,
+        listening_mode="speaker",
+        speakers=(rooms.Speaker("a" * 32, "u1", "Ann"),),
+        followers=frozenset({"u2"}),
+    )
+    snapshots.append(
+        protocol.snapshot(
+            busy,
+            epoch="e1",
+            seq=9,
+            server_time=NOW,
+            recovered=True,
+            members=others,
+            you=you,
+            votes_needed=1,
+            device_key="a" * 32,
+        )
+    )
     replies = [
         protocol.resumed("e1", 5, NOW),
         protocol.ack("c1", 6),
@@ -146,6 +182,7 @@ def server_frames() -> list[str | bytes]:
         protocol.error("bad_json", "invalid JSON"),
         protocol.pong(1.25, NOW, id="p"),
         protocol.pong(17, NOW),
+        protocol.notice("spotify_no_device", "Play on my Spotify is off: open Spotify on a device first."),
     ]
     events = [protocol.encode_event(body, epoch="e1", seq=n, ts=NOW) for n, body in enumerate(room_events(), 1)]
     return snapshots + replies + events

@@ -9,32 +9,26 @@ CI=true, where they fail.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from starlette.testclient import TestClient
 
-from rooms_server.app import create_app
-from rooms_server.config import Settings
 from tests.browser import (
     Api,
     Server,
-    chromium_missing,
+    browser as browser,
     expire_invite,
     horizontal_overflow,
     join_through_invite,
-    launch,
     new_phone,
-    run_server,
+    playwright as playwright,
+    server as server,
 )
-from tests.services import require_present
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Locator, LocatorAssertions, Page, Playwright
+    from playwright.sync_api import Browser, BrowserContext, Locator, LocatorAssertions, Page
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -64,28 +58,6 @@ UNLABELLED = """
   .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute("aria-label") && !el.textContent.trim())
   .map((el) => el.outerHTML)
 """
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    require_present(chromium_missing())
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        yield pw
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    browser = launch(playwright)
-    yield browser
-    browser.close()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with run_server(tmp_path_factory.mktemp("browser")) as server:
-        yield server
 
 
 @pytest.fixture
@@ -305,28 +277,3 @@ def test_terminal_close_stops_reconnecting_and_says_why(phones: Phones, server: 
     expect(page.locator("#status-text")).to_have_text("Disconnected")
     time.sleep(1.5)  # longer than the first reconnect delay
     assert len(sockets) == 1, "no reconnect after a terminal close code"
-
-
-def test_pages_and_assets_are_served_by_the_app_itself(tmp_path: Path) -> None:
-    """In process (no browser needed): routes, headers, cache-busting, no external references."""
-    # Migrated by the app's own lifespan (in TestClient's thread): the sync Playwright of the other
-    # tests keeps an event loop running in this thread, so no asyncio.run() here.
-    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'rooms.db'}", migrate_on_start=True)
-    with TestClient(create_app(settings)) as client:
-        join, room = client.get("/join/0123abcd"), client.get("/groups/0123abcd")
-        script, style = client.get("/static/app.js"), client.get("/static/app.css")
-        missing = client.get("/static/nope.js")
-        paths = client.get("/openapi.json").json()["paths"]
-    for page, kind in ((join, "join"), (room, "room")):
-        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-        assert f'data-page="{kind}"' in page.text
-        assert "default-src 'none'" in page.headers["content-security-policy"]
-        assert page.headers["referrer-policy"] == "no-referrer"  # invite URLs carry the token
-        assert re.search(r'/static/app\.js\?v=[0-9a-f]{12}"', page.text) and "__VERSION__" not in page.text
-        assert not re.search(r'(src|href)="(https?:)?//', page.text), "nothing from another origin"
-    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
-    assert style.status_code == 200 and style.headers["content-type"].startswith("text/css")
-    assert "url(" not in style.text and "@import" not in style.text
-    assert ".innerHTML" not in script.text, "user text goes through textContent only"
-    assert missing.status_code == 404
-    assert not any(p.startswith(("/join", "/groups", "/static")) for p in paths)

@@ -474,6 +474,26 @@ async def test_hit_window_is_not_extended_by_later_hits(backend: Backend) -> Non
     assert await engine.hit("k", 0.4) == 1
 
 
+async def test_max_recent_is_the_largest_report_of_the_last_windows(backend: Backend) -> None:
+    engine = (await backend.make()).engine
+    assert await engine.max_recent("rtt:g1", 0.25) is None
+    for value in (120, 480, 90):
+        await engine.max_report("rtt:g1", value, 0.25)
+    await engine.max_report("rtt:g2", 999, 0.25)
+    assert await engine.max_recent("rtt:g1", 0.25) == 480  # the largest, not the last
+    assert await engine.max_recent("rtt:g2", 0.25) == 999  # keys are independent
+    await asyncio.sleep(0.6)  # more than two windows without a report
+    assert await engine.max_recent("rtt:g1", 0.25) is None
+    await engine.max_report("rtt:g1", 50, 0.25)
+    assert await engine.max_recent("rtt:g1", 0.25) == 50
+
+
+async def test_max_report_keeps_the_largest_under_concurrent_reports(backend: Backend) -> None:
+    engine = (await backend.make()).engine
+    await asyncio.gather(*(engine.max_report("k", value, 30) for value in range(1, 101)))
+    assert await engine.max_recent("k", 30) == 100
+
+
 async def test_ping_is_true_when_connected_and_close_is_idempotent(backend: Backend) -> None:
     engine = (await backend.make()).engine
     assert await engine.ping()
@@ -492,6 +512,19 @@ async def test_redis_hit_is_shared_by_every_engine_of_the_prefix(redis_backend: 
     assert redis_backend.raw is not None
     ttl_ms = await redis_backend.raw.pttl(f"{redis_backend.prefix}hits:join")
     assert 0 < ttl_ms <= 30_000  # the counter never lives without its expiry
+
+
+@pytest.mark.redis
+async def test_redis_max_is_shared_by_every_engine_of_the_prefix(redis_backend: Backend) -> None:
+    a, b = (await redis_backend.make()).engine, (await redis_backend.make()).engine
+    await a.max_report("rtt:g", 300, 30)
+    await b.max_report("rtt:g", 200, 30)
+    assert await a.max_recent("rtt:g", 30) == await b.max_recent("rtt:g", 30) == 300
+    assert redis_backend.raw is not None
+    keys = [key async for key in redis_backend.raw.scan_iter(f"{redis_backend.prefix}max:rtt:g:*")]
+    assert keys
+    for key in keys:
+        assert 0 < await redis_backend.raw.pttl(key) <= 60_000  # never without its expiry
 
 
 @pytest.mark.redis

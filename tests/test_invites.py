@@ -130,7 +130,14 @@ def test_invite_join_private_group_twice_keeps_the_role(client: TestClient) -> N
     for _ in range(2):
         joined = client.post(f"/api/invites/{token}/join", headers=bob.headers)
         assert joined.status_code == 200
-        assert joined.json() == {"id": gid, "name": "G", "is_public": False, "your_role": "member", "member_count": 2}
+        assert joined.json() == {
+            "id": gid,
+            "name": "G",
+            "is_public": False,
+            "listening_mode": "everyone",
+            "your_role": "member",
+            "member_count": 2,
+        }
     assert client.post(f"/api/invites/{token}/join", headers=ann.headers).json()["your_role"] == "admin"
     assert client.get(f"/api/groups/{gid}/playlist", headers=bob.headers).status_code == 200
 

@@ -23,6 +23,7 @@ TABLES = {
     "groupqr",
     "auth_sessions",
     "command_results",
+    "group_speakers",
 }
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -13,8 +14,11 @@ from rooms_server.protocol import (
     Add,
     Chat,
     CloseCode,
+    Follow,
     Hello,
     Jump,
+    ListeningMode,
+    MarkSpeaker,
     Move,
     Pause,
     Ping,
@@ -26,10 +30,11 @@ from rooms_server.protocol import (
     Resume,
     Seek,
     Skip,
+    UnmarkSpeaker,
     VoteSkip,
     parse_client_frame,
 )
-from rooms_server.rooms import Member
+from rooms_server.rooms import Member, Speaker
 from tests.test_rooms import make_state
 
 
@@ -71,6 +76,19 @@ VALID_FRAMES: list[tuple[dict[str, Any], protocol.ClientFrame]] = [
     ({"type": "react", "emoji": "👍🏽"}, React(emoji="👍🏽")),
     ({"type": "ping", "client_time": 1.5}, Ping(client_time=1.5)),
     ({"type": "ping", "client_time": -3, "id": "t"}, Ping(client_time=-3, id="t")),
+    ({"type": "ping", "client_time": 12.25, "rtt_ms": 180}, Ping(client_time=12.25, rtt_ms=180)),
+    ({"type": "ping", "client_time": 0, "rtt_ms": 60_000}, Ping(client_time=0, rtt_ms=60_000)),
+    ({"type": "hello", "device_id": "d" * 16}, Hello(device_id="d" * 16)),
+    ({"type": "hello", "device_id": "Az09_-" * 10 + "xyzw"}, Hello(device_id="Az09_-" * 10 + "xyzw")),
+    ({"type": "listening_mode", "mode": "speaker"}, ListeningMode(mode="speaker")),
+    ({"type": "listening_mode", "mode": "everyone", "id": "m"}, ListeningMode(mode="everyone", id="m")),
+    ({"type": "mark_speaker"}, MarkSpeaker()),
+    (
+        {"type": "unmark_speaker", "device_key": "0123456789abcdef" * 2},
+        UnmarkSpeaker(device_key="0123456789abcdef" * 2),
+    ),
+    ({"type": "follow", "following": True}, Follow(following=True)),
+    ({"type": "follow", "following": False, "id": "f"}, Follow(following=False, id="f")),
 ]
 
 
@@ -274,6 +292,7 @@ JSON = st.recursive(
 FIELD_NAMES = st.sampled_from(
     ["type", "id", "track_id", "after_track_id", "expected_track_id", "position_ms", "service", "url", "title"]
     + ["duration", "text", "emoji", "client_time", "token", "resume", "epoch", "seq"]
+    + ["rtt_ms", "device_id", "mode", "device_key", "following"]
 )
 
 
@@ -360,12 +379,65 @@ def test_snapshot_describes_the_whole_room() -> None:
     frame = orjson.loads(text)
     assert frame["type"] == "snapshot"
     assert (frame["epoch"], frame["seq"], frame["server_time"], frame["recovered"]) == ("e1", 3, 10, False)
-    assert frame["group"] == {"id": state.group_id, "name": "Friday", "is_public": False}
+    assert frame["group"] == {"id": state.group_id, "name": "Friday", "is_public": False, "listening_mode": "everyone"}
+    assert (frame["speakers"], frame["followers"], frame["device_key"]) == ([], [], None)
     assert frame["playlist"]["current_index"] == 1 and frame["playlist"]["version"] == state.version
     assert [t["id"] for t in frame["playlist"]["tracks"]] == [1, 2, 3]
     assert frame["playback"]["is_playing"] is True
     assert frame["votes"] == {"track_id": 2, "votes": 1, "needed": 2}
     assert frame["members"] == [frame["you"]] == [{"user_id": "u1", "name": "Ann", "role": "admin"}]
+
+
+def test_snapshot_carries_mode_speakers_followers_and_the_sockets_device() -> None:
+    state = replace(
+        make_state(),
+        listening_mode="speaker",
+        speakers=(Speaker("a" * 32, "u1", "Ann"),),
+        followers=frozenset({"u2", "u1"}),
+    )
+    you = Member(user_id="u1", name="Ann", role="admin")
+    frame = orjson.loads(
+        protocol.snapshot(
+            state,
+            epoch="e",
+            seq=0,
+            server_time=0,
+            recovered=False,
+            members=[you],
+            you=you,
+            votes_needed=1,
+            device_key="b" * 32,
+        )
+    )
+    assert frame["group"]["listening_mode"] == "speaker"
+    assert frame["speakers"] == [{"device_key": "a" * 32, "user_id": "u1", "name": "Ann"}]
+    assert frame["followers"] == ["u1", "u2"] and frame["device_key"] == "b" * 32
+
+
+def test_device_key_is_per_room_and_hides_the_device_id() -> None:
+    key = protocol.device_key("g1", "device-0123456789")
+    assert len(key) == 32 and int(key, 16) >= 0
+    assert key == protocol.device_key("g1", "device-0123456789")
+    assert key != protocol.device_key("g2", "device-0123456789")  # not linkable across rooms
+    assert "device" not in key
+
+
+def test_hello_device_id_and_ping_rtt_are_bounded() -> None:
+    for bad in ("short", "x" * 65, "has space in it!!", "ünïcødé-device-id"):
+        assert refused({"type": "hello", "device_id": bad}).code == "bad_frame"
+    for bad_rtt in (-1, 60_001, 1.5, True, "100"):
+        assert refused({"type": "ping", "client_time": 1, "rtt_ms": bad_rtt}).code == "bad_frame"
+    assert refused({"type": "listening_mode", "mode": "loud"}).code == "bad_frame"
+    assert refused({"type": "follow", "following": 1}).code == "bad_frame"
+    assert refused({"type": "unmark_speaker", "device_key": "A" * 32}).code == "bad_frame"
+
+
+def test_notice_is_not_an_event() -> None:
+    assert orjson.loads(protocol.notice("spotify_no_device", "open Spotify")) == {
+        "type": "notice",
+        "code": "spotify_no_device",
+        "message": "open Spotify",
+    }
 
 
 def test_snapshot_of_an_ended_queue_has_no_vote_track() -> None:

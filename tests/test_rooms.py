@@ -12,9 +12,11 @@ from rooms_server.rooms import (
     ADMIN_ONLY,
     MEMBER,
     Change,
+    Clock,
     LiveState,
     Playback,
     RoomError,
+    Speaker,
     Track,
 )
 
@@ -124,7 +126,7 @@ def test_encode_state_round_trip_holds_for_any_state(
 
 
 def test_decode_state_refuses_another_format() -> None:
-    data = rooms.encode_state(make_state()).replace(b'"format":1', b'"format":99')
+    data = rooms.encode_state(make_state()).replace(b'"format":2', b'"format":99')
     with pytest.raises(ValueError):
         rooms.decode_state(data)
 
@@ -140,13 +142,24 @@ def test_require_role_member_is_forbidden_host_commands(command: str) -> None:
     rooms.require_role(command, ADMIN)
 
 
-@pytest.mark.parametrize("command", ["add", "remove", "vote_skip", "chat", "react", "ping", "hello"])
+@pytest.mark.parametrize("command", ["add", "remove", "vote_skip", "chat", "react", "ping", "hello", "follow"])
 def test_require_role_member_may_use_member_commands(command: str) -> None:
     rooms.require_role(command, MEMBER)
 
 
 def test_require_role_host_commands_are_exactly_these() -> None:
-    assert ADMIN_ONLY == {"skip", "previous", "jump", "play", "pause", "seek", "move"}
+    assert ADMIN_ONLY == {
+        "skip",
+        "previous",
+        "jump",
+        "play",
+        "pause",
+        "seek",
+        "move",
+        "listening_mode",
+        "mark_speaker",
+        "unmark_speaker",
+    }
 
 
 # -- add ----------------------------------------------------------------------------------------
@@ -474,24 +487,53 @@ def test_play_while_playing_is_a_noop() -> None:
 
 def test_play_paused_at_the_very_end_restarts_the_track() -> None:
     change = rooms.play(make_state(position_ms=180_000), now_ms=NOW, lead_ms=LEAD)
-    assert change.state.playback == Playback(True, 0, NOW + LEAD)
+    assert change.state.playback == Playback(True, 0, NOW + LEAD, prior=Playback(False, 180_000, NOW))
 
 
-def test_pause_freezes_the_current_position() -> None:
+def test_pause_without_lead_freezes_the_current_position() -> None:
     state = make_state(playing=True, position_ms=1_000, server_time_ms=NOW - 4_000)
-    change = rooms.pause(state, now_ms=NOW)
+    change = rooms.pause(state, now_ms=NOW, lead_ms=0)
     assert change.state.playback == Playback(False, 5_000, NOW)
     assert types_of(change) == ["playback_changed"]
 
 
-def test_pause_before_a_scheduled_start_keeps_the_start_position() -> None:
-    change = rooms.pause(make_state(playing=True, position_ms=2_000, server_time_ms=NOW + LEAD), now_ms=NOW)
-    assert change.state.playback == Playback(False, 2_000, NOW)
+def test_pause_is_scheduled_like_a_start_and_keeps_playing_until_then() -> None:
+    state = make_state(playing=True, position_ms=1_000, server_time_ms=NOW - 4_000)
+    playback = rooms.pause(state, now_ms=NOW, lead_ms=LEAD).state.playback
+    # Every phone stops at NOW + LEAD, all at the position the room reaches then.
+    assert playback == Playback(False, 5_000 + LEAD, NOW + LEAD, prior=Playback(True, 1_000, NOW - 4_000))
+    assert playback.position_at(NOW, 180_000) == 5_000  # still playing now
+    assert playback.position_at(NOW + LEAD - 1, 180_000) == 5_000 + LEAD - 1
+    assert playback.position_at(NOW + 60_000, 180_000) == 5_000 + LEAD  # then frozen
+    assert playback.playing_at(NOW) and not playback.playing_at(NOW + LEAD)
+
+
+def test_pause_before_a_scheduled_start_stops_at_the_start_position() -> None:
+    state = make_state(playing=True, position_ms=2_000, server_time_ms=NOW + LEAD)
+    playback = rooms.pause(state, now_ms=NOW, lead_ms=LEAD // 2).state.playback
+    # Never before the change already scheduled: the start at NOW + LEAD is replaced by the pause.
+    assert playback == Playback(False, 2_000, NOW + LEAD)
+    assert playback.position_at(NOW, 180_000) == 2_000
+
+
+def test_pause_near_the_end_stops_at_the_end() -> None:
+    state = make_state(playing=True, position_ms=179_900, server_time_ms=NOW)
+    assert rooms.pause(state, now_ms=NOW, lead_ms=LEAD).state.playback.position_ms == 180_000
+
+
+def test_play_before_a_scheduled_pause_cancels_it_seamlessly() -> None:
+    playing = make_state(playing=True, position_ms=1_000, server_time_ms=NOW - 4_000)
+    paused = rooms.pause(playing, now_ms=NOW, lead_ms=LEAD).state
+    resumed = rooms.play(paused, now_ms=NOW + 10, lead_ms=LEAD // 2).state.playback
+    # Resumed at the pause's own instant and position: the room never stops.
+    assert resumed.server_time_ms == NOW + LEAD and resumed.is_playing
+    for t in (NOW, NOW + LEAD, NOW + 5_000):
+        assert resumed.position_at(t, 180_000) == playing.playback.position_at(t, 180_000)
 
 
 def test_pause_while_paused_or_ended_is_a_noop() -> None:
     for state in (make_state(), make_state(current=3)):
-        assert_noop(state, rooms.pause(state, now_ms=NOW))
+        assert_noop(state, rooms.pause(state, now_ms=NOW, lead_ms=LEAD))
 
 
 @pytest.mark.parametrize("position", [-1, 180_001, 2**53])
@@ -501,9 +543,18 @@ def test_seek_outside_the_track_is_bad_position(position: int) -> None:
     assert exc.value.code == "bad_position"
 
 
-def test_seek_while_playing_reschedules_from_the_new_position() -> None:
+def test_seek_while_playing_jumps_at_a_scheduled_instant_and_plays_on_until_then() -> None:
+    state = make_state(playing=True, position_ms=0, server_time_ms=NOW - 10_000)
+    playback = rooms.seek(state, 90_000, now_ms=NOW, lead_ms=LEAD).state.playback
+    assert playback == Playback(True, 90_000, NOW + LEAD, prior=Playback(True, 0, NOW - 10_000))
+    assert playback.position_at(NOW + LEAD - 1, 180_000) == 10_000 + LEAD - 1  # the old clock runs on
+    assert playback.position_at(NOW + LEAD, 180_000) == 90_000
+    assert playback.position_at(NOW + LEAD + 500, 180_000) == 90_500
+
+
+def test_seek_to_the_end_while_playing_is_allowed() -> None:
     change = rooms.seek(make_state(playing=True), 180_000, now_ms=NOW, lead_ms=LEAD)
-    assert change.state.playback == Playback(True, 180_000, NOW + LEAD)
+    assert change.state.playback.clock == Clock(True, 180_000, NOW + LEAD)
 
 
 def test_seek_while_paused_stays_paused() -> None:
@@ -709,7 +760,7 @@ def apply_op(state: LiveState, op: tuple[Any, ...], now: int) -> Change:
         "previous": lambda: rooms.previous(state, cur, now_ms=now, lead_ms=LEAD),
         "jump": lambda: rooms.jump(state, pick, now_ms=now, lead_ms=LEAD),
         "play": lambda: rooms.play(state, now_ms=now, lead_ms=LEAD),
-        "pause": lambda: rooms.pause(state, now_ms=now),
+        "pause": lambda: rooms.pause(state, now_ms=now, lead_ms=LEAD),
         "seek": lambda: rooms.seek(state, a * 1000, now_ms=now, lead_ms=LEAD),
         "vote": lambda: vote(state, f"u{b % 4}", cur or pick, present=3),
         "tick": lambda: rooms.advance_if_ended(state, now_ms=now, lead_ms=LEAD),
@@ -750,3 +801,140 @@ def test_transitions_keep_invariants_and_events_replay_to_the_same_state(
         moved = ids_of(before) != ids_of(state) or before.current_index != state.current_index
         assert state.version == before.version + (1 if moved or current_id(before) != current_id(state) else 0)
         assert (change.events == []) == (state == before)
+
+
+# -- scheduling: prior clocks, track ends, restamping ----------------------------------------------
+
+
+def test_playback_without_prior_holds_its_position_until_its_instant() -> None:
+    playback = Playback(True, 4_000, NOW + LEAD)
+    assert playback.clock_at(NOW) == Clock(False, 4_000, NOW + LEAD)
+    assert playback.position_at(NOW - 10_000, 180_000) == 4_000
+
+
+def test_track_ends_at_a_pending_pause_only_when_the_track_ends_first() -> None:
+    state = make_state(playing=True, position_ms=179_000, server_time_ms=NOW)
+    paused = rooms.pause(state, now_ms=NOW, lead_ms=2_000).state
+    assert rooms.track_ends_at_ms(paused) == NOW + 1_000  # the track ends before the pause lands
+    assert rooms.advance_if_ended(paused, now_ms=NOW + 1_000, lead_ms=LEAD).state.current_index == 1
+    early = rooms.pause(make_state(playing=True, server_time_ms=NOW), now_ms=NOW, lead_ms=LEAD).state
+    assert rooms.track_ends_at_ms(early) is None
+
+
+def test_track_ends_at_follows_a_scheduled_seek() -> None:
+    state = make_state(playing=True, position_ms=0, server_time_ms=NOW)
+    seeked = rooms.seek(state, 170_000, now_ms=NOW, lead_ms=LEAD).state
+    assert rooms.track_ends_at_ms(seeked) == NOW + LEAD + 10_000
+
+
+def test_restamp_moves_a_track_start_to_after_the_durable_write() -> None:
+    state = make_state(playing=True, server_time_ms=NOW - 1_000)
+    change = rooms.skip(state, 1, now_ms=NOW, lead_ms=LEAD)
+    late = rooms.restamp(state, change, now_ms=NOW + 88, lead_ms=LEAD)  # the SQL commit took 88 ms
+    assert late.state.playback == Playback(True, 0, NOW + 88 + LEAD)
+    assert [e for e in late.events if e["type"] == "playback_changed"] == [
+        {"type": "playback_changed", "playback": rooms.playback_to_dict(late.state.playback), "track_id": 2}
+    ]
+    assert types_of(late) == types_of(change) and late.state.current_index == change.state.current_index
+
+
+def test_restamp_leaves_changes_without_a_new_start_alone() -> None:
+    state = make_state(playing=True, server_time_ms=NOW - 1_000)
+    for change in (
+        rooms.move_track(state, 3, None),
+        rooms.pause(state, now_ms=NOW, lead_ms=LEAD),
+        Change(state, []),
+    ):
+        assert rooms.restamp(state, change, now_ms=NOW + 50, lead_ms=LEAD) is change
+
+
+def test_restamp_of_a_paused_switch_takes_the_later_instant() -> None:
+    state = make_state(position_ms=9_000, server_time_ms=NOW - 5_000)
+    change = rooms.skip(state, 1, now_ms=NOW, lead_ms=LEAD)
+    assert rooms.restamp(state, change, now_ms=NOW + 30, lead_ms=LEAD).state.playback == Playback(False, 0, NOW + 30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    ops=st.lists(st.tuples(st.sampled_from(["play", "pause", "seek"]), st.integers(0, 179), st.integers(0, 3_000))),
+    leads=st.lists(st.integers(0, 3_000), min_size=20, max_size=20),
+)
+def test_scheduled_changes_never_move_the_room_before_their_instant(
+    ops: list[tuple[str, int, int]], leads: list[int]
+) -> None:
+    """Whatever the hosts press and whatever the leads: up to a change's instant the room is where
+    it was before the change; from it on, where the change says."""
+    state = make_state(playing=True, server_time_ms=NOW)
+    now = NOW
+    for (kind, second, step), lead in zip(ops, leads, strict=False):
+        now += step
+        if kind == "play":
+            change = rooms.play(state, now_ms=now, lead_ms=lead)
+        elif kind == "pause":
+            change = rooms.pause(state, now_ms=now, lead_ms=lead)
+        else:
+            change = rooms.seek(state, second * 1000, now_ms=now, lead_ms=lead)
+        new = change.state.playback
+        assert new.server_time_ms >= state.playback.server_time_ms  # phones apply changes in order
+        for t in (now, (now + new.server_time_ms) // 2, new.server_time_ms - 1):
+            if now <= t < new.server_time_ms:
+                assert new.position_at(t, 180_000) == state.playback.position_at(t, 180_000)
+        state = change.state
+
+
+# -- listening mode, speakers, Spotify followers ------------------------------------------------
+
+
+def test_listening_mode_changes_with_an_event_and_twice_is_a_noop() -> None:
+    state = make_state()
+    change = rooms.set_listening_mode(state, rooms.SPEAKER)
+    assert change.state.listening_mode == "speaker"
+    assert change.events == [{"type": "listening_mode_changed", "listening_mode": "speaker"}]
+    assert_noop(change.state, rooms.set_listening_mode(change.state, "speaker"))
+    with pytest.raises(ValueError):
+        rooms.set_listening_mode(state, "loud")
+
+
+def test_speakers_are_marked_once_sorted_and_bounded() -> None:
+    state = make_state()
+    for key in ("b" * 32, "a" * 32, "b" * 32):
+        state = rooms.mark_speaker(state, Speaker(key, "u1", "Maya")).state
+    assert [s.device_key for s in state.speakers] == ["a" * 32, "b" * 32]
+    change = rooms.unmark_speaker(state, "a" * 32)
+    assert change.events == [{"type": "speakers_changed", "speakers": [rooms.speaker_to_dict(state.speakers[1])]}]
+    with pytest.raises(RoomError) as missing:
+        rooms.unmark_speaker(change.state, "a" * 32)
+    assert missing.value.code == "speaker_not_found"
+    for n in range(rooms.MAX_SPEAKERS - 2):
+        state = rooms.mark_speaker(state, Speaker(f"{n:032x}", "u1", "Maya")).state
+    with pytest.raises(RoomError) as full:
+        rooms.mark_speaker(state, Speaker("f" * 32, "u1", "Maya"))
+    assert full.value.code == "too_many_speakers"
+
+
+def test_follow_is_per_member_and_an_opt_out_may_carry_a_notice() -> None:
+    state = make_state()
+    on = rooms.set_follow(state, "u1", True)
+    assert on.state.followers == {"u1"}
+    assert on.events == [{"type": "follow_changed", "user_id": "u1", "following": True}]
+    assert_noop(on.state, rooms.set_follow(on.state, "u1", True))
+    off = rooms.set_follow(on.state, "u1", False, notice="n1")
+    assert off.state.followers == frozenset()
+    assert off.events == [{"type": "follow_changed", "user_id": "u1", "following": False, "notice": "n1"}]
+
+
+def test_encode_state_keeps_prior_mode_speakers_and_followers() -> None:
+    state = replace(
+        make_state(playing=True),
+        playback=Playback(False, 5_000, NOW + LEAD, prior=Playback(True, 1_000, NOW - 4_000)),
+        listening_mode="speaker",
+        speakers=(Speaker("a" * 32, "u1", "Maya"),),
+        followers=frozenset({"u2"}),
+    )
+    assert rooms.decode_state(rooms.encode_state(state)) == state
+
+
+def test_decode_state_refuses_the_previous_format() -> None:
+    old = rooms.encode_state(make_state()).replace(b'"format":2', b'"format":1')
+    with pytest.raises(ValueError):
+        rooms.decode_state(old)

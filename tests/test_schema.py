@@ -14,7 +14,12 @@ from rooms_server.db import migrate
 # table -> [(column, declared type, NOT NULL)] in the seed's order; extensions last.
 COLUMNS = {
     "users": [("id", "CHAR(32)", True), ("name", "VARCHAR(255)", True)],
-    "groups": [("id", "CHAR(32)", True), ("name", "VARCHAR(1000)", True), ("is_public", "BOOLEAN", True)],
+    "groups": [
+        ("id", "CHAR(32)", True),
+        ("name", "VARCHAR(1000)", True),
+        ("is_public", "BOOLEAN", True),
+        ("listening_mode", "VARCHAR(8)", True),
+    ],
     "playlists": [
         ("id", "CHAR(32)", True),
         ("group_id", "CHAR(32)", True),
@@ -67,13 +72,23 @@ COLUMNS = {
         ("answer", "TEXT", True),
         ("created_at", "DATETIME", True),
     ],
+    "group_speakers": [
+        ("group_id", "CHAR(32)", True),
+        ("device_key", "CHAR(32)", True),
+        ("user_id", "CHAR(32)", True),
+        ("marked_at", "DATETIME", True),
+    ],
     "alembic_version": [("version_num", "VARCHAR(32)", True)],
 }
 
 # constraint name -> the clause that must follow it in the table's SQL
 CONSTRAINTS = {
     "users": {"users_pk": "PRIMARY KEY (id)"},
-    "groups": {"groups_pk": "PRIMARY KEY (id)", "groups_name_unique": "UNIQUE (name)"},
+    "groups": {
+        "groups_pk": "PRIMARY KEY (id)",
+        "groups_name_unique": "UNIQUE (name)",
+        "groups_listening_mode_check": "CHECK (listening_mode IN ('everyone', 'speaker'))",
+    },
     "playlists": {
         "playlists_pk": "PRIMARY KEY (id, group_id)",
         "playlists_group_id_fkey": "FOREIGN KEY(group_id) REFERENCES groups (id)",
@@ -110,6 +125,11 @@ CONSTRAINTS = {
         "command_results_pk": "PRIMARY KEY (user_id, group_id, command_id)",
         "command_results_user_id_fkey": "FOREIGN KEY(user_id) REFERENCES users (id)",
         "command_results_group_id_fkey": "FOREIGN KEY(group_id) REFERENCES groups (id)",
+    },
+    "group_speakers": {
+        "group_speakers_pk": "PRIMARY KEY (group_id, device_key)",
+        "group_speakers_group_id_fkey": "FOREIGN KEY(group_id) REFERENCES groups (id)",
+        "group_speakers_user_id_fkey": "FOREIGN KEY(user_id) REFERENCES users (id)",
     },
     "alembic_version": {"alembic_version_pkc": "PRIMARY KEY (version_num)"},
 }
@@ -215,3 +235,14 @@ def test_schema_foreign_keys_are_valid_targets(schema: sqlite3.Connection) -> No
     unique_on_id = [row for row in schema.execute("PRAGMA index_list(playlists)").fetchall() if row[2] == 1]
     columns = [[c[2] for c in schema.execute(f"PRAGMA index_info('{row[1]}')")] for row in unique_on_id]
     assert ["id"] in columns
+
+
+def test_schema_listening_mode_defaults_to_everyone_and_refuses_others(schema: sqlite3.Connection) -> None:
+    """Rooms created before the column existed (or by a writer that omits it) listen on every phone."""
+    info = {row[1]: row for row in schema.execute("PRAGMA table_info(groups)").fetchall()}
+    assert info["listening_mode"][4] == "'everyone'"
+    schema.execute("INSERT INTO groups (id, name, is_public) VALUES ('g' || hex(randomblob(15)), 'defaulted', 0)")
+    assert schema.execute("SELECT listening_mode FROM groups WHERE name = 'defaulted'").fetchone() == ("everyone",)
+    with pytest.raises(sqlite3.IntegrityError):
+        schema.execute("INSERT INTO groups (id, name, is_public, listening_mode) VALUES ('x', 'bad', 0, 'loud')")
+    schema.rollback()

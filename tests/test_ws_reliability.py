@@ -106,7 +106,7 @@ def make_app(tmp_path: Path, migrated_sqlite_template: Path, monkeypatch: pytest
                 migrate_on_start=False,
                 playback_lead_ms=0,
             )
-            client = TestClient(create_app(dataclasses.replace(settings, **changes), clock=FakeClock()))
+            client = TestClient(create_app(dataclasses.replace(settings, **changes), rate_clock=FakeClock()))
             stack.enter_context(client)
             client.db_path = db  # type: ignore[attr-defined]
             return client

@@ -17,7 +17,15 @@ _ids = itertools.count(1)
 
 
 class Phone:
-    def __init__(self, client: TestClient, guest: Guest, group_id: str, *, resume: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        client: TestClient,
+        guest: Guest,
+        group_id: str,
+        *,
+        resume: dict[str, Any] | None = None,
+        device_id: str | None = None,
+    ):
         self.guest = guest
         self._cm = client.websocket_connect(f"/ws/groups/{group_id}", headers={"origin": "http://testserver"})
         self.ws: WebSocketTestSession = self._cm.__enter__()
@@ -26,6 +34,8 @@ class Phone:
         hello: dict[str, Any] = {"type": "hello", "token": guest.token}
         if resume is not None:
             hello["resume"] = resume
+        if device_id is not None:
+            hello["device_id"] = device_id
         self.send(hello)
         self.first = self.receive()
         self.events: list[dict[str, Any]] = []

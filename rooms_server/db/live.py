@@ -13,8 +13,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rooms_server.db import queries
-from rooms_server.db.models import Playlist, Track, User, utcnow
-from rooms_server.rooms import LiveState, Playback, Track as LiveTrack
+from rooms_server.db.models import Group, GroupSpeaker, Playlist, Track, User, utcnow
+from rooms_server.rooms import LiveState, Playback, Speaker, Track as LiveTrack
 
 
 class StaleState(Exception):
@@ -45,6 +45,7 @@ async def load_state(session: AsyncSession, group_id: str, now_ms: int) -> LiveS
     if group is None or playlist is None:
         return None
     tracks = tuple(to_live_track(row, name) for row, name in await queries.tracks_of(session, playlist.id))
+    speakers = await speakers_of(session, group_id)
     return LiveState(
         group_id=group.id,
         name=group.name,
@@ -55,6 +56,40 @@ async def load_state(session: AsyncSession, group_id: str, now_ms: int) -> LiveS
         current_index=min(max(playlist.current_track_index, 0), len(tracks)),
         playback=Playback(is_playing=False, position_ms=0, server_time_ms=now_ms),
         votes=frozenset(),
+        listening_mode=group.listening_mode,
+        speakers=speakers,
+    )
+
+
+async def speakers_of(session: AsyncSession, group_id: str) -> tuple[Speaker, ...]:
+    query = (
+        select(GroupSpeaker.device_key, GroupSpeaker.user_id, User.name)
+        .join(User, User.id == GroupSpeaker.user_id)
+        .where(GroupSpeaker.group_id == group_id)
+        .order_by(GroupSpeaker.device_key)
+    )
+    return tuple(Speaker(key, user_id, name) for key, user_id, name in (await session.execute(query)).all())
+
+
+async def set_listening_mode(session: AsyncSession, group_id: str, mode: str) -> None:
+    await session.execute(update(Group).where(Group.id == group_id).values(listening_mode=mode))
+
+
+async def add_speaker(session: AsyncSession, group_id: str, speaker: Speaker) -> None:
+    """Idempotent: a device marked twice keeps its first row."""
+    exists = select(GroupSpeaker.device_key).where(
+        GroupSpeaker.group_id == group_id, GroupSpeaker.device_key == speaker.device_key
+    )
+    if (await session.execute(exists)).first() is None:
+        row = GroupSpeaker(group_id=group_id, device_key=speaker.device_key, user_id=speaker.user_id)
+        row.marked_at = utcnow()
+        session.add(row)
+        await session.flush()
+
+
+async def remove_speaker(session: AsyncSession, group_id: str, device_key: str) -> None:
+    await session.execute(
+        delete(GroupSpeaker).where(GroupSpeaker.group_id == group_id, GroupSpeaker.device_key == device_key)
     )
 
 

@@ -12,6 +12,8 @@ Extensions to that schema, each in a migration of its own and listed in the READ
   as PostgreSQL's sequences already guarantee): a stale command naming a removed track's id must
   never act on a newer track.
 - ``command_results``: the answers of durable client commands, for exactly-once retries.
+- ``groups.listening_mode`` and ``group_speakers``: how a room listens (every phone, or only its
+  speaker devices) and which devices are its speakers.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 from sqlalchemy import (
     CHAR,
     Boolean,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -100,16 +103,33 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(255))
 
 
+LISTENING_MODES = ("everyone", "speaker")
+
+
 class Group(Base):
     __tablename__ = "groups"
     __table_args__ = (
         PrimaryKeyConstraint("id", name="groups_pk"),
         UniqueConstraint("name", name="groups_name_unique"),
+        CheckConstraint("listening_mode IN ('everyone', 'speaker')", name="groups_listening_mode_check"),
     )
 
     id: Mapped[str] = mapped_column(CHAR(32))
     name: Mapped[str] = mapped_column(String(1000))
     is_public: Mapped[bool] = mapped_column(Boolean)
+    listening_mode: Mapped[str] = mapped_column(String(8), server_default="everyone")
+
+
+class GroupSpeaker(Base):
+    """A device a host marked as the room's speaker; the key is per room (see rooms_server/speakers.py)."""
+
+    __tablename__ = "group_speakers"
+    __table_args__ = (PrimaryKeyConstraint("group_id", "device_key", name="group_speakers_pk"),)
+
+    group_id: Mapped[str] = mapped_column(CHAR(32), ForeignKey("groups.id", name="group_speakers_group_id_fkey"))
+    device_key: Mapped[str] = mapped_column(CHAR(32))
+    user_id: Mapped[str] = mapped_column(CHAR(32), ForeignKey("users.id", name="group_speakers_user_id_fkey"))
+    marked_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Playlist(Base):

@@ -7,7 +7,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rooms_server.auth import new_id
-from rooms_server.db.models import Connection, Group, GroupQR, Playlist, Track, User, utcnow
+from rooms_server.db.models import Connection, Group, GroupQR, GroupSpeaker, Playlist, Track, User, utcnow
 
 ADMIN = "admin"
 MEMBER = "member"
@@ -15,7 +15,7 @@ MEMBER = "member"
 
 async def create_group(session: AsyncSession, name: str, is_public: bool, creator_id: str) -> Group:
     """The group, its playlist and the creator's admin membership, in the caller's transaction."""
-    group = Group(id=new_id(), name=name, is_public=is_public)
+    group = Group(id=new_id(), name=name, is_public=is_public, listening_mode="everyone")
     session.add(group)
     await session.flush()
     session.add(Playlist(id=new_id(), group_id=group.id, current_track_index=0, version=0))
@@ -36,12 +36,13 @@ async def group_name_taken(session: AsyncSession, name: str, *, except_id: str |
 
 
 async def delete_group(session: AsyncSession, group_id: str) -> None:
-    """Everything of the group goes: tracks, playlist, memberships, invite, then the group."""
+    """Everything of the group goes: tracks, playlist, memberships, invite, speakers, then the group."""
     playlist_ids = select(Playlist.id).where(Playlist.group_id == group_id).scalar_subquery()
     await session.execute(delete(Track).where(Track.playlist_id.in_(playlist_ids)))
     await session.execute(delete(Playlist).where(Playlist.group_id == group_id))
     await session.execute(delete(Connection).where(Connection.group_id == group_id))
     await session.execute(delete(GroupQR).where(GroupQR.group_id == group_id))
+    await session.execute(delete(GroupSpeaker).where(GroupSpeaker.group_id == group_id))
     await session.execute(delete(Group).where(Group.id == group_id))
 
 

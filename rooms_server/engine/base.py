@@ -174,3 +174,16 @@ class Engine(ABC):
         The window opens with the first hit and lasts ``window_s``; the next hit after it opens a
         new one at 1. Shared by every process on ``redis://`` (a fixed-window rate limit counter).
         """
+
+    @abstractmethod
+    async def max_report(self, key: str, value: int, window_s: float) -> None:
+        """Record ``value`` under ``key`` for the current window of ``window_s`` (windows are aligned
+        on the wall clock, so every process fills the same one); the window keeps its largest value."""
+
+    @abstractmethod
+    async def max_recent(self, key: str, window_s: float) -> int | None:
+        """The largest value reported under ``key`` in the current or the previous window; None if none.
+
+        So a value counts for one to two windows after its report: what a room's phones reported
+        lately, across every process on ``redis://``.
+        """

@@ -64,6 +64,7 @@ class MemoryEngine(Engine):
         self._cache: dict[str, tuple[bytes, float]] = {}
         self._hits: dict[str, tuple[int, float]] = {}
         self._answers: dict[str, tuple[bytes, float]] = {}
+        self._maxima: dict[tuple[str, int], int] = {}
 
     async def connect(self) -> None:
         pass
@@ -228,3 +229,16 @@ class MemoryEngine(Engine):
             count, ends_at = 0, now + window_s
         self._hits[key] = (count + 1, ends_at)
         return count + 1
+
+    async def max_report(self, key: str, value: int, window_s: float) -> None:
+        window = int(time.time() // window_s)
+        if len(self._maxima) >= _CACHE_SWEEP_AT:
+            self._maxima = {k: v for k, v in self._maxima.items() if k[1] >= window - 1}
+        current = self._maxima.get((key, window))
+        if current is None or value > current:
+            self._maxima[(key, window)] = value
+
+    async def max_recent(self, key: str, window_s: float) -> int | None:
+        window = int(time.time() // window_s)
+        values = [v for v in (self._maxima.get((key, window)), self._maxima.get((key, window - 1))) if v is not None]
+        return max(values) if values else None

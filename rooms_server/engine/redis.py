@@ -14,6 +14,7 @@ import asyncio
 import logging
 import random
 import secrets
+import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -61,6 +62,9 @@ class Keys:
     @property
     def broadcast(self) -> str:
         return f"{self.prefix}broadcast"
+
+    def maximum(self, key: str, window: int) -> str:
+        return f"{self.prefix}max:{key}:{window}"
 
 
 class RedisEngine(Engine):
@@ -332,6 +336,22 @@ class RedisEngine(Engine):
             pipe.pexpire(self._keys.hits(key), _ms(window_s), nx=True)
             count, _ = await pipe.execute()
         return int(count)
+
+    async def max_report(self, key: str, value: int, window_s: float) -> None:
+        # One sorted set per window with a single member: ZADD GT keeps the largest score atomically.
+        name = self._keys.maximum(key, int(time.time() // window_s))
+        async with self._redis().pipeline(transaction=True) as pipe:
+            pipe.zadd(name, {"max": value}, gt=True)
+            pipe.pexpire(name, _ms(2 * window_s))
+            await pipe.execute()
+
+    async def max_recent(self, key: str, window_s: float) -> int | None:
+        window = int(time.time() // window_s)
+        async with self._redis().pipeline(transaction=False) as pipe:
+            pipe.zscore(self._keys.maximum(key, window), "max")
+            pipe.zscore(self._keys.maximum(key, window - 1), "max")
+            scores = [score for score in await pipe.execute() if score is not None]
+        return int(max(scores)) if scores else None
 
     def _redis(self) -> Redis:
         if self._client is None:

@@ -37,6 +37,9 @@ class _Unauthorized(Exception):
     """The API answered 401: the token needs a refresh."""
 
 
+ErrorMapper = Callable[[spotipy.SpotifyException], Exception]
+
+
 class SpotifySource:
     service = SERVICE
 
@@ -82,15 +85,23 @@ class SpotifySource:
 
     # -- tokens ----------------------------------------------------------------------------------
 
-    async def _call(self, user_id: str | None, fn: Callable[[spotipy.Spotify], T]) -> T:
+    async def as_user(self, user_id: str, fn: Callable[[spotipy.Spotify], T], errors: ErrorMapper) -> T:
+        """A call with the user's own token only (never the app's); ``errors`` maps the API's refusals."""
+        if await self._load(user_id) is None:
+            raise SourceError("reconnect_required", "connect Spotify first")
+        return await self._call(user_id, fn, errors)
+
+    async def _call(
+        self, user_id: str | None, fn: Callable[[spotipy.Spotify], T], errors: ErrorMapper | None = None
+    ) -> T:
         token, kind = await self._token(user_id)
         try:
-            return await self._run(token, fn)
+            return await self._run(token, fn, errors or api_error)
         except _Unauthorized:
             pass
         token = await (self._refresh_user(user_id, token) if kind == USER and user_id else self._app(stale=token))
         try:
-            return await self._run(token, fn)
+            return await self._run(token, fn, errors or api_error)
         except _Unauthorized:
             if kind == USER:
                 raise SourceError(
@@ -155,7 +166,7 @@ class SpotifySource:
 
     # -- the API ---------------------------------------------------------------------------------
 
-    async def _run(self, token: str, fn: Callable[[spotipy.Spotify], T]) -> T:
+    async def _run(self, token: str, fn: Callable[[spotipy.Spotify], T], errors: ErrorMapper) -> T:
         def call() -> T:
             with requests.Session() as session:  # no retry adapter: statuses surface as they are
                 client = spotipy.Spotify(auth=token, requests_session=session, requests_timeout=self.settings.timeout_s)
@@ -163,7 +174,7 @@ class SpotifySource:
                 try:
                     return fn(client)
                 except spotipy.SpotifyException as exc:
-                    raise api_error(exc) from None
+                    raise (_Unauthorized() if exc.http_status == 401 else errors(exc)) from None
                 except requests.RequestException:
                     raise SourceError("provider_unavailable", "Spotify cannot be reached; try again") from None
 

@@ -30,7 +30,8 @@ from rooms_server.sources.durations import retry_after_seconds
 logging.getLogger("spotipy").setLevel(logging.INFO)
 
 TokenInfo = dict[str, Any]
-SCOPE: str | None = None  # resolving and searching need no user scope
+# Resolving and searching need no user scope; "play on my Spotify" drives the user's active device.
+SCOPE = "user-read-playback-state user-modify-playback-state"
 
 
 class CredentialCache(CacheHandler):  # type: ignore[misc]

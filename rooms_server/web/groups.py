@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from rooms_server import protocol
 from rooms_server.db import queries
-from rooms_server.db.models import Connection, Group, User
+from rooms_server.db.models import LISTENING_MODES, Connection, Group, User
 from rooms_server.errors import conflict, forbidden, invalid, not_found
 from rooms_server.web.deps import current_user, db_of, json, live_of, settings_of
 from rooms_server.web.validation import Fields, clean_text, query_int, read_json_object
@@ -23,7 +23,13 @@ NAME_MAX = 1000
 
 
 def group_body(group: Group, role: str | None, member_count: int | None = None) -> dict[str, object]:
-    body: dict[str, object] = {"id": group.id, "name": group.name, "is_public": group.is_public, "your_role": role}
+    body: dict[str, object] = {
+        "id": group.id,
+        "name": group.name,
+        "is_public": group.is_public,
+        "listening_mode": group.listening_mode,
+        "your_role": role,
+    }
     if member_count is not None:
         body["member_count"] = member_count
     return body
@@ -118,7 +124,11 @@ async def read_group(request: Request) -> Response:
 
 async def update_group(request: Request) -> Response:
     """
-    summary: Rename a group or change whether it is public (admin)
+    summary: Rename a group, change whether it is public, or how it listens (admin)
+    description: |
+      listening_mode `everyone`: every phone in the room plays it; `speaker`: only the devices a
+      host marked as the room's speaker play, the other phones are remotes. Open sockets get
+      `group_changed` and `listening_mode_changed`.
     security: [{bearer: []}]
     requestBody:
       content: {application/json: {schema: {$ref: '#/components/schemas/GroupChange'}}}
@@ -130,9 +140,11 @@ async def update_group(request: Request) -> Response:
       422: {$ref: '#/components/responses/Invalid'}
     """
     user = await current_user(request)
-    fields = Fields(await read_json_object(request, settings_of(request).limits.max_body_bytes), {"name", "is_public"})
+    body = await read_json_object(request, settings_of(request).limits.max_body_bytes)
+    fields = Fields(body, {"name", "is_public", "listening_mode"})
     name = fields.text("name", max_len=NAME_MAX, required=False)
     is_public = fields.boolean("is_public")
+    listening_mode = fields.choice("listening_mode", LISTENING_MODES) if "listening_mode" in body else None
     fields.done()
     try:
         async with db_of(request).write() as session:
@@ -146,6 +158,9 @@ async def update_group(request: Request) -> Response:
     except IntegrityError:
         raise _name_taken() from None
     await live_of(request).update_group(group.id, name=group.name, is_public=group.is_public)
+    if listening_mode is not None:
+        await live_of(request).set_listening_mode(group.id, listening_mode)  # writes the column under the room's lock
+        group.listening_mode = listening_mode
     return json(group_body(group, queries.ADMIN, count))
 
 

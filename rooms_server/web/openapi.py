@@ -62,10 +62,11 @@ GROUP = _obj(
         "id": STRING,
         "name": STRING,
         "is_public": {"type": "boolean"},
+        "listening_mode": {"type": "string", "enum": ["everyone", "speaker"]},
         "your_role": {"type": "string", "enum": ["admin", "member"], "nullable": True},
         "member_count": {"type": "integer"},
     },
-    ["id", "name", "is_public", "your_role"],
+    ["id", "name", "is_public", "listening_mode", "your_role"],
 )
 MEMBER = _obj(
     {"user_id": STRING, "name": STRING, "role": {"type": "string", "enum": ["admin", "member"]}, "joined_at": STRING},
@@ -110,7 +111,15 @@ COMPONENTS: dict[str, Any] = {
         "NewGroup": _obj(
             {"name": _text(1000), "is_public": {"type": "boolean", "default": False}}, ["name"], closed=True
         ),
-        "GroupChange": _obj({"name": _text(1000), "is_public": {"type": "boolean"}}, [], closed=True),
+        "GroupChange": _obj(
+            {
+                "name": _text(1000),
+                "is_public": {"type": "boolean"},
+                "listening_mode": {"type": "string", "enum": ["everyone", "speaker"]},
+            },
+            [],
+            closed=True,
+        ),
         "Group": GROUP,
         "GroupPage": _obj(
             {

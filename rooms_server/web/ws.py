@@ -33,7 +33,7 @@ from rooms_server.db.session import Database
 from rooms_server.engine.base import Engine
 from rooms_server.failures import BACKEND_ERRORS
 from rooms_server.hub import Connection, Hub, Writer
-from rooms_server.live import GroupGone, LiveGroups, now_ms
+from rooms_server.live import GroupGone, LiveGroups
 from rooms_server.metrics import Metrics
 from rooms_server.presence import Presence
 from rooms_server.protocol import CloseCode, ProtocolError
@@ -169,6 +169,7 @@ async def _handshake(ws: WebSocket, settings: Settings) -> tuple[Connection, pro
         queue_size=settings.limits.send_queue_frames,
         token_hash=hash_token(token),
         write=direct_writer(ws),
+        device_key=None if hello.device_id is None else protocol.device_key(group_id, hello.device_id),
     )
     return conn, hello, expires_at
 
@@ -248,7 +249,7 @@ async def _first_frame(ws: WebSocket, conn: Connection, hello: protocol.Hello) -
             metrics = cast(Metrics, ws.state.metrics)
             metrics.first_frames.labels("resumed").inc()
             metrics.frames_delivered.labels("replay").inc(len(events) + 1)
-            await ws.send_text(protocol.resumed(resume.epoch, resume.seq, now_ms()))
+            await ws.send_text(protocol.resumed(resume.epoch, resume.seq, live.now_ms()))
             for event in events:
                 await ws.send_text(event.decode())
             if not conn.start(resume.epoch, resume.seq + len(events)):
@@ -260,11 +261,12 @@ async def _first_frame(ws: WebSocket, conn: Connection, hello: protocol.Hello) -
         state,
         epoch=stored.epoch,
         seq=stored.seq,
-        server_time=now_ms(),
+        server_time=live.now_ms(),
         recovered=False,
         members=members,
         you=rooms.Member(conn.user_id, conn.name, conn.role),
         votes_needed=rooms.needed_votes(max(len(members), 1), ratio),
+        device_key=conn.device_key,
     )
     metrics = cast(Metrics, ws.state.metrics)
     metrics.first_frames.labels("snapshot" if resume is None else "snapshot_after_resume").inc()
@@ -301,7 +303,7 @@ async def _serve(ws: WebSocket, conn: Connection, settings: Settings) -> None:
     async def receive() -> str | bytes | None:
         return await _receive_unless_shut(ws, conn)
 
-    clock = cast(Clock, getattr(ws.state, "clock", time.monotonic))
+    clock = cast(Clock, getattr(ws.state, "rate_clock", time.monotonic))
     live, metrics = cast(LiveGroups, ws.state.live), cast(Metrics, ws.state.metrics)
     await CommandLoop(conn, receive, live, settings, present_users, clock, metrics).run()
 

@@ -19,13 +19,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rooms_server import failures, protocol, rooms
+from rooms_server import failures, latency, protocol, rooms
 from rooms_server.commands import Commands
 from rooms_server.config import Settings
 from rooms_server.engine.base import EngineBusy
 from rooms_server.failures import BACKEND_ERRORS
 from rooms_server.hub import Connection
-from rooms_server.live import Actor, LiveGroups, now_ms
+from rooms_server.live import Actor, LiveGroups
 from rooms_server.metrics import Metrics
 from rooms_server.outcomes import Duplicate
 from rooms_server.protocol import ClientFrame, CloseCode, ProtocolError
@@ -147,7 +147,9 @@ class CommandLoop:
             self._reply(protocol.error(exc.code, exc.message, exc.id))
             return True
         if isinstance(frame, protocol.Ping):
-            self._reply(protocol.pong(frame.client_time, now_ms(), frame.id))
+            self._reply(protocol.pong(frame.client_time, self.live.now_ms(), frame.id))
+            if frame.rtt_ms is not None:
+                await self._note_rtt(frame.rtt_ms)
         elif isinstance(frame, protocol.Hello):
             self._reply(protocol.error("already_authenticated", "hello is only the first frame", frame.id))
         elif not self.bucket.take():
@@ -183,7 +185,8 @@ class CommandLoop:
         """The answer to a command, and its result for the metrics ('ack' or the error code)."""
         conn = self.conn
         # The role is read per command: a promotion or demotion applies to the very next one.
-        commands = Commands(self.live, conn.group_id, Actor(conn.user_id, conn.name, conn.role), self.present_users)
+        actor = Actor(conn.user_id, conn.name, conn.role, conn.device_key)
+        commands = Commands(self.live, conn.group_id, actor, self.present_users)
         try:
             seq = await commands.execute(frame)
         except rooms.RoomError as exc:
@@ -204,6 +207,20 @@ class CommandLoop:
                 "unavailable", message, frame.id, retry_after_ms=failure.retry_after_ms
             ), "unavailable"
         return protocol.ack(frame.id, seq), "ack"
+
+    async def _note_rtt(self, rtt_ms: int) -> None:
+        """The room's lead follows its slowest phone: pass this socket's report on (throttled).
+
+        Best effort: while the engine is down the lead stays what it was, and the pong is out already.
+        """
+        conn, now = self.conn, self.live.now_ms()
+        if latency.should_report(rtt_ms, last_rtt_ms=conn.rtt_ms, last_report_ms=conn.rtt_reported_ms, now_ms=now):
+            conn.rtt_ms, conn.rtt_reported_ms = rtt_ms, now
+            try:
+                await self.live.latency.report(conn.group_id, rtt_ms)
+            except BACKEND_ERRORS as exc:
+                if failures.classify(exc) is None:
+                    raise
 
     def _reply(self, text: str) -> None:
         """Answers share the socket's queue (or direct path) with events, so order is kept."""

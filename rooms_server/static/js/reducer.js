@@ -1,0 +1,135 @@
+// The room as this phone knows it, from the snapshot and the events after it. Pure: every
+// function returns a new room and never touches its argument (the views compare and redraw).
+
+export const CHAT_KEPT = 100;
+
+export function emptyRoom() {
+  return {
+    epoch: null,
+    seq: 0,
+    group: null, // {id, name, is_public, listening_mode}
+    tracks: [],
+    index: 0,
+    playback: { is_playing: false, position_ms: 0, server_time_ms: 0 },
+    playbackFor: null, // the track the playback belongs to (a track change sends index, then playback)
+    votes: { track_id: null, votes: 0, needed: 1 },
+    members: [], // [{user_id, name, role}], as the server lists them
+    you: null,
+    deviceKey: null,
+    speakers: [], // [{device_key, user_id, name}]
+    followers: [], // user ids whose own Spotify follows the room
+    chat: [], // [{kind: "chat"|"reaction", user_id, name, text, ts}]
+  };
+}
+
+export function applySnapshot(room, frame) {
+  return {
+    ...emptyRoom(),
+    chat: room.chat, // chat is in no snapshot: keep what this page saw
+    epoch: frame.epoch,
+    seq: frame.seq,
+    group: { listening_mode: "everyone", ...frame.group },
+    tracks: frame.playlist.tracks.slice(),
+    index: frame.playlist.current_index,
+    playback: frame.playback,
+    playbackFor: (frame.playlist.tracks[frame.playlist.current_index] || { id: null }).id,
+    votes: frame.votes,
+    members: frame.members.slice(),
+    you: frame.you,
+    deviceKey: frame.device_key ?? null,
+    speakers: (frame.speakers || []).slice(),
+    followers: (frame.followers || []).slice(),
+  };
+}
+
+/** The room after one event (already checked to be the next in seq order). */
+export function applyEvent(room, event) {
+  const next = { ...room, seq: event.seq };
+  switch (event.type) {
+    case "track_added": {
+      const tracks = room.tracks.slice();
+      tracks.splice(event.index, 0, event.track);
+      return { ...next, tracks };
+    }
+    case "track_removed":
+      return { ...next, tracks: room.tracks.filter((t) => t.id !== event.track_id) };
+    case "track_moved": {
+      const track = room.tracks.find((t) => t.id === event.track_id);
+      if (!track) return next;
+      const tracks = room.tracks.filter((t) => t.id !== event.track_id);
+      tracks.splice(event.index, 0, track);
+      return { ...next, tracks };
+    }
+    case "index_changed":
+      return { ...next, index: event.index };
+    case "playback_changed":
+      return { ...next, playback: event.playback, playbackFor: event.track_id };
+    case "votes_changed":
+      return {
+        ...next,
+        votes: { track_id: event.track_id, votes: event.votes, needed: event.needed ?? room.votes.needed },
+      };
+    case "member_joined": {
+      const member = { user_id: event.user_id, name: event.name, role: event.role };
+      return { ...next, members: [...room.members.filter((m) => m.user_id !== event.user_id), member] };
+    }
+    case "member_left":
+    case "member_removed":
+      return { ...next, members: room.members.filter((m) => m.user_id !== event.user_id) };
+    case "role_changed": {
+      const members = room.members.map((m) => (m.user_id === event.user_id ? { ...m, role: event.role } : m));
+      const you = room.you && room.you.user_id === event.user_id ? { ...room.you, role: event.role } : room.you;
+      return { ...next, members, you };
+    }
+    case "chat":
+    case "reaction": {
+      const entry = {
+        kind: event.type,
+        user_id: event.user_id,
+        name: event.name,
+        text: event.type === "chat" ? event.text : event.emoji,
+        ts: event.ts,
+      };
+      return { ...next, chat: [...room.chat, entry].slice(-CHAT_KEPT) };
+    }
+    case "group_changed":
+      return { ...next, group: { ...room.group, name: event.name, is_public: event.is_public } };
+    case "listening_mode_changed":
+      return { ...next, group: { ...room.group, listening_mode: event.listening_mode } };
+    case "speakers_changed":
+      return { ...next, speakers: event.speakers.slice() };
+    case "follow_changed": {
+      const others = room.followers.filter((id) => id !== event.user_id);
+      return { ...next, followers: event.following ? [...others, event.user_id] : others };
+    }
+    default:
+      return next; // group_deleted and event types this page does not know yet change nothing here
+  }
+}
+
+// -- what the room means for this phone ------------------------------------------------------------
+
+export const currentTrack = (room) => room.tracks[room.index] || null;
+
+/** False between a track change and the playback that comes with it: nothing to play yet. */
+export const playbackKnown = (room) => {
+  const track = currentTrack(room);
+  return track === null || room.playbackFor === track.id;
+};
+export const isHost = (room) => room.you !== null && room.you.role === "admin";
+export const isMine = (room, userId) => room.you !== null && room.you.user_id === userId;
+export const isSpeaker = (room) => room.deviceKey !== null && room.speakers.some((s) => s.device_key === room.deviceKey);
+export const followsOnSpotify = (room) => room.you !== null && room.followers.includes(room.you.user_id);
+
+/**
+ * Whether this phone plays the room's sound: the room's mode, this device's role in it and the
+ * phone's own "listen on this phone" switch. A member whose own Spotify follows the room does
+ * not also play its Spotify tracks here (twice the sound, out of step).
+ */
+export function shouldPlayHere(room, { listenHere }) {
+  if (!listenHere || !room.group) return false;
+  if (room.group.listening_mode === "speaker" && !isSpeaker(room)) return false;
+  const track = currentTrack(room);
+  if (track && track.service === "spotify" && followsOnSpotify(room)) return false;
+  return true;
+}

@@ -1,0 +1,125 @@
+// The room page (/groups/{id}): composes the socket, the conductor (this phone's player) and the
+// views. Each view module renders one card from the room state; none of them keeps its own copy.
+
+import { monotonicNow } from "./clock.js";
+import { Conductor } from "./conductor.js";
+import { $, flasher, show } from "./dom.js";
+import { isHost, isMine } from "./reducer.js";
+import { deviceId, listensHere, loadSession, setListensHere } from "./session.js";
+import { RoomConnection } from "./socket.js";
+import { wireAddForm } from "./views/add.js";
+import { ChatLog } from "./views/chat.js";
+import { InviteCard } from "./views/invite.js";
+import { ListeningCard } from "./views/listening.js";
+import { renderListening, renderNow, renderProgress, wireControls } from "./views/now.js";
+import { renderPeople } from "./views/people.js";
+import { renderQueue } from "./views/queue.js";
+
+const PROGRESS_EVERY_MS = 250;
+
+function setStatus(state, text) {
+  $("status").dataset.state = state;
+  $("status-text").textContent = text;
+}
+
+function fatal(title, text) {
+  $("fatal-title").textContent = title;
+  $("fatal-text").textContent = text;
+  show($("fatal"), true);
+  show($("room"), false);
+}
+
+function renderHeader(room) {
+  if (!room.group) return;
+  $("room-name").textContent = room.group.name;
+  document.title = `${room.group.name} · Listening Rooms`;
+  if (room.you) $("you").textContent = `You are ${room.you.name}${isHost(room) ? " · host" : ""}`;
+  for (const el of document.querySelectorAll("[data-admin]")) show(el, isHost(room));
+  for (const el of document.querySelectorAll("[data-member]")) show(el, !isHost(room));
+  $("progress").classList.toggle("seekable", isHost(room));
+  $("progress").title = isHost(room) ? "Tap to seek" : "";
+}
+
+function main() {
+  const groupId = decodeURIComponent(location.pathname.split("/").filter(Boolean)[1] || "");
+  const session = loadSession();
+  if (!session) {
+    show($("you"), false);
+    setStatus("stopped", "Disconnected");
+    fatal("Open your invite link first", "This phone has not joined the room yet. Scan the host's QR code to join.");
+    return;
+  }
+  const flash = flasher($("now-error"));
+  let listenHere = listensHere(groupId);
+  let view = { here: false, tap: false, service: null };
+  let conductor = null;
+  let wasHost = null;
+
+  const connection = new RoomConnection({
+    groupId,
+    token: session.token,
+    deviceId: deviceId(),
+    callbacks: {
+      onRoom: (room, cause) => onRoom(room, cause),
+      onStatus: setStatus,
+      onFatal: fatal,
+      onNotice: (frame) => listening.notice(frame),
+      onError: flash,
+      onClock: () => conductor && conductor.clockChanged(),
+    },
+  });
+  const getRoom = () => connection.room;
+  const send = (frame, callbacks) => connection.send(frame, callbacks);
+  const invite = new InviteCard({ groupId, token: session.token, isHost: () => isHost(getRoom()) });
+  const chat = new ChatLog({ send, isMine: (userId) => isMine(getRoom(), userId) });
+  const listening = new ListeningCard({
+    getRoom,
+    send,
+    token: session.token,
+    listenHere,
+    onListenHere: (on) => {
+      listenHere = on;
+      setListensHere(groupId, on);
+      conductor.setListenHere(on);
+      renderAll(getRoom());
+    },
+  });
+  conductor = new Conductor({
+    mount: $("player-mount"),
+    connection,
+    listenHere,
+    now: monotonicNow,
+    onView: (next) => {
+      view = next;
+      renderListening(getRoom(), view, { listenHere });
+    },
+  });
+  $("btn-tap").addEventListener("click", () => conductor.userStart());
+  wireControls(getRoom, send);
+  wireAddForm(send);
+
+  function renderAll(room) {
+    renderHeader(room);
+    renderNow(room);
+    renderProgress(room, connection.serverNow());
+    renderQueue(room, send);
+    renderPeople(room);
+    chat.render(room.chat);
+    listening.render(room, { listenHere });
+    renderListening(room, view, { listenHere });
+  }
+
+  function onRoom(room, cause) {
+    show($("room"), true);
+    conductor.update(room);
+    renderAll(room);
+    const host = isHost(room);
+    if (cause.snapshot || host !== wasHost) invite.load(); // a promotion shows the host's invite tools
+    wasHost = host;
+  }
+
+  setInterval(() => renderProgress(getRoom(), connection.serverNow()), PROGRESS_EVERY_MS);
+  connection.connect();
+}
+
+main();

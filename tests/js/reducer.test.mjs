@@ -1,0 +1,107 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import {
+  applyEvent,
+  applySnapshot,
+  currentTrack,
+  emptyRoom,
+  isHost,
+  isSpeaker,
+  playbackKnown,
+  shouldPlayHere,
+} from "../../rooms_server/static/js/reducer.js";
+
+const track = (id, service = "youtube") => ({ id, service, title: `t${id}`, duration_s: 100, url: "u" });
+const snapshot = (extra = {}) => ({
+  type: "snapshot",
+  epoch: "e1",
+  seq: 4,
+  group: { id: "g", name: "Roof", is_public: false, listening_mode: "everyone" },
+  playlist: { id: "p", version: 1, current_index: 0, tracks: [track(1), track(2, "spotify")] },
+  playback: { is_playing: false, position_ms: 0, server_time_ms: 10 },
+  votes: { track_id: 1, votes: 0, needed: 1 },
+  members: [{ user_id: "u1", name: "Ann", role: "admin" }],
+  you: { user_id: "u1", name: "Ann", role: "admin" },
+  speakers: [],
+  followers: [],
+  device_key: "k1",
+  ...extra,
+});
+let seq = 4;
+const ev = (body) => ({ epoch: "e1", seq: ++seq, ts: 0, ...body });
+
+test("reducer: a snapshot replaces the room but keeps the chat this page saw", () => {
+  const before = { ...emptyRoom(), chat: [{ kind: "chat", text: "hi" }] };
+  const room = applySnapshot(before, snapshot());
+  assert.equal(room.epoch, "e1");
+  assert.equal(currentTrack(room).id, 1);
+  assert.equal(room.deviceKey, "k1");
+  assert.deepEqual(room.chat, before.chat);
+  assert.ok(isHost(room));
+});
+
+test("reducer: events never mutate the room they are applied to", () => {
+  const room = applySnapshot(emptyRoom(), snapshot());
+  const frozen = JSON.stringify(room);
+  seq = 4;
+  const after = [
+    ev({ type: "track_added", index: 0, track: track(3) }),
+    ev({ type: "track_moved", track_id: 3, after_track_id: 1, index: 1 }),
+    ev({ type: "track_removed", track_id: 2 }),
+    ev({ type: "index_changed", index: 1, track_id: 3 }),
+    ev({ type: "playback_changed", playback: { is_playing: true, position_ms: 0, server_time_ms: 50 }, track_id: 3 }),
+    ev({ type: "member_joined", user_id: "u2", name: "Bo", role: "member" }),
+    ev({ type: "role_changed", user_id: "u1", role: "member" }),
+    ev({ type: "chat", user_id: "u2", name: "Bo", text: "yo" }),
+    ev({ type: "listening_mode_changed", listening_mode: "speaker" }),
+    ev({ type: "speakers_changed", speakers: [{ device_key: "k1", user_id: "u1", name: "Ann" }] }),
+    ev({ type: "follow_changed", user_id: "u2", following: true }),
+    ev({ type: "something_new", whatever: 1 }),
+  ].reduce(applyEvent, room);
+  assert.equal(JSON.stringify(room), frozen);
+  assert.deepEqual(after.tracks.map((t) => t.id), [1, 3]);
+  assert.equal(currentTrack(after).id, 3);
+  assert.equal(after.playback.is_playing, true);
+  assert.deepEqual(after.members.map((m) => m.user_id), ["u1", "u2"]);
+  assert.equal(isHost(after), false);
+  assert.equal(after.chat.at(-1).text, "yo");
+  assert.equal(after.group.listening_mode, "speaker");
+  assert.ok(isSpeaker(after));
+  assert.deepEqual(after.followers, ["u2"]);
+  assert.equal(after.seq, seq);
+});
+
+test("reducer: who plays here follows the mode, the speaker set and the phone's own switch", () => {
+  const room = applySnapshot(emptyRoom(), snapshot());
+  assert.equal(shouldPlayHere(room, { listenHere: true }), true);
+  assert.equal(shouldPlayHere(room, { listenHere: false }), false);
+  const speakerMode = { ...room, group: { ...room.group, listening_mode: "speaker" } };
+  assert.equal(shouldPlayHere(speakerMode, { listenHere: true }), false); // a remote
+  const speaker = { ...speakerMode, speakers: [{ device_key: "k1", user_id: "u1", name: "Ann" }] };
+  assert.equal(shouldPlayHere(speaker, { listenHere: true }), true);
+  const followingOnSpotify = { ...room, index: 1, followers: ["u1"] };
+  assert.equal(shouldPlayHere(followingOnSpotify, { listenHere: true }), false); // their own Spotify plays it
+  assert.equal(shouldPlayHere({ ...followingOnSpotify, index: 0 }, { listenHere: true }), true); // YouTube still here
+});
+
+test("reducer: the chat keeps the last 100 lines", () => {
+  let room = applySnapshot(emptyRoom(), snapshot());
+  for (let i = 0; i < 130; i += 1) room = applyEvent(room, { type: "reaction", emoji: "🎉", seq: i + 5 });
+  assert.equal(room.chat.length, 100);
+});
+
+test("reducer: between a track change and its playback, the playback is not the new track's", () => {
+  const room = applySnapshot(emptyRoom(), snapshot());
+  assert.equal(playbackKnown(room), true);
+  const changed = applyEvent(room, { type: "index_changed", index: 1, track_id: 2, epoch: "e1", seq: 5 });
+  assert.equal(playbackKnown(changed), false);
+  const started = applyEvent(changed, {
+    type: "playback_changed",
+    playback: { is_playing: true, position_ms: 0, server_time_ms: 99 },
+    track_id: 2,
+    epoch: "e1",
+    seq: 6,
+  });
+  assert.equal(playbackKnown(started), true);
+});
