@@ -19,6 +19,10 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+# How long a connection answered 408 stays half-closed, its further data read and dropped, before it
+# is closed (nginx's lingering close): closing a socket with unread data makes the kernel send a
+# reset, and a reset can destroy the 408 before the client has read it.
+LINGER_S = 5.0
 TOO_MANY = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\nretry-after: 5\r\n\r\n"
 
 
@@ -32,7 +36,7 @@ class HttpBounds:
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-    _HOOKS = ("connection_made", "connection_lost", "on_headers_complete", "on_message_complete")
+    _HOOKS = ("connection_made", "connection_lost", "data_received", "on_headers_complete", "on_message_complete")
     _FENCED = all(callable(getattr(HttpToolsProtocol, name, None)) for name in _HOOKS)
 except ImportError:  # httptools missing (uvicorn without [standard])
     _FENCED = False
@@ -48,6 +52,7 @@ def bounded_http_protocol(bounds: HttpBounds) -> type[asyncio.Protocol] | None:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._deadline: asyncio.TimerHandle | None = None
+            self._lingering = False
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             # self.connections is the server's set of every open connection (WebSockets included).
@@ -62,6 +67,10 @@ def bounded_http_protocol(bounds: HttpBounds) -> type[asyncio.Protocol] | None:
             self._disarm()
             if self.transport is not None:  # None: refused in connection_made
                 super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            if not self._lingering:  # after a 408, what the client still sends is dropped unparsed
+                super().data_received(data)
 
         def on_headers_complete(self) -> None:
             self._disarm()
@@ -95,6 +104,14 @@ def bounded_http_protocol(bounds: HttpBounds) -> type[asyncio.Protocol] | None:
                 return
             if self.cycle is None or self.cycle.response_complete:
                 self.transport.write(REQUEST_TIMEOUT)  # no response under way: say why before closing
-            self.transport.close()
+                self._linger()
+            else:
+                self.transport.close()
+
+        def _linger(self) -> None:
+            self._lingering = True
+            if self.transport.can_write_eof():
+                self.transport.write_eof()  # the client reads the 408, then the end of the stream
+            self._deadline = self.loop.call_later(LINGER_S, self.transport.close)
 
     return BoundedHttpProtocol

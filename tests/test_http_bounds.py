@@ -14,7 +14,7 @@ from typing import Any
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
-from rooms_server.serving import REQUEST_TIMEOUT, TOO_MANY, HttpBounds, bounded_http_protocol
+from rooms_server.serving import LINGER_S, REQUEST_TIMEOUT, TOO_MANY, HttpBounds, bounded_http_protocol
 from tests.servers import Cluster
 
 StartLocal = Callable[..., Cluster]
@@ -57,12 +57,19 @@ class FakeTransport:
     def __init__(self) -> None:
         self.written = b""
         self.closing = False
+        self.eof_written = False
 
     def write(self, data: bytes) -> None:
         self.written += data
 
     def close(self) -> None:
         self.closing = True
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.eof_written = True
 
     def is_closing(self) -> bool:
         return self.closing
@@ -100,7 +107,22 @@ def test_http_bounds_headers_must_arrive_within_the_header_deadline() -> None:
     proto.data_received(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # slowloris: never the blank line
     assert loop.armed() == [10]  # data does not extend the deadline
     loop.fire()
-    assert transport.written == REQUEST_TIMEOUT and transport.closing
+    assert transport.written == REQUEST_TIMEOUT and transport.eof_written
+
+
+def test_http_bounds_a_timed_out_connection_lingers_half_closed_then_closes() -> None:
+    """After the 408 the connection is half-closed and what the client still sends is dropped; it is
+    closed after LINGER_S, so the kernel never resets it with the 408 unread."""
+    loop, transport = FakeLoop(), FakeTransport()
+    proto = protocol(ServerState(), loop)
+    proto.connection_made(transport)
+    proto.data_received(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+    loop.fire()
+    assert loop.armed() == [LINGER_S] and not transport.closing
+    proto.data_received(b"X-Slow: 1\r\n\r\n")  # a late end of headers starts no request
+    assert transport.written == REQUEST_TIMEOUT and proto.cycle is None
+    loop.fire()
+    assert transport.closing
 
 
 def test_http_bounds_body_must_arrive_within_the_body_deadline() -> None:

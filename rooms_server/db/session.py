@@ -12,10 +12,13 @@ each give up after POOL_TIMEOUT_S.
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import aiosqlite
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -30,14 +33,44 @@ def make_engine(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, **k
         # Python's sqlite3 ``timeout`` is the busy timeout too; both say the same. A connection
         # waits for the pool no longer than a writer waits for the lock.
         pool_timeout = max(busy_timeout_ms / 1000, 0.1)
-        engine = create_async_engine(
-            url, connect_args={"timeout": busy_timeout_ms / 1000}, pool_timeout=pool_timeout, **kwargs
-        )
+        connect_args = {"timeout": busy_timeout_ms / 1000, "async_creator_fn": _connect_sqlite}
+        engine = create_async_engine(url, connect_args=connect_args, pool_timeout=pool_timeout, **kwargs)
         _tune_sqlite(engine, busy_timeout_ms)
         return engine
     return create_async_engine(
         url, pool_pre_ping=True, pool_timeout=POOL_TIMEOUT_S, connect_args={"timeout": POOL_TIMEOUT_S}, **kwargs
     )
+
+
+class _SqliteConnection(aiosqlite.Connection):
+    """aiosqlite's connection with an idempotent ``stop``.
+
+    SQLAlchemy terminates a connection by closing it gracefully and, if that is cancelled (a task
+    torn down at shutdown), stopping it by force. aiosqlite's ``close`` then stops the worker thread
+    a second time and awaits an answer from a thread that already left: that future never resolves
+    and the event loop cannot finish (seen as a TestClient that hangs at exit). A second stop is a
+    no-op here instead.
+    """
+
+    _stop_requested = False
+
+    def stop(self) -> asyncio.Future[Any] | None:
+        if self._stop_requested:
+            return None
+        self._stop_requested = True
+        return super().stop()
+
+
+def _connect_sqlite(database: str, *, iter_chunk_size: int = 64, **kwargs: Any) -> aiosqlite.Connection:
+    """What ``aiosqlite.connect`` does (SQLAlchemy's ``async_creator_fn`` hook), with the class above."""
+
+    def connector() -> sqlite3.Connection:
+        connection: sqlite3.Connection = sqlite3.connect(database, **kwargs)
+        return connection
+
+    proxy: aiosqlite.Connection = _SqliteConnection(connector, iter_chunk_size)
+    proxy._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own connections
+    return proxy
 
 
 def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
