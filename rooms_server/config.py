@@ -60,6 +60,7 @@ class SourceSettings:
     spotify_redirect_uri: str = ""  # "" → {PUBLIC_BASE_URL}/api/services/spotify/callback
     spotify_api_url: str = "https://api.spotify.com/v1/"
     spotify_accounts_url: str = "https://accounts.spotify.com"
+    spotify_short_link_url: str = "https://spotify.link"  # where spotify.link/<code> short links are followed
     youtube_api_key: str = field(default="", repr=False)
     youtube_api_url: str = "https://youtube.googleapis.com"
     metadata_cache_ttl_s: int = 24 * 3600
@@ -300,6 +301,7 @@ def _source_settings(env: Mapping[str, str]) -> SourceSettings:
         spotify_redirect_uri=env.get("SPOTIFY_REDIRECT_URI", "").strip(),
         spotify_api_url=_base_url(env, "SPOTIFY_API_URL", defaults.spotify_api_url).rstrip("/") + "/",
         spotify_accounts_url=_base_url(env, "SPOTIFY_ACCOUNTS_URL", defaults.spotify_accounts_url).rstrip("/"),
+        spotify_short_link_url=_base_url(env, "SPOTIFY_SHORT_LINK_URL", defaults.spotify_short_link_url).rstrip("/"),
         youtube_api_key=env.get("YOUTUBE_API_KEY", "").strip(),
         youtube_api_url=_base_url(env, "YOUTUBE_API_URL", defaults.youtube_api_url).rstrip("/"),
         metadata_cache_ttl_s=max(_int(env, "METADATA_CACHE_TTL_S", defaults.metadata_cache_ttl_s), 1),
