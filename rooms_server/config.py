@@ -82,6 +82,11 @@ class Settings:
     redis_prefix: str = "rooms:"
     public_base_url: str = "http://localhost:8000"
     allowed_origins: tuple[str, ...] = ()
+    # Whether PUBLIC_BASE_URL / ALLOWED_ORIGINS were configured; when not (and HOST is every
+    # interface), lan.advertise() puts the machine's LAN address in their place.
+    public_base_url_set: bool = True
+    allowed_origins_set: bool = True
+    advertised: tuple[str, ...] = ()  # the URLs phones may open, filled by lan.advertise()
     secret_key: str = field(default="", repr=False)
     production: bool = False
     # Fernet keys for stored service tokens: the first encrypts, all decrypt. Empty in development:
@@ -139,6 +144,8 @@ class Settings:
             redis_prefix=env.get("REDIS_PREFIX", "rooms:"),
             public_base_url=public_base_url,
             allowed_origins=origins or (_origin_of(public_base_url),),
+            public_base_url_set=bool(env.get("PUBLIC_BASE_URL", "").strip()),
+            allowed_origins_set=bool(origins),
             secret_key=_secret(env, production),
             production=production,
             token_encryption_keys=_token_keys(env, production),

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from rooms_server.web.deps import json, optional_user
+from rooms_server.web.deps import json, optional_user, settings_of
 from rooms_server.web.services import sources_of
 
 
@@ -39,6 +39,28 @@ async def list_sources(request: Request) -> Response:
     return json(status)
 
 
+async def server_addresses(request: Request) -> Response:
+    """
+    summary: Where phones reach this server (no authentication)
+    description: >
+      `base_url` is what invite links and QR codes use; `addresses` every URL the server
+      advertises (its LAN addresses first when PUBLIC_BASE_URL is unset, see the README).
+    responses:
+      200:
+        description: OK
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                base_url: {type: string}
+                addresses: {type: array, items: {type: string}}
+    """
+    settings = settings_of(request)
+    return json({"base_url": settings.public_base_url, "addresses": list(settings.advertised)})
+
+
 routes = [
     Route("/api/sources", list_sources, methods=["GET"]),
+    Route("/api/server", server_addresses, methods=["GET"]),
 ]
