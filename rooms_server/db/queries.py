@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rooms_server.auth import new_id
 from rooms_server.db.models import (
+    ChatMessage,
     CommandResult,
     Connection,
     Group,
@@ -23,9 +24,11 @@ ADMIN = "admin"
 MEMBER = "member"
 
 
-async def create_group(session: AsyncSession, name: str, is_public: bool, creator_id: str) -> Group:
+async def create_group(
+    session: AsyncSession, name: str, is_public: bool, creator_id: str, listening_mode: str = "everyone"
+) -> Group:
     """The group, its playlist and the creator's admin membership, in the caller's transaction."""
-    group = Group(id=new_id(), name=name, is_public=is_public, listening_mode="everyone")
+    group = Group(id=new_id(), name=name, is_public=is_public, listening_mode=listening_mode)
     session.add(group)
     await session.flush()
     session.add(Playlist(id=new_id(), group_id=group.id, current_track_index=0, version=0))
@@ -46,14 +49,15 @@ async def group_name_taken(session: AsyncSession, name: str, *, except_id: str |
 
 
 async def delete_group(session: AsyncSession, group_id: str) -> None:
-    """Everything of the group goes: tracks, playlist, memberships, invite, speakers, remembered
-    command answers, then the group."""
+    """Everything of the group goes: tracks, playlist, memberships, invite, speakers, chat,
+    remembered command answers, then the group."""
     playlist_ids = select(Playlist.id).where(Playlist.group_id == group_id).scalar_subquery()
     await session.execute(delete(Track).where(Track.playlist_id.in_(playlist_ids)))
     await session.execute(delete(Playlist).where(Playlist.group_id == group_id))
     await session.execute(delete(Connection).where(Connection.group_id == group_id))
     await session.execute(delete(GroupQR).where(GroupQR.group_id == group_id))
     await session.execute(delete(GroupSpeaker).where(GroupSpeaker.group_id == group_id))
+    await session.execute(delete(ChatMessage).where(ChatMessage.group_id == group_id))
     await session.execute(delete(CommandResult).where(CommandResult.group_id == group_id))
     await session.execute(delete(Group).where(Group.id == group_id))
 

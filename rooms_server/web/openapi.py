@@ -23,7 +23,7 @@ from starlette.schemas import SchemaGenerator
 from rooms_server import __version__, protocol, rooms
 from rooms_server.config import Settings
 from rooms_server.errors import HTTP_ERROR_CODES
-from rooms_server.invites import MIN_LIFETIME_S
+from rooms_server.invites import CODE_ALPHABET, CODE_LENGTH, MIN_LIFETIME_S
 from rooms_server.sources.base import ERROR_CODES as SOURCE_ERROR_CODES
 
 
@@ -82,8 +82,17 @@ TRACK = _obj(
         "external_url": STRING,
         "added_by": _obj({"id": STRING, "name": STRING}),
         "added_at": STRING,
+        "artwork_url": {"type": "string", "nullable": True, "description": "the cover; null when described by hand"},
     }
 )
+CODE = {
+    "type": "string",
+    "nullable": True,
+    "pattern": f"^[{CODE_ALPHABET}]{{{CODE_LENGTH}}}$",
+    "description": "the short join code (null on an invite made before codes existed)",
+}
+INVITE = _obj({"url": STRING, "token": STRING, "code": CODE, "expired_at": STRING})
+INVITE_GROUP = _obj({"id": STRING, "name": STRING, "is_public": {"type": "boolean"}})
 
 COMPONENTS: dict[str, Any] = {
     "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -109,7 +118,13 @@ COMPONENTS: dict[str, Any] = {
             }
         ),
         "NewGroup": _obj(
-            {"name": _text(1000), "is_public": {"type": "boolean", "default": False}}, ["name"], closed=True
+            {
+                "name": _text(1000),
+                "is_public": {"type": "boolean", "default": False},
+                "listening_mode": {"type": "string", "enum": ["everyone", "speaker"], "default": "everyone"},
+            },
+            ["name"],
+            closed=True,
         ),
         "GroupChange": _obj(
             {
@@ -157,10 +172,9 @@ COMPONENTS: dict[str, Any] = {
             [],
             closed=True,
         ),
-        "Invite": _obj({"url": STRING, "token": STRING, "expired_at": STRING}),
-        "InvitePreview": _obj(
-            {"group": _obj({"id": STRING, "name": STRING, "is_public": {"type": "boolean"}}), "expired_at": STRING}
-        ),
+        "Invite": INVITE,
+        "InvitePreview": _obj({"group": INVITE_GROUP, "code": CODE, "expired_at": STRING}),
+        "CodeInvite": _obj({"group": INVITE_GROUP, "code": CODE, "expired_at": STRING, "token": STRING}),
         "Playlist": _obj(
             {
                 "id": STRING,
