@@ -40,6 +40,9 @@ class Seen:
     form: dict[str, str] = field(default_factory=dict)
     body: Any = None  # the JSON body of a PUT
     at: float = 0.0  # time.time() when the request arrived
+    # Set once its answer is chosen: a test that forces the next answer after seeing a call must
+    # wait for this, or the forced answer may still go to the call it saw.
+    answered: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
 
     @property
     def bearer(self) -> str | None:
@@ -78,6 +81,7 @@ class FakeServer:
                 server.seen.append(seen)
                 time.sleep(server.delay_s)
                 status, reply_headers, reply = handle(seen)
+                seen.answered.set()
                 self.send_response(status)
                 raw = b"" if status == 204 else json.dumps(reply).encode()
                 for name, value in {"Content-Type": "application/json", **reply_headers}.items():

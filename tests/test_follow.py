@@ -56,11 +56,12 @@ class Party:
         return self.host.until("playback_changed")["playback"]
 
     def next_call(self, path: str, *, after: int = 0, within_s: float = 5.0) -> Any:
-        """The first player call to ``path`` among those after the first ``after`` ones."""
+        """The first player call to ``path`` among those after the first ``after`` ones, once the
+        fake has chosen its answer (so an answer forced next goes to a later call)."""
         deadline = time.monotonic() + within_s
         while time.monotonic() < deadline:
             for call in self.fake.player_calls()[after:]:
-                if call.path == path:
+                if call.path == path and call.answered.wait(max(deadline - time.monotonic(), 0)):
                     return call
             time.sleep(0.01)
         raise AssertionError(f"no call to {path}; calls: {[c.path for c in self.fake.player_calls()]}")
