@@ -12,6 +12,7 @@ from typing import TypedDict
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -141,7 +142,12 @@ def create_app(
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(RequestContext)],
+        # gzip (HTTP only, 500 bytes and more) outside the friendly error pages, which it then compresses too
+        middleware=[
+            Middleware(RequestContext),
+            Middleware(GZipMiddleware, minimum_size=500),
+            Middleware(pages.HtmlErrors),
+        ],
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,

@@ -1,5 +1,6 @@
-"""The phone pages: the invite page ``/join/{token}``, the room page ``/groups/{group_id}`` and the
-frame that hosts Spotify's player, ``/embed/spotify``.
+"""The pages: the start page ``/``, the invite page ``/join/{token}``, the room page
+``/groups/{group_id}``, its big screen ``/groups/{group_id}/screen``, the frame that hosts Spotify's
+player ``/embed/spotify``; the web app manifest, the favicon, and friendly HTML error pages.
 
 Plain HTML, ES modules and one stylesheet, shipped as package data in ``rooms_server/static`` and
 served as they are: no build step, nothing from a CDN of ours. The HTML carries no user data; the
@@ -18,13 +19,20 @@ and frames its players from www.youtube-nocookie.com (privacy-enhanced mode); it
 ``/embed/spotify``. That frame loads Spotify's iFrame API from open.spotify.com (a loader that
 injects its bundle from embed-cdn.spotifycdn.com, a bundle which evaluates strings, hence
 ``'unsafe-eval'`` there and only there) and frames open.spotify.com. Lock-screen artwork of
-YouTube tracks comes from i.ytimg.com. Invite URLs hold the invite token, so no Referer leaves.
+YouTube tracks comes from i.ytimg.com, of Spotify tracks from i.scdn.co. Invite URLs hold the invite
+token, so no Referer leaves.
+
+Errors: a browser (``Accept: text/html``) that reaches an error on a page path gets a page in
+plain words, never the API's JSON; ``/api/…`` and the other machine paths keep their JSON. gzip
+(``GZipMiddleware``, wired in app.py) compresses bodies of 500 bytes and more; it never sees a
+WebSocket (it handles HTTP scopes only).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import json
 from functools import cache
 from importlib.resources import files
@@ -34,7 +42,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 STATIC = files("rooms_server") / "static"
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -42,6 +50,8 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 YOUTUBE_SCRIPTS = ("https://www.youtube.com",)
 YOUTUBE_FRAMES = ("https://www.youtube-nocookie.com",)
 YOUTUBE_ARTWORK = ("https://i.ytimg.com",)
+SPOTIFY_ARTWORK = ("https://i.scdn.co",)
+ARTWORK = (*SPOTIFY_ARTWORK, *YOUTUBE_ARTWORK)
 SPOTIFY_SCRIPTS = ("https://open.spotify.com", "https://embed-cdn.spotifycdn.com")
 SPOTIFY_FRAMES = ("https://open.spotify.com",)
 
@@ -50,6 +60,7 @@ COMMON = {"Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
 
 def _csp(**directives: tuple[str, ...]) -> str:
     policy = {"default-src": ("'none'",), **{k.replace("_", "-"): v for k, v in directives.items()}}
+    policy.setdefault("manifest-src", ("'self'",))
     policy.setdefault("base-uri", ("'none'",))
     policy.setdefault("form-action", ("'none'",))
     return "; ".join(f"{name} {' '.join(values)}" for name, values in policy.items())
@@ -89,11 +100,11 @@ def _sha256_source(text: str) -> str:
 @cache
 def page_headers(kind: str) -> dict[str, str]:
     importmap = _sha256_source(import_map())
-    if kind == "room":
+    if kind == "room":  # the room page and its big screen: both can play the room
         csp = _csp(
             script_src=("'self'", importmap, *YOUTUBE_SCRIPTS),
             style_src=("'self'",),
-            img_src=("'self'", "blob:", "data:", *YOUTUBE_ARTWORK),
+            img_src=("'self'", "blob:", "data:", *ARTWORK),
             frame_src=("'self'", *YOUTUBE_FRAMES),
             connect_src=("'self'",),
             frame_ancestors=("'none'",),
@@ -107,7 +118,9 @@ def page_headers(kind: str) -> dict[str, str]:
             connect_src=("'self'",),
             frame_ancestors=("'self'",),  # only our room page may frame it
         )
-    else:
+    elif kind == "error":  # no script at all
+        csp = _csp(style_src=("'self'",), img_src=("'self'",), frame_ancestors=("'none'",))
+    else:  # the start page and the invite page
         csp = _csp(
             script_src=("'self'", importmap),
             style_src=("'self'",),
@@ -128,6 +141,11 @@ def _page(name: str, entry: str, stylesheet: str = "/static/app.css") -> str:
     )
 
 
+async def start_page(request: Request) -> Response:
+    """The start page: start a room (this browser becomes its host), your rooms, public rooms, join by code."""
+    return HTMLResponse(_page("index.html", "/static/js/start.js"), headers=page_headers("start"))
+
+
 async def join_page(request: Request) -> Response:
     """The invite URL in the QR code: shows the group, asks for a name, joins and opens the room."""
     return HTMLResponse(_page("join.html", "/static/js/join.js"), headers=page_headers("join"))
@@ -136,6 +154,38 @@ async def join_page(request: Request) -> Response:
 async def room_page(request: Request) -> Response:
     """The live room: the player, now playing, listening, queue, add by link, chat, who is here, host tools."""
     return HTMLResponse(_page("room.html", "/static/js/room.js"), headers=page_headers("room"))
+
+
+async def screen_page(request: Request) -> Response:
+    """The big screen for a TV or projector: QR and code, now playing, up next, reactions; can be the speaker."""
+    return HTMLResponse(_page("screen.html", "/static/js/screen.js"), headers=page_headers("room"))
+
+
+async def manifest(request: Request) -> Response:
+    """The web app manifest: a phone can keep the rooms on its home screen (no service worker: see README)."""
+    body = {
+        "name": "Listening Rooms",
+        "short_name": "Rooms",
+        "description": "Listen together: one queue, every phone in sync.",
+        "start_url": "/",
+        "scope": "/",
+        "display": "standalone",
+        "background_color": "#101217",
+        "theme_color": "#101217",
+        "icons": [
+            {"src": versioned(f"/static/icons/icon-{size}.png"), "sizes": f"{size}x{size}", "type": "image/png"}
+            for size in (192, 512)
+        ]
+        + [{"src": versioned("/static/icons/favicon.svg"), "sizes": "any", "type": "image/svg+xml"}],
+    }
+    text = json.dumps(body, separators=(",", ":"))
+    return Response(text, media_type="application/manifest+json", headers={"Cache-Control": "no-cache"})
+
+
+async def favicon(request: Request) -> Response:
+    """``/favicon.ico``, which browsers ask for by themselves: the 192 px icon (browsers take PNG here)."""
+    data = (STATIC / "icons" / "icon-192.png").read_bytes()
+    return Response(data, media_type="image/png", headers={"Cache-Control": "public, max-age=86400"})
 
 
 async def spotify_frame(request: Request) -> Response:
@@ -167,9 +217,93 @@ def _query_version(scope: Scope) -> str | None:
     return None
 
 
+# -- friendly error pages --------------------------------------------------------------------------
+
+# Paths whose errors stay JSON whatever the client accepts: the API and what machines read.
+MACHINE_PATHS = ("/api/", "/ws/", "/openapi.json", "/metrics", "/healthz", "/readyz", "/static/")
+
+ERROR_PAGES: dict[str, tuple[str, str]] = {
+    "not_found": ("Nothing here", "There is no page at this address. Check the link, or start from the home page."),
+    "method_not_allowed": ("Nothing here", "There is no page at this address. Start from the home page."),
+    "origin_refused": (
+        "This address is not allowed",
+        "The server does not accept pages opened at this address. Open the address shown on the host's "
+        "screen, or ask whoever runs the server to add this one to ALLOWED_ORIGINS.",
+    ),
+    "rate_limited": ("Too many tries", "Wait a minute, then try again."),
+    "unavailable": ("The server is busy", "It could not answer just now. Try again in a few seconds."),
+}
+
+
+def error_html(status: int, code: str, message: str = "") -> str:
+    title, text = ERROR_PAGES.get(code, ("Something went wrong", message or "The server could not do this."))
+    return (
+        _page("error.html", "/static/js/dom.js")
+        .replace("__TITLE__", html.escape(title))
+        .replace("__TEXT__", html.escape(text))
+        .replace("__STATUS__", str(status))
+    )
+
+
+def wants_html(scope: Scope) -> bool:
+    if scope["type"] != "http" or str(scope["path"]).startswith(MACHINE_PATHS):
+        return False
+    accept = dict(scope.get("headers") or []).get(b"accept", b"").decode("latin-1")
+    return "text/html" in accept
+
+
+class HtmlErrors:
+    """Turns a JSON error on a page path into a page in plain words, for a browser that asks for HTML."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not wants_html(scope):
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        body = bytearray()
+
+        async def capture(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                headers = dict(message.get("headers") or [])
+                is_json = headers.get(b"content-type", b"").startswith(b"application/json")
+                if message["status"] >= 400 and is_json:
+                    start = message
+                    return
+            if start is None:
+                await send(message)
+                return
+            body.extend(message.get("body", b""))
+            if not message.get("more_body", False):
+                await _send_error_page(send, start, bytes(body))
+
+        await self.app(scope, receive, capture)
+
+
+async def _send_error_page(send: Send, start: Message, body: bytes) -> None:
+    try:
+        error = json.loads(body).get("error", {})
+        code, message = str(error.get("code", "")), str(error.get("message", ""))
+    except (ValueError, AttributeError):
+        code, message = "", ""
+    page = error_html(start["status"], code, message).encode()
+    kept = [(k, v) for k, v in start.get("headers") or [] if k.lower() in (b"retry-after", b"www-authenticate")]
+    headers = [(k.lower().encode(), v.encode()) for k, v in page_headers("error").items()]
+    headers += [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(page)).encode())]
+    await send({"type": "http.response.start", "status": start["status"], "headers": headers + kept})
+    await send({"type": "http.response.body", "body": page})
+
+
 routes = [
+    Route("/", start_page, methods=["GET"], include_in_schema=False),
+    Route("/manifest.webmanifest", manifest, methods=["GET"], include_in_schema=False),
+    Route("/favicon.ico", favicon, methods=["GET"], include_in_schema=False),
     Route("/join/{token:str}", join_page, methods=["GET"], include_in_schema=False),
     Route("/groups/{group_id:str}", room_page, methods=["GET"], include_in_schema=False),
+    Route("/groups/{group_id:str}/screen", screen_page, methods=["GET"], include_in_schema=False),
     Route("/embed/spotify", spotify_frame, methods=["GET"], include_in_schema=False),
     Mount("/static", app=VersionedStatic(packages=[("rooms_server", "static")]), name="static"),
 ]
