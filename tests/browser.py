@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -48,6 +49,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 PHONE = {"width": 390, "height": 844}
+LAPTOP = {"width": 1280, "height": 800}
 REPO = Path(__file__).resolve().parent.parent
 FAKES = REPO / "tests" / "fakes"
 # The players' real scripts, answered by local stand-ins (tests/fakes/): never the network.
@@ -55,6 +57,11 @@ PLAYER_SCRIPTS = {
     "https://www.youtube.com/iframe_api": FAKES / "youtube_iframe_api.js",
     "https://open.spotify.com/embed/iframe-api/v1": FAKES / "spotify_iframe_api.js",
 }
+
+# Artwork hosts the pages show images from (CSP img-src): answered with a local stand-in image.
+ARTWORK_HOSTS = ("i.ytimg.com", "i.scdn.co")
+ARTWORK_STANDIN = REPO / "rooms_server" / "static" / "icons" / "icon-192.png"
+AXE = Path(os.environ.get("AXE_CORE_DIR", REPO / ".cache" / "axe")) / "node_modules" / "axe-core" / "axe.min.js"
 
 
 def chromium_missing() -> str | None:
@@ -66,6 +73,37 @@ def chromium_missing() -> str | None:
     except ImportError:
         return "Playwright for Python is not installed (pip install -e '.[test]')"
     return None
+
+
+def axe_script() -> str:
+    """axe-core's axe.min.js, installed from the npm registry into .cache/axe on first use (never a CDN)."""
+    if not AXE.exists():
+        npm = shutil.which("npm")
+        require_present(
+            None if npm else "npm is not installed (apt-get install npm): axe-core comes from the npm registry"
+        )
+        assert npm is not None
+        prefix = AXE.parent.parent.parent
+        subprocess.run(
+            [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--silent", "axe-core@4"],
+            check=True,
+            timeout=300,
+        )
+    return AXE.read_text()
+
+
+def axe_violations(page: Page, source: str) -> list[str]:
+    """axe-core's violations on the page as it is now (WCAG 2.1 A and AA, best practices), one line each."""
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.evaluate(source)  # not add_script_tag: the pages' CSP allows no inline or foreign script
+    found = page.evaluate(
+        """async () => {
+          const result = await axe.run(document, { resultTypes: ["violations"] });
+          return result.violations.map((v) => `${v.id} (${v.impact}): ${v.help} — ` +
+            v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", "));
+        }"""
+    )
+    return [str(line) for line in found]
 
 
 def free_port() -> int:
@@ -204,7 +242,12 @@ def launch(playwright: Playwright) -> Browser:
 
 
 def new_phone(
-    browser: Browser, blocked: list[str], *, scale: float = 1, player_config: dict[str, Any] | None = None
+    browser: Browser,
+    blocked: list[str],
+    *,
+    scale: float = 1,
+    player_config: dict[str, Any] | None = None,
+    color_scheme: str = "dark",
 ) -> BrowserContext:
     """A fresh phone: 390×844, touch, its own storage; only 127.0.0.1 is reachable, and the players'
     scripts are the local fakes (``player_config`` tunes them: start and seek latency, autoplay)."""
@@ -216,12 +259,30 @@ def new_phone(
         locale="en-GB",
         timezone_id="UTC",
         service_workers="block",
+        color_scheme=color_scheme,
     )
+    guard_context(context, blocked, player_config)
+    return context
+
+
+def new_laptop(browser: Browser, blocked: list[str], *, color_scheme: str = "dark") -> BrowserContext:
+    """A laptop (or a TV's browser): 1280×800, mouse, its own storage; the same network guard."""
+    context = browser.new_context(
+        viewport=LAPTOP, locale="en-GB", timezone_id="UTC", service_workers="block", color_scheme=color_scheme
+    )
+    guard_context(context, blocked, None)
+    return context
+
+
+def guard_context(context: BrowserContext, blocked: list[str], player_config: dict[str, Any] | None) -> None:
     context.set_default_timeout(10_000)
 
     def guard(route: Route) -> None:
-        if urlsplit(route.request.url).hostname == "127.0.0.1":
+        host = urlsplit(route.request.url).hostname
+        if host == "127.0.0.1":
             route.continue_()
+        elif host in ARTWORK_HOSTS:
+            route.fulfill(path=str(ARTWORK_STANDIN), content_type="image/png")
         else:
             blocked.append(route.request.url)
             route.abort()
@@ -231,7 +292,6 @@ def new_phone(
         context.route(url, _serve_file(path))
     if player_config:
         context.add_init_script(f"window.__fakePlayerConfig = {json.dumps(player_config)};")
-    return context
 
 
 def _serve_file(path: Path) -> Callable[[Route], None]:
