@@ -408,7 +408,10 @@ def test_host_manifest_and_icons_make_an_installable_app(server: Server, devices
     assert manifest["display"] == "standalone" and {i["sizes"] for i in manifest["icons"]} >= {"192x192", "512x512"}
     sizes = page.evaluate(
         """async (icons) => Promise.all(icons.filter((i) => i.type === 'image/png').map(async (i) => {
-          const img = new Image(); img.src = i.src; await img.decode(); return `${img.naturalWidth}x${img.naturalHeight}`;
+          const img = new Image();
+          img.src = i.src;
+          await img.decode();
+          return `${img.naturalWidth}x${img.naturalHeight}`;
         }))""",
         manifest["icons"],
     )
