@@ -46,6 +46,7 @@ test("sources: search results of either server version read the same; short link
   assert.deepEqual(now, { service: "spotify", title: "Dreams", artist: "Fleetwood Mac", durationMs: 257_000, url: "u", artwork: "https://i.scdn.co/image/a" });
   const before = readResult({ service: "spotify", title: "Dreams – Fleetwood Mac", duration: 257, url: "u", artwork_url: "javascript:x" });
   assert.equal(before.durationMs, 257_000);
+  assert.deepEqual([before.title, before.artist], ["Dreams", "Fleetwood Mac"], "the older servers' \"Song – Artists\"");
   assert.equal(before.artwork, null, "only https artwork");
   assert.match(addErrorText("short_link_unresolved", "x"), /spotify\.link short link could not be opened/);
   assert.equal(addErrorText("invalid_link", "Not a link."), "Not a link.");

@@ -34,10 +34,13 @@ export function manualExplanation(sources) {
 /** A search result in one shape, whichever version of the server answered. */
 export function readResult(item) {
   const durationMs = typeof item.duration_ms === "number" ? item.duration_ms : typeof item.duration === "number" ? item.duration * 1000 : null;
+  let title = String(item.title || "");
+  let artist = typeof item.artist === "string" ? item.artist : "";
+  if (!artist && title.includes(" – ")) [title, artist] = [title.split(" – ")[0], title.split(" – ").slice(1).join(" – ")]; // "Song – Artists"
   return {
     service: item.service || "spotify",
-    title: String(item.title || ""),
-    artist: typeof item.artist === "string" ? item.artist : "",
+    title,
+    artist,
     durationMs,
     url: String(item.url || ""),
     artwork: typeof item.artwork_url === "string" && /^https:\/\//.test(item.artwork_url) ? item.artwork_url : null,
