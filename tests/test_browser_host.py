@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.browser import (
+    Api,
     axe_script,
     axe_violations,
     browser as browser,
@@ -416,3 +417,17 @@ def test_host_manifest_and_icons_make_an_installable_app(server: Server, devices
         manifest["icons"],
     )
     assert sorted(sizes) == ["192x192", "512x512"]
+
+
+def test_host_refused_origin_is_explained_in_plain_words(tmp_path: Path, devices: Devices) -> None:
+    with run_server(tmp_path, ALLOWED_ORIGINS="http://192.168.1.20:8000") as elsewhere:
+        api = Api(elsewhere.base_url)
+        token = api.user("Maya")
+        group_id = api.group(token, "Only on the LAN")
+        page = devices.phone()
+        page.context.add_init_script(f"localStorage.setItem('rooms.session', JSON.stringify({{token: '{token}'}}))")
+        page.goto(f"{elsewhere.base_url}/groups/{group_id}")
+        expect(page.locator("#fatal-title")).to_have_text("This address is not allowed")
+        expect(page.locator("#fatal-text")).to_contain_text("Open the address shown on the host's screen")
+        devices.check(page, "room page (refused origin)")
+        assert "ALLOWED_ORIGINS" in elsewhere.log(), "the log names the setting that would allow it"

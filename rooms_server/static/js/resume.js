@@ -7,7 +7,10 @@ export const FATAL = Object.freeze({
   4503: ["You're not in this room", "You left the room or a host removed you. Ask for a new invite to come back."],
   4504: ["Room not found", "This room does not exist, or it is private and you are not a member."],
   4505: ["This room was deleted", "The host deleted the room. Thanks for listening!"],
-  4508: ["Not allowed from this address", "The server does not accept this page's address (ALLOWED_ORIGINS)."],
+  4508: [
+    "This address is not allowed",
+    "The server does not accept pages opened at this address. Open the address shown on the host's screen, or ask whoever runs the server to add this one to ALLOWED_ORIGINS.",
+  ],
   4509: ["Too many open pages", "You have this room open on too many tabs or phones. Close some, then reload."],
   4510: ["Disconnected", "The server closed the connection after too many bad messages. Reload the page."],
 });
