@@ -71,7 +71,8 @@ def artwork_standin(url: str) -> str:
         '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><defs><linearGradient id="g" x2="1" y2="1">'
         f'<stop offset="0" stop-color="{one}"/><stop offset="1" stop-color="{two}"/></linearGradient></defs>'
         '<rect width="64" height="64" fill="url(#g)"/><circle cx="32" cy="32" r="13" fill="none" '
-        'stroke="rgba(255,255,255,.55)" stroke-width="3"/><circle cx="32" cy="32" r="3" fill="rgba(255,255,255,.8)"/></svg>'
+        'stroke="rgba(255,255,255,.55)" stroke-width="3"/>'
+        '<circle cx="32" cy="32" r="3" fill="rgba(255,255,255,.8)"/></svg>'
     )
 
 
