@@ -161,7 +161,7 @@ def screenshots(out_dir: Path) -> list[Path]:
             tap_to_listen_if_asked(friend)
             host.get_by_role("button", name="Play", exact=True).click()
             host.get_by_text("Playing", exact=True).wait_for()
-            host.locator("#progress").click(position={"x": 100, "y": 5})  # seek to a third of the song
+            host.locator("#progress").click(position={"x": 100, "y": 22})  # seek to a third of the song
             friend.get_by_label("Message").fill("Great pick! Dreams next please")
             friend.get_by_role("button", name="Send").click()
             host.get_by_label("Message").fill("On it. Adding more after this one")

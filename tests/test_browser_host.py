@@ -59,6 +59,21 @@ DROP_AFTER = """
 """
 
 
+# Controls smaller than 44 × 44 CSS px (a control whose label is 44 px tall counts as its label;
+# links inside text are exempt, as in WCAG 2.5.5).
+SMALL_TARGETS = """
+() => [...document.querySelectorAll("button, a, input, select, [role=slider]")]
+  .filter((el) => el.offsetParent !== null && !el.closest("p, .track-text, .invite-url"))
+  .filter((el) => {
+    const box = el.getBoundingClientRect();
+    const label = el.closest("label") || (el.id && document.querySelector(`label[for="${el.id}"]`));
+    const around = label ? label.getBoundingClientRect() : box;
+    return Math.max(box.height, around.height) < 44 || Math.max(box.width, around.width) < 44;
+  })
+  .map((el) => el.outerHTML.slice(0, 120))
+"""
+
+
 def expect(locator: Locator) -> LocatorAssertions:
     from playwright.sync_api import expect as playwright_expect
 
@@ -209,6 +224,7 @@ def test_host_journey_from_the_start_page_to_a_party(server: Server, devices: De
     cleo = devices.phone(color_scheme="light")
     cleo.goto(f"{server.base_url}/")
     devices.check(cleo, "start page (light theme)")
+    assert cleo.evaluate(SMALL_TARGETS) == [], "touch targets under 44 px"
     typed = f"{code[:3]}-{code[3:]}".lower()
     started = time.monotonic()
     cleo.get_by_label("Room code").fill(typed)
@@ -254,6 +270,12 @@ def test_host_journey_from_the_start_page_to_a_party(server: Server, devices: De
     expect(screen.locator("#screen-art")).to_have_attribute("src", re.compile(r"^https://i\.scdn\.co/"))
     expect(screen.locator("#screen-next")).to_contain_text("Digital Love")
     expect(bob.locator("#now-art")).to_be_visible()
+    # the seek bar by keyboard: Page Up is 30 s on
+    seek = host.get_by_role("slider", name=re.compile("^Playback position"))
+    seek.focus()
+    seek.press("PageUp")
+    expect(bob.locator("#progress")).to_have_attribute("aria-valuenow", re.compile(r"^[34]\d$"))
+    assert bob.evaluate(SMALL_TARGETS) == [], "touch targets under 44 px"
 
     # -- reactions from the snapshot's set: on the big screen and in everyone's chat
     cleo.get_by_role("button", name="React 🔥").click()
