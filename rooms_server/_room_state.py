@@ -29,6 +29,7 @@ class Track:
     added_by: str
     added_by_name: str
     added_at: str  # ISO-8601 UTC
+    artwork_url: str | None = None  # absent from states written before artwork existed
 
     @property
     def duration_ms(self) -> int:
@@ -156,6 +157,7 @@ def track_to_dict(track: Track) -> dict[str, Any]:
         "added_by": track.added_by,
         "added_by_name": track.added_by_name,
         "added_at": track.added_at,
+        "artwork_url": track.artwork_url,
     }
 
 

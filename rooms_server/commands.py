@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rooms_server import protocol, rooms
+from rooms_server import chat, protocol, rooms
 from rooms_server.db.models import User
 from rooms_server.live import Actor, LiveGroups
 from rooms_server.outcomes import CommandId
@@ -110,7 +110,9 @@ class Commands:
         )
 
     async def _skip(self, frame: protocol.Skip) -> int:
-        return await self._scheduled(lambda s, t: rooms.skip(s, frame.expected_track_id, **t), durable=True)
+        return await self._scheduled(
+            lambda s, t: rooms.skip(s, frame.expected_track_id, now_ms=t["now_ms"], lead_ms=t["lead_ms"]), durable=True
+        )
 
     async def _previous(self, frame: protocol.Previous) -> int:
         return await self._scheduled(lambda s, t: rooms.previous(s, frame.expected_track_id, **t), durable=True)
@@ -160,11 +162,18 @@ class Commands:
         return await self.live.set_follow(self.group_id, self.actor.user_id, frame.following)
 
     async def _chat(self, frame: protocol.Chat) -> int:
-        event = protocol.chat_event(self.actor.user_id, self.actor.name, frame.text)
+        """Kept in the history first (best effort: an outage there only logs), then delivered."""
+        at = chat.now_ms_precision()
+        who = {"group_id": self.group_id, "user_id": self.actor.user_id, "name": self.actor.name}
+        await chat.keep(self.live.db, self.live.metrics, **who, text=frame.text, at=at)
+        event = protocol.chat_event(self.actor.user_id, self.actor.name, frame.text, at)
         return await self.live.publish(self.group_id, event, command=self.command)
 
     async def _react(self, frame: protocol.React) -> int:
-        event = protocol.reaction_event(self.actor.user_id, self.actor.name, frame.emoji)
+        emoji = protocol.reaction(frame.emoji)
+        if emoji is None:
+            raise RoomError("invalid_reaction", f"reactions are {' '.join(protocol.REACTIONS)}")
+        event = protocol.reaction_event(self.actor.user_id, self.actor.name, emoji, chat.now_ms_precision())
         return await self.live.publish(self.group_id, event, command=self.command)
 
 

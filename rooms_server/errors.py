@@ -68,6 +68,8 @@ HTTP_ERROR_CODES: frozenset[str] = frozenset(
         "service_not_found",
         "credential_not_found",
         "invite_expired",
+        "invalid_code",
+        "origin_refused",
         "group_name_taken",
         "last_admin",
         "oauth_denied",

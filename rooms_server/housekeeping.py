@@ -1,4 +1,5 @@
-"""Housekeeping that runs: expired invites, expired guest sessions and old command answers are purged.
+"""Housekeeping that runs: expired invites, expired guest sessions, old command answers and chat
+beyond each room's last 200 messages are purged.
 
 Expired rows are refused whether or not they are purged, so a missed round costs nothing but a few
 rows; a failed round is logged (and counted) and the next one comes on time. Every process runs
@@ -14,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from rooms_server.db import identity, invites, outcomes
+from rooms_server.db import chat, identity, invites, outcomes
 from rooms_server.db.models import utcnow
 from rooms_server.db.session import Database
 from rooms_server.metrics import Metrics
@@ -47,8 +48,13 @@ def purge_jobs(
         async with db.write() as session:
             return await outcomes.purge_before(session, utcnow() - timedelta(seconds=command_id_window_s))
 
+    async def purge_chat() -> int:
+        async with db.write() as session:
+            return await chat.purge_beyond(session, chat.KEPT)
+
     return [
         Job("expired invites", invites_every_s, purge_invites),
+        Job("old chat messages", invites_every_s, purge_chat),
         Job("expired sessions", sessions_every_s, purge_sessions),
         Job("old command answers", max(command_id_window_s / 2, 1.0), purge_answers),
     ]

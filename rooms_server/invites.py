@@ -3,6 +3,10 @@
 A token is 128 random bits in hex (``secrets.token_hex(16)``), which is exactly the ``CHAR(32)``
 id of a ``groupqr`` row. Its URL, ``{PUBLIC_BASE_URL}/join/{token}``, is what the QR code carries.
 
+A short join code goes with every token: 6 characters from an alphabet without look-alikes
+(no 0/O, 1/I/L), typed by hand where a camera cannot scan. 31^6 ≈ 887.5 million codes; the lookup
+is rate-limited like joins, which makes guessing one useless in practice (README, "Short join codes").
+
 QR library: ``qrcode`` with its ``png`` extra (PyPNG, pure Python, no Pillow). It only encodes
 standard (model 2) QR symbols, so the Micro QR trap of ``segno.make()`` cannot happen here; segno
 would be a little faster, but a PNG of an invite takes ~10 ms and is rendered off the event loop.
@@ -29,6 +33,10 @@ QR_MIN_SIZE, QR_DEFAULT_SIZE, QR_MAX_SIZE = 1, 8, 20  # pixels per module
 # M restores ~15 % of damage: plenty for a URL on a screen or on paper without a logo on top.
 QR_ERROR_CORRECTION = qrcode.constants.ERROR_CORRECT_M
 _HEX = frozenset(string.hexdigits.lower())
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # 31 characters: no 0, O, 1, I or L
+CODE_LENGTH = 6
+_CODE_CHARS = frozenset(CODE_ALPHABET)
+_CODE_SEPARATORS = str.maketrans("", "", " -\t")
 
 
 def new_token() -> str:
@@ -38,6 +46,18 @@ def new_token() -> str:
 def is_token(value: str) -> bool:
     """Whether ``value`` has the shape of a token (so garbage never reaches the database)."""
     return len(value) == TOKEN_LENGTH and set(value) <= _HEX
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def normalize_code(typed: str) -> str | None:
+    """A typed code in its stored form (upper case, without spaces or dashes); None when it cannot be one."""
+    code = typed.translate(_CODE_SEPARATORS).upper()
+    if len(code) != CODE_LENGTH or not set(code) <= _CODE_CHARS:
+        return None
+    return code
 
 
 def invite_url(public_base_url: str, token: str) -> str:

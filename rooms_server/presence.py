@@ -104,6 +104,10 @@ class Presence:
     async def count(self, group_id: str) -> int:
         return len(await self.engine.presence_users(group_id))
 
+    async def voters(self, group_id: str) -> int:
+        """Present members a vote to skip counts (``rooms.voters``: not the hosts)."""
+        return rooms.voters(await self.members(group_id))
+
     # -- heartbeat and sweeping ------------------------------------------------------------------
 
     async def _beat(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from enum import IntEnum, unique
 from typing import Any, TypeAlias
 
@@ -47,6 +48,7 @@ from rooms_server.rooms import (
     current_track,
     member_to_dict,
     playback_to_dict,
+    queue_ended,
     speaker_to_dict,
     track_to_dict,
 )
@@ -60,6 +62,10 @@ MAX_URL_CHARS = 2048
 MAX_TITLE_CHARS = 512
 MAX_DURATION_S = 86_400
 MAX_EMOJI_CHARS = 16
+# The reactions a `react` may send, in the order pages show them; anything else is `invalid_reaction`.
+REACTIONS: tuple[str, ...] = ("🔥", "❤️", "😂", "👏", "🎉", "😮", "💃", "👍")
+_VS16 = "\ufe0f"  # the emoji presentation selector: "❤" and "❤️" are the same reaction
+_REACTION_OF = {emoji.replace(_VS16, ""): emoji for emoji in REACTIONS}
 SERVICES = frozenset({"spotify", "youtube"})
 MAX_RTT_MS = 60_000
 DEVICE_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
@@ -269,17 +275,21 @@ def snapshot(
     you: Member,
     votes_needed: int,
     device_key: str | None = None,
+    invite: dict[str, Any] | None = None,
+    chat: Sequence[dict[str, Any]] = (),
 ) -> str:
     """The full room, first frame of a connection unless a resume succeeds.
 
     recovered is True only when the snapshot sits at the client's own resume point (nothing was
     missed); False tells a resuming client to drop its local state. device_key is this socket's
     device in the room (None when its hello had no device_id), to compare with ``speakers``.
+    invite is the room's valid invite (or None), chat its last messages, oldest first (``chat_line``).
     """
     header = {"type": "snapshot", "epoch": epoch, "seq": seq, "server_time": server_time, "recovered": recovered}
     room = _room(state, votes_needed)
     people = {"members": [member_to_dict(m) for m in members], "you": member_to_dict(you), "device_key": device_key}
-    return _text({**header, **room, **people})
+    social = {"invite": invite, "chat": list(chat), "reactions": list(REACTIONS)}
+    return _text({**header, **room, **people, **social})
 
 
 def device_key(group_id: str, device_id: str) -> str:
@@ -310,6 +320,7 @@ def _room(state: LiveState, votes_needed: int) -> dict[str, Any]:
         "votes": {"track_id": None if track is None else track.id, "votes": len(state.votes), "needed": votes_needed},
         "speakers": [speaker_to_dict(s) for s in state.speakers],
         "followers": sorted(state.followers),
+        "queue_ended": queue_ended(state),
     }
 
 
@@ -372,12 +383,32 @@ def role_changed(user_id: str, role: str) -> Event:
     return {"type": "role_changed", "user_id": user_id, "role": role}
 
 
-def chat_event(user_id: str, name: str, text: str) -> Event:
-    return {"type": "chat", "user_id": user_id, "name": name, "text": text}
+def sent_at(moment: datetime) -> str:
+    """ISO 8601 UTC with milliseconds: ``2026-12-02T03:04:05.123Z``."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def reaction_event(user_id: str, name: str, emoji: str) -> Event:
-    return {"type": "reaction", "user_id": user_id, "name": name, "emoji": emoji}
+def chat_line(user_id: str, name: str, text: str, at: datetime) -> dict[str, Any]:
+    """A chat message as the snapshot's history lists it (the event adds its framing)."""
+    return {"user_id": user_id, "name": name, "text": text, "sent_at": sent_at(at)}
+
+
+def chat_event(user_id: str, name: str, text: str, at: datetime) -> Event:
+    return {"type": "chat", **chat_line(user_id, name, text, at)}
+
+
+def reaction(emoji: str) -> str | None:
+    """The reaction ``emoji`` stands for (with or without U+FE0F), or None when it is not one."""
+    return _REACTION_OF.get(emoji.replace(_VS16, ""))
+
+
+def reaction_event(user_id: str, name: str, emoji: str, at: datetime) -> Event:
+    return {"type": "reaction", "user_id": user_id, "name": name, "emoji": emoji, "sent_at": sent_at(at)}
+
+
+def invite_changed(invite: dict[str, Any] | None) -> Event:
+    """The room's invite was created, rotated or revoked (None); members' invite cards follow it."""
+    return {"type": "invite_changed", "invite": invite}
 
 
 def group_deleted() -> Event:

@@ -13,6 +13,7 @@ clock it was on (`Playback.prior`). Changes of a paused room take effect at once
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any, TypeAlias
 
@@ -69,6 +70,7 @@ __all__ = [
     "play",
     "playback_to_dict",
     "previous",
+    "queue_ended",
     "rebuild",
     "remove_track",
     "require_role",
@@ -83,6 +85,7 @@ __all__ = [
     "unmark_speaker",
     "update_group",
     "vote_skip",
+    "voters",
 ]
 
 ADMIN = "admin"
@@ -106,6 +109,7 @@ ERROR_CODES: frozenset[str] = frozenset(
         "speaker_not_found",
         "too_many_speakers",
         "no_device",  # mark_speaker from a page that named no device (commands.py)
+        "invalid_reaction",  # a react outside protocol.REACTIONS (commands.py)
     }
 )
 
@@ -132,6 +136,15 @@ class Change:
 def require_role(command_type: str, role: str) -> None:
     if command_type in ADMIN_ONLY and role != ADMIN:
         raise RoomError("forbidden", f"only a host can {command_type}")
+
+
+def voters(present: Iterable[Member]) -> int:
+    """Whom a vote to skip is measured against: the present members who are not hosts.
+
+    A host skips directly, so counting hosts would only make a room's guests outvoted by people
+    who never need to vote; a host's vote still counts toward the votes cast.
+    """
+    return sum(1 for member in present if member.role != ADMIN)
 
 
 def needed_votes(present_users: int, ratio: float) -> int:
@@ -176,12 +189,30 @@ def _current_id(state: LiveState) -> int | None:
     return None if track is None else track.id
 
 
-def _index_event(state: LiveState) -> Event:
-    return {"type": "index_changed", "index": state.current_index, "track_id": _current_id(state)}
+def queue_ended(state: LiveState) -> bool:
+    """The room played (or skipped) past its last track: tracks exist and none is current."""
+    return bool(state.tracks) and state.current_index >= len(state.tracks)
 
 
-def _playback_event(state: LiveState) -> Event:
-    return {"type": "playback_changed", "playback": playback_to_dict(state.playback), "track_id": _current_id(state)}
+def _index_event(state: LiveState, cause: str) -> Event:
+    return {
+        "type": "index_changed",
+        "index": state.current_index,
+        "track_id": _current_id(state),
+        "cause": cause,
+        "queue_ended": queue_ended(state),
+    }
+
+
+def _playback_event(state: LiveState, cause: str | None = None) -> Event:
+    event: Event = {
+        "type": "playback_changed",
+        "playback": playback_to_dict(state.playback),
+        "track_id": _current_id(state),
+    }
+    if cause is not None:
+        event["cause"] = cause
+    return event
 
 
 def _votes_event(state: LiveState, needed: int | None) -> Event:
@@ -243,8 +274,14 @@ def _instant(playback: Playback, *, now_ms: int, lead_ms: int) -> int:
     return max(now_ms + lead_ms, playback.server_time_ms)
 
 
-def _switch_to(state: LiveState, tracks: tuple[Track, ...], index: int, *, now_ms: int, lead_ms: int) -> Change:
-    """Make tracks[index] current from position 0 (still playing if the room was), clearing the votes."""
+def _switch_to(
+    state: LiveState, tracks: tuple[Track, ...], index: int, *, now_ms: int, lead_ms: int, cause: str
+) -> Change:
+    """Make tracks[index] current from position 0 (still playing if the room was), clearing the votes.
+
+    ``cause`` goes on the events; past the last track they say ``queue_end`` (the index event of a
+    vote keeps ``vote``, so that everyone sees the skip was voted), and the room stops.
+    """
     playing = state.playback.is_playing and index < len(tracks)
     new = replace(
         state,
@@ -254,7 +291,9 @@ def _switch_to(state: LiveState, tracks: tuple[Track, ...], index: int, *, now_m
         votes=frozenset(),
         version=state.version + 1,
     )
-    events = [_index_event(new), _playback_event(new)]
+    ended = queue_ended(new)
+    index_cause = "queue_end" if ended and cause != "vote" else cause
+    events = [_index_event(new, index_cause), _playback_event(new, "queue_end" if ended else cause)]
     if state.votes:
         events.append(_votes_event(new, needed=None))
     return Change(new, events)
@@ -284,7 +323,7 @@ def add_track(state: LiveState, track: Track, *, max_queue: int) -> Change:
     events: list[Event] = [{"type": "track_added", "track": track_to_dict(track), "index": index}]
     if state.current_index == index:  # nothing was current: the new track is, paused at 0
         new = replace(new, playback=Playback(False, 0, state.playback.server_time_ms))
-        events.append(_index_event(new))
+        events.append(_index_event(new, "added"))
         if new.playback != state.playback:
             events.append(_playback_event(new))
     return Change(new, events)
@@ -297,12 +336,12 @@ def remove_track(state: LiveState, track_id: int, *, by_user: str, is_admin: boo
     tracks = state.tracks[:index] + state.tracks[index + 1 :]
     removed: Event = {"type": "track_removed", "track_id": track_id}
     if index == state.current_index:  # the next track (now at the same index) becomes current
-        change = _switch_to(state, tracks, index, now_ms=now_ms, lead_ms=lead_ms)
+        change = _switch_to(state, tracks, index, now_ms=now_ms, lead_ms=lead_ms, cause="removed")
         return Change(change.state, [removed, *change.events])
     # Removing a track before the current one shifts the index so the same track stays current.
     shift = 1 if index < state.current_index else 0
     new = replace(state, tracks=tracks, current_index=state.current_index - shift, version=state.version + 1)
-    return Change(new, [removed, _index_event(new)] if shift else [removed])
+    return Change(new, [removed, _index_event(new, "removed")] if shift else [removed])
 
 
 def move_track(state: LiveState, track_id: int, after_track_id: int | None) -> Change:
@@ -321,15 +360,15 @@ def move_track(state: LiveState, track_id: int, after_track_id: int | None) -> C
     new = replace(state, tracks=tracks, current_index=current_index, version=state.version + 1)
     events: list[Event] = [{"type": "track_moved", "track_id": track_id, "after_track_id": after_track_id, "index": at}]
     if current_index != state.current_index:
-        events.append(_index_event(new))
+        events.append(_index_event(new, "moved"))
     return Change(new, events)
 
 
-def skip(state: LiveState, expected_track_id: int, *, now_ms: int, lead_ms: int) -> Change:
+def skip(state: LiveState, expected_track_id: int, *, now_ms: int, lead_ms: int, cause: str = "host") -> Change:
     _expect_current(state, expected_track_id)
     if state.current_track is None:  # only reachable with expected None, which the type excludes
         raise RoomError("stale_track", "the queue has already ended")
-    return _switch_to(state, state.tracks, state.current_index + 1, now_ms=now_ms, lead_ms=lead_ms)
+    return _switch_to(state, state.tracks, state.current_index + 1, now_ms=now_ms, lead_ms=lead_ms, cause=cause)
 
 
 def previous(state: LiveState, expected_track_id: int | None, *, now_ms: int, lead_ms: int) -> Change:
@@ -339,7 +378,7 @@ def previous(state: LiveState, expected_track_id: int | None, *, now_ms: int, le
         raise RoomError("nothing_to_play", "the playlist is empty")
     if state.current_index == 0:
         return _restart(state, now_ms=now_ms, lead_ms=lead_ms)
-    return _switch_to(state, state.tracks, state.current_index - 1, now_ms=now_ms, lead_ms=lead_ms)
+    return _switch_to(state, state.tracks, state.current_index - 1, now_ms=now_ms, lead_ms=lead_ms, cause="host")
 
 
 def jump(state: LiveState, track_id: int, *, now_ms: int, lead_ms: int) -> Change:
@@ -347,7 +386,7 @@ def jump(state: LiveState, track_id: int, *, now_ms: int, lead_ms: int) -> Chang
     index = _index_of(state.tracks, track_id)
     if index == state.current_index:
         return _restart(state, now_ms=now_ms, lead_ms=lead_ms)
-    return _switch_to(state, state.tracks, index, now_ms=now_ms, lead_ms=lead_ms)
+    return _switch_to(state, state.tracks, index, now_ms=now_ms, lead_ms=lead_ms, cause="host")
 
 
 def play(state: LiveState, *, now_ms: int, lead_ms: int) -> Change:
@@ -394,7 +433,7 @@ def vote_skip(
     voted = replace(state, votes=state.votes | {user_id})
     needed = needed_votes(present_users, ratio)
     if len(voted.votes) >= needed:
-        return skip(voted, track_id, now_ms=now_ms, lead_ms=lead_ms)
+        return skip(voted, track_id, now_ms=now_ms, lead_ms=lead_ms, cause="vote")
     return Change(voted, [_votes_event(voted, needed)])
 
 
@@ -404,7 +443,7 @@ def advance_if_ended(state: LiveState, *, now_ms: int, lead_ms: int) -> Change:
     track = current_track(state)
     if ends_at is None or track is None or now_ms < ends_at:
         return Change(state, [])
-    return skip(state, track.id, now_ms=now_ms, lead_ms=lead_ms)
+    return skip(state, track.id, now_ms=now_ms, lead_ms=lead_ms, cause="end")
 
 
 def restamp(before: LiveState, change: Change, *, now_ms: int, lead_ms: int) -> Change:
@@ -420,7 +459,10 @@ def restamp(before: LiveState, change: Change, *, now_ms: int, lead_ms: int) -> 
     if at == playback.server_time_ms:
         return change
     new = replace(change.state, playback=replace(playback, server_time_ms=at))
-    events = [_playback_event(new) if event["type"] == "playback_changed" else event for event in change.events]
+    # The playback event is rebuilt with the new instant; its cause stays.
+    events = [
+        {**event, **_playback_event(new)} if event["type"] == "playback_changed" else event for event in change.events
+    ]
     return Change(new, events)
 
 

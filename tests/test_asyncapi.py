@@ -5,6 +5,7 @@ import hashlib
 import json
 import re
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -128,6 +129,9 @@ def room_events() -> list[dict[str, Any]]:
         rooms.vote_skip(make_state(), "u1", 1, present_users=5, ratio=0.5, now_ms=NOW, lead_ms=LEAD),
         rooms.advance_if_ended(make_state(current=2, playing=True), now_ms=NOW + 10**6, lead_ms=LEAD),
         rooms.update_group(make_state(), name="New name", is_public=True),
+        rooms.vote_skip(make_state(current=2), "u1", 3, present_users=1, ratio=0.5, now_ms=NOW, lead_ms=LEAD),
+        rooms.skip(make_state(current=2, playing=True), 3, now_ms=NOW, lead_ms=LEAD),
+        rooms.add_track(make_state((1,), current=1), make_track(9), max_queue=5),
     ]
     member = Member(user_id="u1", name="Ann", role="member")
     hub_bodies = [
@@ -135,11 +139,17 @@ def room_events() -> list[dict[str, Any]]:
         protocol.member_left("u1"),
         protocol.member_removed("u2"),
         protocol.role_changed("u1", "admin"),
-        protocol.chat_event("u1", "Ann", "hello"),
-        protocol.reaction_event("u1", "Ann", "🎉"),
+        protocol.chat_event("u1", "Ann", "hello", SENT),
+        *(protocol.reaction_event("u1", "Ann", emoji, SENT) for emoji in protocol.REACTIONS),
+        protocol.invite_changed(INVITE),
+        protocol.invite_changed(None),
         protocol.group_deleted(),
     ]
     return [event for change in changes for event in change.events] + hub_bodies
+
+
+SENT = datetime(2026, 12, 2, 3, 4, 5, 123000, tzinfo=UTC)
+INVITE = {"url": "http://h/join/" + "a" * 32, "token": "a" * 32, "code": "K7MP3Q", "expired_at": "2026-12-09T00:00:00Z"}
 
 
 def server_frames() -> list[str | bytes]:
@@ -172,6 +182,8 @@ def server_frames() -> list[str | bytes]:
             you=you,
             votes_needed=1,
             device_key="a" * 32,
+            invite=INVITE,
+            chat=[protocol.chat_line("u2", "Bo", "hi", SENT)],
         )
     )
     replies = [

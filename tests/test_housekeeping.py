@@ -79,6 +79,7 @@ def test_housekeeping_purges_expired_invites_and_sessions_every_round(client: Te
         "expired invites": [600, 600],
         "expired sessions": [3600, 3600],
         "old command answers": [300.0, 300.0],  # half the COMMAND_ID_WINDOW_S
+        "old chat messages": [600, 600],
     }
     assert _counts(client) == (1, 1)  # Bob's session and invite stay
     assert client.get("/api/me", headers=ann.headers).status_code == 401

@@ -51,7 +51,8 @@ def test_invite_create_returns_url_token_and_expiry(client: TestClient) -> None:
     response = client.post(f"/api/groups/{group['id']}/invite", headers=ann.headers)  # no body at all
     assert response.status_code == 201 and response.headers["cache-control"] == "no-store"
     body = response.json()
-    assert set(body) == {"url", "token", "expired_at"} and invites.is_token(body["token"])
+    assert set(body) == {"url", "token", "code", "expired_at"} and invites.is_token(body["token"])
+    assert invites.normalize_code(body["code"]) == body["code"]
     assert body["url"] == f"http://testserver/join/{body['token']}"
     expired_at = datetime.fromisoformat(body["expired_at"])
     assert abs(expired_at - (utcnow() + timedelta(days=7))) < timedelta(minutes=1)
@@ -111,6 +112,7 @@ def test_invite_preview_needs_no_auth_and_shows_the_group(client: TestClient) ->
     assert preview.status_code == 200
     assert preview.json() == {
         "group": {"id": group["id"], "name": "Secret", "is_public": False},
+        "code": created["code"],
         "expired_at": created["expired_at"],
     }
 
@@ -245,3 +247,90 @@ def test_delete_expired_invites_deletes_only_expired_rows(client: TestClient) ->
 
 async def _tokens(session: AsyncSession) -> list[str]:
     return list((await session.execute(sa.select(GroupQR.id))).scalars())
+
+
+# -- short join codes ---------------------------------------------------------------------------------
+
+
+def test_invite_code_has_six_characters_without_look_alikes() -> None:
+    codes = {invites.new_code() for _ in range(2000)}
+    assert len(codes) == 2000  # 31^6 codes: a repeat among 2000 has odds of about 2 in a million
+    assert all(len(code) == 6 and set(code) <= set(invites.CODE_ALPHABET) for code in codes)
+    assert not set("01OIL") & set(invites.CODE_ALPHABET) and len(invites.CODE_ALPHABET) == 31
+
+
+@pytest.mark.parametrize(
+    ("typed", "code"),
+    [("K7MP3Q", "K7MP3Q"), ("k7mp3q", "K7MP3Q"), ("k7m-p3q", "K7MP3Q"), (" K7M P3Q ", "K7MP3Q"), ("K7MP3", None)],
+)
+def test_invite_code_ignores_case_spaces_and_dashes(typed: str, code: str | None) -> None:
+    assert invites.normalize_code(typed) == code
+
+
+@pytest.mark.parametrize("typed", ["K7MP3O", "K7MP31", "K7MP3QQ", "", "K7MP3Ä", "../../x"])
+def test_invite_code_malformed_is_none(typed: str) -> None:
+    assert invites.normalize_code(typed) is None
+
+
+def test_invite_code_leads_to_the_token_and_the_join(client: TestClient) -> None:
+    ann, bob = Guest(client, "Ann"), Guest(client, "Bob")
+    gid = make_group(client, ann, "Coded", is_public=False)["id"]
+    created = invite(client, ann, gid)
+    code = created["code"]
+    typed = f"{code[:3].lower()}-{code[3:].lower()}"
+    found = client.get(f"/api/codes/{typed}")
+    assert found.status_code == 200 and found.headers["cache-control"] == "no-store"
+    assert found.json() == {
+        "group": {"id": gid, "name": "Coded", "is_public": False},
+        "code": code,
+        "expired_at": created["expired_at"],
+        "token": created["token"],
+    }
+    assert client.post(f"/api/invites/{found.json()['token']}/join", headers=bob.headers).status_code == 200
+
+
+def test_invite_code_lives_and_dies_with_the_invite(client: TestClient) -> None:
+    ann = Guest(client, "Ann")
+    gid = make_group(client, ann, "G", is_public=False)["id"]
+    first = invite(client, ann, gid)
+    second = invite(client, ann, gid)
+    assert second["code"] != first["code"]  # a rotation makes a new code (same code: 1 in 887 M)
+    gone = client.get(f"/api/codes/{first['code']}")
+    assert gone.status_code == 404 and error_code(gone) == "invalid_code"
+    assert client.get(f"/api/codes/{second['code']}").status_code == 200
+    assert client.delete(f"/api/groups/{gid}/invite", headers=ann.headers).status_code == 204
+    assert error_code(client.get(f"/api/codes/{second['code']}")) == "invalid_code"
+    third = invite(client, ann, gid)
+    expire_all(client)
+    assert error_code(client.get(f"/api/codes/{third['code']}")) == "invalid_code"
+
+
+@pytest.mark.parametrize("typed", ["ZZZZZZ", "nope", "0" * 6, "x" * 300])
+def test_invite_code_unknown_or_malformed_is_invalid_code(client: TestClient, typed: str) -> None:
+    response = client.get(f"/api/codes/{typed}")
+    assert response.status_code == 404 and error_code(response) == "invalid_code"
+
+
+def test_invite_code_taken_by_another_row_is_not_handed_out_again(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Codes are unique among stored rows, expired ones included: a taken code is drawn again."""
+    ann = Guest(client, "Ann")
+    one, two = (make_group(client, ann, name, is_public=False)["id"] for name in ("One", "Two"))
+    draws = iter(["AAAAAA", "AAAAAA", "BBBBBB"])
+    monkeypatch.setattr(invites, "new_code", lambda: next(draws))
+    assert invite(client, ann, one)["code"] == "AAAAAA"
+    assert invite(client, ann, two)["code"] == "BBBBBB"
+
+
+def test_invite_code_column_refuses_a_duplicate(client: TestClient) -> None:
+    ann = Guest(client, "Ann")
+    one, two = (make_group(client, ann, name, is_public=False)["id"] for name in ("One", "Two"))
+    code = invite(client, ann, one)["code"]
+
+    async def duplicate(session: AsyncSession) -> None:
+        await session.execute(sa.update(GroupQR).where(GroupQR.group_id == two).values(code=code))
+
+    invite(client, ann, two)
+    with pytest.raises(sa.exc.IntegrityError):
+        in_db(client, duplicate)

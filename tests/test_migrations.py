@@ -24,6 +24,7 @@ TABLES = {
     "auth_sessions",
     "command_results",
     "group_speakers",
+    "chat_messages",
 }
 
 

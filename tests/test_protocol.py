@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -35,7 +36,7 @@ from rooms_server.protocol import (
     parse_client_frame,
 )
 from rooms_server.rooms import Member, Speaker
-from tests.test_rooms import make_state
+from tests.test_rooms import NOW, make_state
 
 
 def parse(frame: Any, **limits: int) -> protocol.ClientFrame:
@@ -455,8 +456,16 @@ def test_event_body_builders_have_their_type() -> None:
     assert protocol.member_joined(member) == {"type": "member_joined", "user_id": "u1", "name": "Ann", "role": "member"}
     assert protocol.member_left("u1") == {"type": "member_left", "user_id": "u1"}
     assert protocol.role_changed("u1", "admin") == {"type": "role_changed", "user_id": "u1", "role": "admin"}
-    assert protocol.chat_event("u1", "Ann", "hi")["type"] == "chat"
-    assert protocol.reaction_event("u1", "Ann", "🎉")["type"] == "reaction"
+    at = datetime(2026, 12, 2, 3, 4, 5, 123456, tzinfo=UTC)
+    assert protocol.chat_event("u1", "Ann", "hi", at) == {
+        "type": "chat",
+        "user_id": "u1",
+        "name": "Ann",
+        "text": "hi",
+        "sent_at": "2026-12-02T03:04:05.123Z",
+    }
+    assert protocol.reaction_event("u1", "Ann", "🎉", at)["sent_at"] == "2026-12-02T03:04:05.123Z"
+    assert protocol.invite_changed(None) == {"type": "invite_changed", "invite": None}
     assert protocol.group_deleted() == {"type": "group_deleted"}
 
 
@@ -474,3 +483,27 @@ def test_close_code_terminal_and_transient_examples() -> None:
     assert not CloseCode.UNAUTHORIZED.reconnect
     assert not CloseCode.GROUP_DELETED.reconnect
     assert not CloseCode.TOO_MANY_BAD_FRAMES.reconnect
+
+
+def test_reaction_accepts_the_set_with_or_without_the_presentation_selector() -> None:
+    assert protocol.REACTIONS == ("🔥", "❤️", "😂", "👏", "🎉", "😮", "💃", "👍")
+    assert all(protocol.reaction(emoji) == emoji for emoji in protocol.REACTIONS)
+    assert protocol.reaction("\u2764") == "❤️"  # a keyboard's plain heart
+    assert protocol.reaction("💩") is None and protocol.reaction("🔥🔥") is None and protocol.reaction("x") is None
+
+
+def test_snapshot_carries_the_reactions_and_queue_state() -> None:
+    frame = orjson.loads(
+        protocol.snapshot(
+            make_state(current=3),
+            epoch="e",
+            seq=1,
+            server_time=NOW,
+            recovered=False,
+            members=[],
+            you=Member("u1", "Ann", "admin"),
+            votes_needed=1,
+        )
+    )
+    assert frame["reactions"] == list(protocol.REACTIONS)
+    assert frame["queue_ended"] is True and frame["invite"] is None and frame["chat"] == []

@@ -176,3 +176,17 @@ async def test_ratelimit_limits_hold_across_processes_with_redis(cluster: Cluste
         for n, g in enumerate(guests)
     ]
     assert [status for status, _ in per_ip] == [200] * (LIMIT + 1) + [429]
+
+
+def test_ratelimit_code_lookups_count_with_joins_per_ip(app: TestClient) -> None:
+    """Guessing codes costs what guessing tokens does: one IP's lookups and joins share one budget."""
+    ann = Guest(app, "Ann")
+    gid = make_group(app, ann, "Coded", is_public=False)["id"]
+    created = app.post(f"/api/groups/{gid}/invite", headers=ann.headers).json()
+    bob = Guest(app, "Bob")
+    assert app.get(f"/api/codes/{created['code']}").status_code == 200
+    assert app.get("/api/codes/ZZZZZZ").status_code == 404  # a wrong guess counts too
+    assert app.post(f"/api/invites/{created['token']}/join", headers=bob.headers).status_code == 200
+    refused = app.get(f"/api/codes/{created['code']}")
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limited"
+    assert refused.headers["retry-after"] == "60"

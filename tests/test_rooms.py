@@ -179,13 +179,25 @@ def test_add_track_to_empty_playlist_becomes_current_paused_at_zero() -> None:
     assert current_id(change.state) == 5
     assert change.state.playback == Playback(False, 0, NOW)
     assert types_of(change) == ["track_added", "index_changed"]
-    assert change.events[1] == {"type": "index_changed", "index": 0, "track_id": 5}
+    assert change.events[1] == {
+        "type": "index_changed",
+        "index": 0,
+        "track_id": 5,
+        "cause": "added",
+        "queue_ended": False,
+    }
 
 
 def test_add_track_after_queue_ended_becomes_current() -> None:
     change = rooms.add_track(make_state(current=3), make_track(4), max_queue=10)
     assert current_id(change.state) == 4
-    assert change.events[1] == {"type": "index_changed", "index": 3, "track_id": 4}
+    assert change.events[1] == {
+        "type": "index_changed",
+        "index": 3,
+        "track_id": 4,
+        "cause": "added",
+        "queue_ended": False,
+    }
 
 
 def test_add_track_resets_a_stray_playback_when_it_becomes_current() -> None:
@@ -221,7 +233,7 @@ def test_remove_track_before_current_keeps_the_same_track_current() -> None:
     assert change.state.playback == state.playback  # nothing restarts: no seek on any phone
     assert change.events == [
         {"type": "track_removed", "track_id": 1},
-        {"type": "index_changed", "index": 1, "track_id": 3},
+        {"type": "index_changed", "index": 1, "track_id": 3, "cause": "removed", "queue_ended": False},
     ]
 
 
@@ -253,7 +265,14 @@ def test_remove_current_last_track_ends_the_queue() -> None:
     change = remove(make_state(current=2, playing=True), 3)
     assert change.state.current_index == 2 == len(change.state.tracks)
     assert change.state.playback == Playback(False, 0, NOW)
-    assert change.events[1] == {"type": "index_changed", "index": 2, "track_id": None}
+    assert change.events[1] == {
+        "type": "index_changed",
+        "index": 2,
+        "track_id": None,
+        "cause": "queue_end",
+        "queue_ended": True,
+    }
+    assert change.events[2]["cause"] == "queue_end"
 
 
 def test_remove_current_track_clears_its_votes() -> None:
@@ -265,7 +284,13 @@ def test_remove_current_track_clears_its_votes() -> None:
 def test_remove_track_after_the_queue_ended_keeps_nothing_current() -> None:
     change = remove(make_state(current=3), 2)
     assert change.state.current_index == 2 == len(change.state.tracks)
-    assert change.events[1] == {"type": "index_changed", "index": 2, "track_id": None}
+    assert change.events[1] == {
+        "type": "index_changed",
+        "index": 2,
+        "track_id": None,
+        "cause": "removed",
+        "queue_ended": True,
+    }
 
 
 def test_remove_track_member_cannot_remove_others_tracks() -> None:
@@ -311,14 +336,26 @@ def test_move_track_across_the_current_track_keeps_it_current() -> None:
     assert ids_of(change.state) == [4, 1, 2, 3]
     assert current_id(change.state) == 2
     assert change.state.playback == state.playback
-    assert change.events[1] == {"type": "index_changed", "index": 2, "track_id": 2}
+    assert change.events[1] == {
+        "type": "index_changed",
+        "index": 2,
+        "track_id": 2,
+        "cause": "moved",
+        "queue_ended": False,
+    }
 
 
 def test_move_track_the_current_track_itself_stays_current() -> None:
     change = rooms.move_track(make_state((1, 2, 3, 4), current=0), 1, 4)
     assert ids_of(change.state) == [2, 3, 4, 1]
     assert current_id(change.state) == 1
-    assert change.events[1] == {"type": "index_changed", "index": 3, "track_id": 1}
+    assert change.events[1] == {
+        "type": "index_changed",
+        "index": 3,
+        "track_id": 1,
+        "cause": "moved",
+        "queue_ended": False,
+    }
 
 
 def test_move_track_after_queue_ended_keeps_nothing_current() -> None:
@@ -366,8 +403,13 @@ def test_skip_while_playing_starts_the_next_track_scheduled() -> None:
     assert change.state.playback == Playback(True, 0, NOW + LEAD)
     assert change.state.version == state.version + 1
     assert change.events == [
-        {"type": "index_changed", "index": 1, "track_id": 2},
-        {"type": "playback_changed", "playback": rooms.playback_to_dict(Playback(True, 0, NOW + LEAD)), "track_id": 2},
+        {"type": "index_changed", "index": 1, "track_id": 2, "cause": "host", "queue_ended": False},
+        {
+            "type": "playback_changed",
+            "playback": rooms.playback_to_dict(Playback(True, 0, NOW + LEAD)),
+            "track_id": 2,
+            "cause": "host",
+        },
     ]
 
 
@@ -381,8 +423,15 @@ def test_skip_the_last_track_ends_the_queue_paused() -> None:
     assert change.state.current_index == 3
     assert change.state.current_track is None
     assert change.state.playback == Playback(False, 0, NOW)
-    assert change.events[0] == {"type": "index_changed", "index": 3, "track_id": None}
+    assert change.events[0] == {
+        "type": "index_changed",
+        "index": 3,
+        "track_id": None,
+        "cause": "queue_end",
+        "queue_ended": True,
+    }
     assert change.events[1]["track_id"] is None
+    assert change.events[1]["cause"] == "queue_end"
 
 
 def test_skip_after_the_queue_ended_is_stale() -> None:
@@ -666,7 +715,9 @@ def test_advance_if_ended_advances_exactly_once() -> None:
 def test_advance_if_ended_equals_skip_of_the_current_track() -> None:
     state = make_state(current=1, playing=True, votes=frozenset({"u1"}))
     end = NOW + 180_000
-    assert rooms.advance_if_ended(state, now_ms=end, lead_ms=LEAD) == rooms.skip(state, 2, now_ms=end, lead_ms=LEAD)
+    skipped = rooms.skip(state, 2, now_ms=end, lead_ms=LEAD, cause="end")
+    assert rooms.advance_if_ended(state, now_ms=end, lead_ms=LEAD) == skipped
+    assert skipped.events[0]["cause"] == "end"
 
 
 def test_advance_if_ended_after_the_last_track_stops_the_room() -> None:
@@ -833,7 +884,12 @@ def test_restamp_moves_a_track_start_to_after_the_durable_write() -> None:
     late = rooms.restamp(state, change, now_ms=NOW + 88, lead_ms=LEAD)  # the SQL commit took 88 ms
     assert late.state.playback == Playback(True, 0, NOW + 88 + LEAD)
     assert [e for e in late.events if e["type"] == "playback_changed"] == [
-        {"type": "playback_changed", "playback": rooms.playback_to_dict(late.state.playback), "track_id": 2}
+        {
+            "type": "playback_changed",
+            "playback": rooms.playback_to_dict(late.state.playback),
+            "track_id": 2,
+            "cause": "host",
+        }
     ]
     assert types_of(late) == types_of(change) and late.state.current_index == change.state.current_index
 
@@ -938,3 +994,32 @@ def test_decode_state_refuses_the_previous_format() -> None:
     old = rooms.encode_state(make_state()).replace(b'"format":2', b'"format":1')
     with pytest.raises(ValueError):
         rooms.decode_state(old)
+
+
+def test_vote_skip_that_passes_says_vote_even_at_the_end_of_the_queue() -> None:
+    middle = rooms.vote_skip(make_state(current=1), "u2", 2, present_users=1, ratio=0.5, now_ms=NOW, lead_ms=LEAD)
+    assert [e.get("cause") for e in middle.events[:2]] == ["vote", "vote"]
+    last = rooms.vote_skip(make_state(current=2), "u2", 3, present_users=1, ratio=0.5, now_ms=NOW, lead_ms=LEAD)
+    assert last.events[0]["cause"] == "vote" and last.events[0]["queue_ended"] is True
+    assert last.events[1]["cause"] == "queue_end"  # everyone is also told the queue ran out
+
+
+def test_track_end_of_the_last_track_is_queue_end() -> None:
+    state = make_state(current=2, playing=True)
+    change = rooms.advance_if_ended(state, now_ms=NOW + 180_000, lead_ms=LEAD)
+    assert [e["cause"] for e in change.events[:2]] == ["queue_end", "queue_end"]
+    assert rooms.queue_ended(change.state) and not change.state.playback.is_playing
+
+
+def test_queue_ended_is_false_for_an_empty_room() -> None:
+    assert not rooms.queue_ended(make_state(()))
+    assert not rooms.queue_ended(make_state(current=2))
+    assert rooms.queue_ended(make_state(current=3))
+
+
+def test_voters_leave_out_the_hosts() -> None:
+    present = [rooms.Member("h", "Host", "admin"), rooms.Member("f", "Friend", "member")]
+    assert rooms.voters(present) == 1
+    assert rooms.needed_votes(max(rooms.voters(present), 1), 0.5) == 1  # the friend's vote passes
+    assert rooms.needed_votes(max(rooms.voters(present[:1]), 1), 0.5) == 1
+    assert rooms.voters([*present, rooms.Member("g", "Guest", "member")]) == 2

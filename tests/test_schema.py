@@ -36,6 +36,7 @@ COLUMNS = {
         ("external_url", "TEXT", True),
         ("added_at", "DATETIME", True),
         ("position", "INTEGER", True),
+        ("artwork_url", "TEXT", False),
     ],
     "connections": [
         ("id", "CHAR(32)", True),
@@ -57,6 +58,15 @@ COLUMNS = {
         ("group_id", "CHAR(32)", True),
         ("url", "VARCHAR(1000)", True),
         ("expired_at", "DATETIME", True),
+        ("code", "VARCHAR(8)", False),
+    ],
+    "chat_messages": [
+        ("id", "INTEGER", True),
+        ("group_id", "CHAR(32)", True),
+        ("user_id", "CHAR(32)", True),
+        ("name", "VARCHAR(255)", True),
+        ("text", "TEXT", True),
+        ("sent_at", "DATETIME", True),
     ],
     "auth_sessions": [
         ("id", "CHAR(32)", True),
@@ -115,6 +125,12 @@ CONSTRAINTS = {
         "groupqr_group_id_fkey": "FOREIGN KEY(group_id) REFERENCES groups (id)",
         "groupqr_group_id_unique": "UNIQUE (group_id)",
         "groupqr_url_unique": "UNIQUE (url)",
+        "groupqr_code_unique": "UNIQUE (code)",
+    },
+    "chat_messages": {
+        "chat_messages_pk": "PRIMARY KEY AUTOINCREMENT",
+        "chat_messages_group_id_fkey": "FOREIGN KEY(group_id) REFERENCES groups (id)",
+        "chat_messages_user_id_fkey": "FOREIGN KEY(user_id) REFERENCES users (id)",
     },
     "auth_sessions": {
         "auth_sessions_pk": "PRIMARY KEY (id)",
@@ -141,6 +157,7 @@ INDEXES = {
     "idx_user_credentials_user_id": ("user_credentials", ["user_id"]),
     "idx_groupqr_expired_at": ("groupqr", ["expired_at"]),
     "idx_command_results_created_at": ("command_results", ["created_at"]),
+    "idx_chat_messages_group_id": ("chat_messages", ["group_id", "id"]),
 }
 
 
@@ -180,7 +197,7 @@ def test_schema_recommended_indexes(schema: sqlite3.Connection, index: str) -> N
 
 
 def test_schema_autoincrement_ids_are_rowid_aliases(schema: sqlite3.Connection) -> None:
-    for table in ("tracks", "user_credentials"):
+    for table in ("tracks", "user_credentials", "chat_messages"):
         pk = [row for row in schema.execute(f"PRAGMA table_info({table})").fetchall() if row[5]]
         assert [(row[1], row[2]) for row in pk] == [("id", "INTEGER")]
         assert f"id INTEGER NOT NULL CONSTRAINT {table}_pk PRIMARY KEY AUTOINCREMENT" in _sql(schema, table)

@@ -206,18 +206,35 @@ def test_ws_http_add_and_rename_reach_the_room(room: tuple[TestClient, Guest, Gu
     b.close()
 
 
-def test_ws_vote_skip_passes_with_a_majority(room: tuple[TestClient, Guest, Guest, str]) -> None:
+def test_ws_vote_skip_by_the_one_friend_of_a_present_host_passes(room: tuple[TestClient, Guest, Guest, str]) -> None:
+    """Hosts skip directly, so they are not counted among the voters: one friend is a majority."""
     client, ann, bob, gid = room
     a, b = Phone(client, ann, gid), Phone(client, bob, gid)
     add(a, "one")
     add(a, "two")
     first = client.get(f"/api/groups/{gid}/playlist", headers=ann.headers).json()["tracks"][0]["id"]
+    assert b.first["votes"]["needed"] == 1
     assert b.command({"type": "vote_skip", "track_id": first})["type"] == "ack"
-    assert b.until("votes_changed")["votes"] == 1  # 1 of 2 present is not more than half
-    assert a.command({"type": "vote_skip", "track_id": first})["type"] == "ack"
-    assert a.until("index_changed", index=1)["index"] == 1
+    changed = a.until("index_changed", index=1)
+    assert changed["cause"] == "vote" and b.until("index_changed", index=1)["cause"] == "vote"
     a.close()
     b.close()
+
+
+def test_ws_vote_skip_needs_a_majority_of_the_present_guests(room: tuple[TestClient, Guest, Guest, str]) -> None:
+    client, ann, bob, gid = room
+    cy = Guest(client, "Cy")
+    assert client.post(f"/api/groups/{gid}/join", headers=cy.headers).status_code == 200
+    a, b, c = Phone(client, ann, gid), Phone(client, bob, gid), Phone(client, cy, gid)
+    add(a, "one")
+    add(a, "two")
+    first = client.get(f"/api/groups/{gid}/playlist", headers=ann.headers).json()["tracks"][0]["id"]
+    assert c.first["votes"]["needed"] == 2  # two guests present: one vote is exactly half
+    assert b.command({"type": "vote_skip", "track_id": first})["type"] == "ack"
+    assert c.until("votes_changed")["votes"] == 1
+    assert a.command({"type": "vote_skip", "track_id": first})["type"] == "ack"  # a host's vote counts too
+    assert c.until("index_changed", index=1)["cause"] == "vote"
+    close_all()
 
 
 def test_ws_playback_is_a_clock_and_advances_at_track_end(room: tuple[TestClient, Guest, Guest, str]) -> None:

@@ -23,8 +23,18 @@ async def invite_by_token(session: AsyncSession, token: str) -> GroupQR | None:
     return await session.get(GroupQR, token)
 
 
+async def invite_by_code(session: AsyncSession, code: str) -> GroupQR | None:
+    query = select(GroupQR).where(GroupQR.code == code)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def code_taken(session: AsyncSession, code: str) -> bool:
+    """Whether a row holds ``code``, expired or not (an unpurged row still owns its code)."""
+    return await invite_by_code(session, code) is not None
+
+
 async def replace_invite(
-    session: AsyncSession, group_id: str, token: str, url: str, expired_at: datetime
+    session: AsyncSession, group_id: str, token: str, url: str, expired_at: datetime, code: str | None = None
 ) -> GroupQR | None:
     """The group's new invite; the old one, if any, is deleted in the same transaction.
 
@@ -37,7 +47,7 @@ async def replace_invite(
     if locked.first() is None:
         return None
     await session.execute(delete(GroupQR).where(GroupQR.group_id == group_id))
-    row = GroupQR(id=token, group_id=group_id, url=url, expired_at=expired_at)
+    row = GroupQR(id=token, group_id=group_id, url=url, expired_at=expired_at, code=code)
     session.add(row)
     await session.flush()
     return row

@@ -14,6 +14,8 @@ Extensions to that schema, each in a migration of its own and listed in the READ
 - ``command_results``: the answers of durable client commands, for exactly-once retries.
 - ``groups.listening_mode`` and ``group_speakers``: how a room listens (every phone, or only its
   speaker devices) and which devices are its speakers.
+- ``groupqr.code``: the invite's short join code; ``tracks.artwork_url``: a track's cover;
+  ``chat_messages``: the room's recent chat, for phones that join later.
 """
 
 from __future__ import annotations
@@ -162,6 +164,7 @@ class Track(Base):
     external_url: Mapped[str] = mapped_column(Text)
     added_at: Mapped[datetime] = mapped_column(UTCDateTime)
     position: Mapped[int] = mapped_column(Integer, server_default="0")
+    artwork_url: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Connection(Base):
@@ -203,6 +206,7 @@ class GroupQR(Base):
         PrimaryKeyConstraint("id", name="groupqr_pk"),
         UniqueConstraint("group_id", name="groupqr_group_id_unique"),
         UniqueConstraint("url", name="groupqr_url_unique"),
+        UniqueConstraint("code", name="groupqr_code_unique"),
         Index("idx_groupqr_expired_at", "expired_at"),
     )
 
@@ -210,6 +214,7 @@ class GroupQR(Base):
     group_id: Mapped[str] = mapped_column(CHAR(32), ForeignKey("groups.id", name="groupqr_group_id_fkey"))
     url: Mapped[str] = mapped_column(String(1000))
     expired_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    code: Mapped[str | None] = mapped_column(String(8), nullable=True)  # the short join code
 
 
 class AuthSession(Base):
@@ -247,3 +252,21 @@ class CommandResult(Base):
     command_id: Mapped[str] = mapped_column(String(64))
     answer: Mapped[str] = mapped_column(Text)  # JSON: {"seq": n} or {"code": ..., "message": ...}
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ChatMessage(Base):
+    """One chat line of a room, kept so that a phone joining later sees the conversation."""
+
+    __tablename__ = "chat_messages"
+    __table_args__ = (
+        PrimaryKeyConstraint("id", name="chat_messages_pk"),
+        Index("idx_chat_messages_group_id", "group_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, autoincrement=True)
+    group_id: Mapped[str] = mapped_column(CHAR(32), ForeignKey("groups.id", name="chat_messages_group_id_fkey"))
+    user_id: Mapped[str] = mapped_column(CHAR(32), ForeignKey("users.id", name="chat_messages_user_id_fkey"))
+    name: Mapped[str] = mapped_column(String(255))  # the sender's name when they sent it
+    text: Mapped[str] = mapped_column(Text)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)

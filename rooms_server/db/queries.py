@@ -7,7 +7,17 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rooms_server.auth import new_id
-from rooms_server.db.models import Connection, Group, GroupQR, GroupSpeaker, Playlist, Track, User, utcnow
+from rooms_server.db.models import (
+    ChatMessage,
+    Connection,
+    Group,
+    GroupQR,
+    GroupSpeaker,
+    Playlist,
+    Track,
+    User,
+    utcnow,
+)
 
 ADMIN = "admin"
 MEMBER = "member"
@@ -43,6 +53,7 @@ async def delete_group(session: AsyncSession, group_id: str) -> None:
     await session.execute(delete(Connection).where(Connection.group_id == group_id))
     await session.execute(delete(GroupQR).where(GroupQR.group_id == group_id))
     await session.execute(delete(GroupSpeaker).where(GroupSpeaker.group_id == group_id))
+    await session.execute(delete(ChatMessage).where(ChatMessage.group_id == group_id))
     await session.execute(delete(Group).where(Group.id == group_id))
 
 

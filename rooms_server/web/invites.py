@@ -1,12 +1,14 @@
-"""Invites over HTTP: create or rotate, read, revoke, QR images, preview and join by token.
+"""Invites over HTTP: create or rotate, read, revoke, QR images, preview, look up a short code, join.
 
-One invite per group. Rotating replaces the row in one transaction, so the old URL is dead the
-moment the new one exists; revoking deletes it. Removing a member is not a ban: a still-valid
+One invite per group. Rotating replaces the row in one transaction, so the old URL and code are
+dead the moment the new ones exist; revoking deletes them. Every change is announced to the
+room's sockets (``invite_changed``), so members' invite cards follow it. Removing a member is not a ban: a still-valid
 invite lets them back in, and an admin who wants someone out rotates or revokes the invite.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 from typing import cast
@@ -18,17 +20,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from rooms_server import invites, ratelimit
+from rooms_server import failures, invites, protocol, ratelimit
 from rooms_server.db import invites as invite_queries, queries
 from rooms_server.db.models import Group, GroupQR, User, utcnow
 from rooms_server.db.session import Database
 from rooms_server.engine.base import Engine
 from rooms_server.errors import ApiError, forbidden, not_found
-from rooms_server.web.deps import current_user, db_of, iso, json, settings_of
+from rooms_server.live import GroupGone
+from rooms_server.web.deps import current_user, db_of, iso, json, live_of, settings_of
 from rooms_server.web.groups import admin_group, group_body, visible_group
 from rooms_server.web.validation import Fields, query_int, read_json_object
 
 NO_STORE = "no-store"  # an invite is a capability: keep it out of caches
+CODE_ATTEMPTS = 5  # fresh codes tried when one is taken (with 887 M codes, one try nearly always does)
+
+log = logging.getLogger(__name__)
 
 
 def _no_store(response: Response) -> Response:
@@ -36,8 +42,36 @@ def _no_store(response: Response) -> Response:
     return response
 
 
-def _invite_body(invite: GroupQR) -> dict[str, object]:
-    return {"url": invite.url, "token": invite.id, "expired_at": iso(invite.expired_at)}
+def invite_body(invite: GroupQR) -> dict[str, object]:
+    """The invite JSON of the HTTP answers, the snapshot and ``invite_changed``."""
+    return {"url": invite.url, "token": invite.id, "code": invite.code, "expired_at": iso(invite.expired_at)}
+
+
+async def live_invite(session: AsyncSession, group_id: str) -> dict[str, object] | None:
+    """The group's invite JSON while it is valid, else None (for the snapshot)."""
+    invite = await invite_queries.invite_of_group(session, group_id)
+    if invite is None or invite.expired_at <= utcnow():
+        return None
+    return invite_body(invite)
+
+
+async def _announce(request: Request, group_id: str, invite: GroupQR | None) -> None:
+    """Tell the room's sockets; the change is already committed, so an outage here only logs."""
+    event = protocol.invite_changed(None if invite is None else invite_body(invite))
+    try:
+        await live_of(request).publish(group_id, event)
+    except GroupGone:
+        pass
+    except failures.BACKEND_ERRORS as exc:
+        log.warning("group %s: invite_changed not published (%s)", group_id, type(exc).__name__)
+
+
+async def _free_code(session: AsyncSession) -> str:
+    for _ in range(CODE_ATTEMPTS):
+        code = invites.new_code()
+        if not await invite_queries.code_taken(session, code):
+            return code
+    raise ApiError(409, "conflict", "Could not find a free join code; try again.")
 
 
 async def _member_group(session: AsyncSession, group_id: str, user: User) -> Group:
@@ -88,13 +122,23 @@ async def create_invite(request: Request) -> Response:
     assert lifetime_s is not None
     token = invites.new_token()
     url = invites.invite_url(settings.public_base_url, token)
-    async with db_of(request).write() as session:
-        group = await admin_group(session, request.path_params["group_id"], user)
+    try:
+        invite = await _replace(db_of(request), request.path_params["group_id"], user, token, url, lifetime_s)
+    except IntegrityError:  # another group took the same fresh code at the same moment
+        invite = await _replace(db_of(request), request.path_params["group_id"], user, token, url, lifetime_s)
+    await _announce(request, invite.group_id, invite)
+    return _no_store(json(invite_body(invite), 201))
+
+
+async def _replace(db: Database, group_id: str, user: User, token: str, url: str, lifetime_s: int) -> GroupQR:
+    async with db.write() as session:
+        group = await admin_group(session, group_id, user)
         expired_at = utcnow() + timedelta(seconds=lifetime_s)
-        invite = await invite_queries.replace_invite(session, group.id, token, url, expired_at)
+        code = await _free_code(session)
+        invite = await invite_queries.replace_invite(session, group.id, token, url, expired_at, code)
         if invite is None:
             raise not_found("group")  # deleted while we were here
-    return _no_store(json(_invite_body(invite), 201))
+    return invite
 
 
 async def read_invite(request: Request) -> Response:
@@ -110,7 +154,7 @@ async def read_invite(request: Request) -> Response:
     async with db_of(request).read() as session:
         group = await _member_group(session, request.path_params["group_id"], user)
         invite = await _current_invite(session, group)
-    return _no_store(json(_invite_body(invite)))
+    return _no_store(json(invite_body(invite)))
 
 
 async def revoke_invite(request: Request) -> Response:
@@ -125,7 +169,9 @@ async def revoke_invite(request: Request) -> Response:
     user = await current_user(request)
     async with db_of(request).write() as session:
         group = await admin_group(session, request.path_params["group_id"], user)
-        await invite_queries.delete_invite(session, group.id)
+        deleted = await invite_queries.delete_invite(session, group.id)
+    if deleted:
+        await _announce(request, group.id, None)
     return Response(status_code=204)
 
 
@@ -185,8 +231,36 @@ async def preview_invite(request: Request) -> Response:
     """
     async with db_of(request).read() as session:
         invite, group = await _valid_invite(session, request.path_params["token"])
+    return _no_store(json(_preview_body(invite, group)))
+
+
+def _preview_body(invite: GroupQR, group: Group) -> dict[str, object]:
     group_summary = {"id": group.id, "name": group.name, "is_public": group.is_public}
-    return _no_store(json({"group": group_summary, "expired_at": iso(invite.expired_at)}))
+    return {"group": group_summary, "code": invite.code, "expired_at": iso(invite.expired_at)}
+
+
+async def lookup_code(request: Request) -> Response:
+    """
+    summary: The invite of a short join code (no authentication); then join with its token
+    description: >
+      Case, spaces and dashes are ignored. Rate-limited like joins (INVITE_JOINS_PER_MINUTE per
+      client IP and per code). An unknown, expired or revoked code is 404 `invalid_code`.
+    responses:
+      200: {description: OK, content: {application/json: {schema: {$ref: '#/components/schemas/CodeInvite'}}}}
+      404: {$ref: '#/components/responses/NotFound'}
+      429: {$ref: '#/components/responses/RateLimited'}
+    """
+    typed = request.path_params["code"]
+    code = invites.normalize_code(typed)
+    await _count_attempt(request, "join-code", code or typed[:16])
+    invite = group = None
+    if code is not None:
+        async with db_of(request).read() as session:
+            invite = await invite_queries.invite_by_code(session, code)
+            group = await queries.get_group(session, invite.group_id) if invite is not None else None
+    if invite is None or group is None or invite.expired_at <= utcnow():
+        raise ApiError(404, "invalid_code", "No room has this code; check it, or ask the host for a new one.")
+    return _no_store(json({**_preview_body(invite, group), "token": invite.id}))
 
 
 async def _join(db: Database, token: str, user: User) -> dict[str, object]:
@@ -197,15 +271,14 @@ async def _join(db: Database, token: str, user: User) -> dict[str, object]:
     return group_body(group, member.role, count)
 
 
-async def _count_join(request: Request, token: str) -> None:
-    """INVITE_JOINS_PER_MINUTE per client IP and per invite (guessing tokens or hammering one)."""
+async def _count_attempt(request: Request, bucket: str, key: str) -> None:
+    """INVITE_JOINS_PER_MINUTE per client IP (joins and code lookups together) and per invite or
+    code (guessing tokens or codes, or hammering one)."""
     limit = settings_of(request).limits.invite_joins_per_minute
     engine = cast(Engine, request.state.engine)
     ip = request.client.host if request.client is not None else "unknown"
-    if await ratelimit.exceeded(engine, "join-ip", ip, limit) or await ratelimit.exceeded(
-        engine, "join-invite", token[:64], limit
-    ):
-        raise ratelimit.RateLimited("Too many joins; try again in a minute.")
+    if await ratelimit.exceeded(engine, "join-ip", ip, limit) or await ratelimit.exceeded(engine, bucket, key, limit):
+        raise ratelimit.RateLimited("Too many attempts; try again in a minute.")
 
 
 async def join_by_invite(request: Request) -> Response:
@@ -221,7 +294,7 @@ async def join_by_invite(request: Request) -> Response:
     """
     user = await current_user(request)
     token = request.path_params["token"]
-    await _count_join(request, token)
+    await _count_attempt(request, "join-invite", token[:64])
     try:
         body = await _join(db_of(request), token, user)
     except IntegrityError:  # the same user joining at the same moment elsewhere: now a member
@@ -237,4 +310,5 @@ routes = [
     Route("/api/groups/{group_id:str}/invite/qr.svg", invite_qr_svg, methods=["GET"]),
     Route("/api/invites/{token:str}", preview_invite, methods=["GET"]),
     Route("/api/invites/{token:str}/join", join_by_invite, methods=["POST"]),
+    Route("/api/codes/{code:str}", lookup_code, methods=["GET"]),
 ]

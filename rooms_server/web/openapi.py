@@ -23,7 +23,7 @@ from starlette.schemas import SchemaGenerator
 from rooms_server import __version__, protocol, rooms
 from rooms_server.config import Settings
 from rooms_server.errors import HTTP_ERROR_CODES
-from rooms_server.invites import MIN_LIFETIME_S
+from rooms_server.invites import CODE_ALPHABET, CODE_LENGTH, MIN_LIFETIME_S
 from rooms_server.sources.base import ERROR_CODES as SOURCE_ERROR_CODES
 
 
@@ -84,6 +84,14 @@ TRACK = _obj(
         "added_at": STRING,
     }
 )
+CODE = {
+    "type": "string",
+    "nullable": True,
+    "pattern": f"^[{CODE_ALPHABET}]{{{CODE_LENGTH}}}$",
+    "description": "the short join code (null on an invite made before codes existed)",
+}
+INVITE = _obj({"url": STRING, "token": STRING, "code": CODE, "expired_at": STRING})
+INVITE_GROUP = _obj({"id": STRING, "name": STRING, "is_public": {"type": "boolean"}})
 
 COMPONENTS: dict[str, Any] = {
     "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -157,10 +165,9 @@ COMPONENTS: dict[str, Any] = {
             [],
             closed=True,
         ),
-        "Invite": _obj({"url": STRING, "token": STRING, "expired_at": STRING}),
-        "InvitePreview": _obj(
-            {"group": _obj({"id": STRING, "name": STRING, "is_public": {"type": "boolean"}}), "expired_at": STRING}
-        ),
+        "Invite": INVITE,
+        "InvitePreview": _obj({"group": INVITE_GROUP, "code": CODE, "expired_at": STRING}),
+        "CodeInvite": _obj({"group": INVITE_GROUP, "code": CODE, "expired_at": STRING, "token": STRING}),
         "Playlist": _obj(
             {
                 "id": STRING,

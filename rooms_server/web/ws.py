@@ -24,7 +24,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-from rooms_server import failures, logs, protocol, ratelimit, rooms
+from rooms_server import chat, failures, logs, protocol, ratelimit, rooms
 from rooms_server.auth import bearer_token, hash_token
 from rooms_server.config import Settings
 from rooms_server.db import queries
@@ -38,6 +38,7 @@ from rooms_server.metrics import Metrics
 from rooms_server.presence import Presence
 from rooms_server.protocol import CloseCode, ProtocolError
 from rooms_server.web.deps import session_for_token
+from rooms_server.web.invites import live_invite
 from rooms_server.web.ws_loop import Clock, CommandLoop
 
 log = logging.getLogger(__name__)
@@ -256,6 +257,10 @@ async def _first_frame(ws: WebSocket, conn: Connection, hello: protocol.Hello) -
                 await conn.shut(CloseCode.SLOW_CONSUMER, "send queue full")
             return
     members = await _present_members(ws, conn.group_id)
+    db = cast(Database, ws.state.db)
+    async with db.read() as session:
+        invite = await live_invite(session, conn.group_id)
+    history = await chat.history(db, conn.group_id)
     ratio = live.settings.vote_skip_ratio
     frame = protocol.snapshot(
         state,
@@ -265,8 +270,10 @@ async def _first_frame(ws: WebSocket, conn: Connection, hello: protocol.Hello) -
         recovered=False,
         members=members,
         you=rooms.Member(conn.user_id, conn.name, conn.role),
-        votes_needed=rooms.needed_votes(max(len(members), 1), ratio),
+        votes_needed=rooms.needed_votes(max(rooms.voters(members), 1), ratio),
         device_key=conn.device_key,
+        invite=invite,
+        chat=history,
     )
     metrics = cast(Metrics, ws.state.metrics)
     metrics.first_frames.labels("snapshot" if resume is None else "snapshot_after_resume").inc()
@@ -298,7 +305,7 @@ async def _serve(ws: WebSocket, conn: Connection, settings: Settings) -> None:
     presence = cast(Presence, ws.state.presence)
 
     async def present_users() -> int:
-        return await presence.count(conn.group_id)
+        return await presence.voters(conn.group_id)
 
     async def receive() -> str | bytes | None:
         return await _receive_unless_shut(ws, conn)

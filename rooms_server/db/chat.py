@@ -1,0 +1,41 @@
+"""Queries on the room's chat history (``chat_messages``).
+
+Each query takes a session and the caller owns the transaction; the housekeeping trims every
+group to its last ``KEPT`` messages.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rooms_server.db.models import ChatMessage
+
+KEPT = 200  # per group; older ones are purged
+IN_SNAPSHOT = 50  # what a phone that joins gets
+
+
+async def add_message(session: AsyncSession, group_id: str, user_id: str, name: str, text: str, at: datetime) -> None:
+    session.add(ChatMessage(group_id=group_id, user_id=user_id, name=name, text=text, sent_at=at))
+    await session.flush()
+
+
+async def recent(session: AsyncSession, group_id: str, limit: int = IN_SNAPSHOT) -> list[ChatMessage]:
+    """The last ``limit`` messages of the group, oldest first (served by idx_chat_messages_group_id)."""
+    query = select(ChatMessage).where(ChatMessage.group_id == group_id).order_by(ChatMessage.id.desc()).limit(limit)
+    rows = list((await session.execute(query)).scalars())
+    rows.reverse()
+    return rows
+
+
+async def purge_beyond(session: AsyncSession, keep: int = KEPT) -> int:
+    """Delete every message older than its group's last ``keep``; one statement for all groups."""
+    ranked = select(
+        ChatMessage.id,
+        func.row_number().over(partition_by=ChatMessage.group_id, order_by=ChatMessage.id.desc()).label("rank"),
+    ).subquery()
+    old = select(ranked.c.id).where(ranked.c.rank > keep)
+    result = await session.execute(delete(ChatMessage).where(ChatMessage.id.in_(old)))
+    return int(result.rowcount)  # type: ignore[attr-defined]
