@@ -8,6 +8,7 @@ start page, a laptop shows the big screen, friends join, search, add, chat and r
 
 from __future__ import annotations
 
+import re
 import sys
 import tempfile
 import time
@@ -134,10 +135,10 @@ def screenshots(out_dir: Path) -> list[Path]:
             friend.locator("#status[data-state=connected]").wait_for()
             friend.get_by_label("Search", exact=True).fill("dreams")
             friend.get_by_role("button", name="Search", exact=True).click()
-            friend.get_by_role("button", name="Add Dreams by Fleetwood Mac").wait_for()
+            friend.get_by_role("button", name=re.compile("^Add Dreams Fleetwood Mac")).wait_for()
             scroll_to(friend, "#add-label")
             friend.screenshot(path=paths["search.png"])
-            friend.get_by_role("button", name="Add Dreams by Fleetwood Mac").click()
+            friend.get_by_role("button", name=re.compile("^Add Dreams Fleetwood Mac")).click()
             friend.locator("#queue .track-title", has_text="Dreams").wait_for()
             link = friend.get_by_label("Or paste a link")
             link.fill(f"https://open.spotify.com/track/{SPOTIFY_TRACKS[0][0]}")

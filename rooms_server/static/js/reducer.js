@@ -83,7 +83,8 @@ export function applyEvent(room, event) {
     }
     case "index_changed": {
       const change = { cause: event.cause || null, track_id: event.track_id ?? null, seq: event.seq };
-      return { ...next, index: event.index, change, queueEnded: event.cause === "queue_end" };
+      const queueEnded = typeof event.queue_ended === "boolean" ? event.queue_ended : event.cause === "queue_end";
+      return { ...next, index: event.index, change, queueEnded };
     }
     case "playback_changed": {
       const ended = event.cause === "queue_end" ? true : event.playback.is_playing ? false : room.queueEnded;

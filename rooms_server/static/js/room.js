@@ -138,7 +138,7 @@ function main() {
     const host = isHost(room);
     // The snapshot and invite_changed carry the invite; a server without them is asked over HTTP.
     if (room.invite !== undefined) {
-      if (room.invite !== invite.invite || host !== wasHost) invite.show(room.invite);
+      if (room.invite !== invite.given || host !== wasHost) invite.show(room.invite);
     } else if (cause.snapshot || host !== wasHost) invite.load(); // a promotion shows the host's invite tools
     wasHost = host;
     announceChange(room, cause);

@@ -12,7 +12,7 @@ import { deviceId, listensHere, loadSession } from "./session.js";
 import { RoomConnection } from "./socket.js";
 import { positionAt } from "./sync.js";
 import { trackChangeText } from "./announce.js";
-import { inviteQrBlob } from "./views/invite.js";
+import { inviteQrBlob, liveInvite, onExpiry } from "./views/invite.js";
 import { setArtwork } from "./views/now.js";
 
 const QR_SIZE = 12;
@@ -68,8 +68,15 @@ class ScreenInvite {
     this.qrUrl = null;
   }
 
-  async show(invite) {
-    if (invite === this.invite) return;
+  async show(given) {
+    if (given === this.given) return;
+    this.given = given;
+    const invite = liveInvite(given);
+    clearTimeout(this.expiryTimer);
+    this.expiryTimer = onExpiry(invite, () => {
+      this.given = undefined;
+      this.show(null);
+    });
     this.invite = invite;
     show($("screen-no-invite"), !invite);
     show($("screen-code-line"), Boolean(invite && invite.code));

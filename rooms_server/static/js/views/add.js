@@ -121,10 +121,11 @@ export class AddCard {
   }
 
   _resultItem(item) {
-    const label = `${item.title}${item.artist ? ` by ${item.artist}` : ""}`;
+    // Its name is what it shows, "Add" first: "Add Dreams Fleetwood Mac · 4:17".
     const button = h(
       "button",
-      { type: "button", class: "result", "aria-label": `Add ${label}` },
+      { type: "button", class: "result" },
+      h("span", { class: "visually-hidden" }, "Add "),
       item.artwork ? h("img", { class: "artwork small-art", src: item.artwork, alt: "" }) : h("span", { class: "artwork small-art placeholder-art", "aria-hidden": "true" }, "♪"),
       h(
         "span",

@@ -17,6 +17,22 @@ export async function inviteQrBlob(groupId, token, invite, size = 6) {
   return URL.createObjectURL(await response.blob());
 }
 
+/** An invite past its expiry is no invite (the server sends nothing when one merely expires). */
+export function liveInvite(invite) {
+  if (!invite) return null;
+  const expires = new Date(invite.expired_at);
+  return Number.isNaN(expires.getTime()) || expires > new Date() ? invite : null;
+}
+
+/** Calls `then` once the invite has expired (timers cap at a day: checked again then). */
+export function onExpiry(invite, then) {
+  if (!invite) return null;
+  const left = new Date(invite.expired_at) - new Date();
+  if (Number.isNaN(left)) return null;
+  const wait = Math.min(Math.max(left, 0) + 500, 86_400_000);
+  return setTimeout(() => (liveInvite(invite) ? onExpiry(invite, then) : then()), wait);
+}
+
 export class InviteCard {
   constructor({ groupId, token, isHost }) {
     this.groupId = groupId;
@@ -43,7 +59,11 @@ export class InviteCard {
     await this.show(result.status === 200 && result.data ? result.data : null);
   }
 
-  async show(data) {
+  async show(given) {
+    this.given = given;
+    const data = liveInvite(given);
+    clearTimeout(this.expiryTimer);
+    this.expiryTimer = onExpiry(data, () => this.show(null));
     if (data && this.invite && data.url === this.invite.url && data.expired_at === this.invite.expired_at && this.qrUrl) {
       this.invite = data;
       return; // the same invite again (a snapshot after a reconnect): keep the image

@@ -48,7 +48,7 @@ function memberActions(member, groupId, token) {
       {
         type: "button",
         class: "mini wide",
-        "aria-label": promote ? `Make ${member.name} a member (no host tools)` : `Make ${member.name} a host`,
+        "aria-label": promote ? `Demote ${member.name} (no host tools)` : `Make host ${member.name}`,
         onclick: () => run("PATCH", { role: promote ? "member" : "admin" }, promote ? "demote" : "promote"),
       },
       promote ? "Demote" : "Make host",
