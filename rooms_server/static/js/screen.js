@@ -81,7 +81,8 @@ class ScreenInvite {
     show($("screen-no-invite"), !invite);
     show($("screen-code-line"), Boolean(invite && invite.code));
     $("screen-code").textContent = invite && invite.code ? spacedCode(invite.code) : "";
-    $("screen-host").textContent = `${location.host}`;
+    $("screen-host").textContent = invite ? new URL(invite.url).host : location.host;
+    $("screen-url").textContent = invite ? invite.url : "";
     if (!invite) {
       show($("screen-qr"), false);
       return;
