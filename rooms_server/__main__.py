@@ -13,10 +13,11 @@ import asyncio
 import logging
 import resource
 import sys
+from typing import TextIO
 
 import uvicorn
 
-from rooms_server import logs
+from rooms_server import invites, lan, logs
 from rooms_server.app import create_app
 from rooms_server.config import ConfigError, Settings
 from rooms_server.db import migrate
@@ -51,10 +52,13 @@ def _migrate_shared(settings: Settings) -> int:
 
 
 def _serve(settings: Settings) -> int:
-    shown_host = "localhost" if settings.host in ("0.0.0.0", "::") else settings.host
+    settings = lan.advertise(settings)
+    shown_host = "localhost" if settings.host in lan.ALL_INTERFACES else settings.host
     log.info(
         "rooms_server listening on http://%s:%d (public URL %s)", shown_host, settings.port, settings.public_base_url
     )
+    if sys.stdout.isatty() and settings.log_format == "text":  # a person is watching, not a log collector
+        banner(settings, sys.stdout)
     _raise_open_files_limit(settings.http.max_connections)
     http = bounded_http_protocol(settings.http)
     uvicorn.run(
@@ -72,6 +76,19 @@ def _serve(settings: Settings) -> int:
         log_level=settings.log_level.lower(),
     )
     return 0
+
+
+def banner(settings: Settings, out: TextIO) -> None:
+    """What the person who started the server needs: the address to open, and its QR for a phone."""
+    url = f"{settings.public_base_url}/"
+    others = [a for a in settings.advertised if a != settings.public_base_url]
+    out.write(f"\nrooms_server is running. Open {url} (phones on the same Wi-Fi: scan this)\n\n")
+    invites.qr_terminal(url, out)
+    if others:
+        out.write("Also reachable at: " + ", ".join(others) + "\n")
+    if "localhost" in url or "127.0.0.1" in url:
+        out.write("Phones cannot open localhost: set PUBLIC_BASE_URL to this machine's address on the Wi-Fi.\n")
+    out.flush()
 
 
 def _raise_open_files_limit(connections: int) -> None:

@@ -16,7 +16,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from rooms_server import failures
+from rooms_server import failures, lan
 from rooms_server.clock import ServerClock
 from rooms_server.config import Settings
 from rooms_server.db import migrate
@@ -41,11 +41,13 @@ from rooms_server.web import (
     openapi,
     pages,
     playlist,
+    server_info,
     services,
     users,
     ws,
 )
 from rooms_server.web.context import RequestContext
+from rooms_server.web.origins import OriginCheck
 
 log = logging.getLogger("rooms_server")
 
@@ -67,10 +69,12 @@ def create_app(
     *,
     clock: ServerClock | None = None,
     rate_clock: Callable[[], float] = time.monotonic,
+    discover: lan.Discover = lan.discover_addresses,
 ) -> Starlette:
     """The app. ``clock``: the server's time (default: the real monotonic-anchored one);
-    ``rate_clock``: monotonic seconds for the per-socket rate limits. Tests drive either."""
-    settings = settings or Settings.from_env()
+    ``rate_clock``: monotonic seconds for the per-socket rate limits; ``discover``: the machine's
+    LAN addresses (used only when PUBLIC_BASE_URL is unset, see lan.py). Tests drive each."""
+    settings = lan.advertise(settings or Settings.from_env(), discover)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -134,6 +138,7 @@ def create_app(
         *invites.routes,
         *playlist.routes,
         *services.routes,
+        *server_info.routes,
         *ws.routes,
         *(metrics_route.routes if settings.metrics_token else []),
         *openapi.routes,
@@ -147,6 +152,7 @@ def create_app(
             Middleware(RequestContext),
             Middleware(GZipMiddleware, minimum_size=500),
             Middleware(pages.HtmlErrors),
+            Middleware(OriginCheck, allowed=settings.allowed_origins),
         ],
         exception_handlers={
             ApiError: _api_error,

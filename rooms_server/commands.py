@@ -82,6 +82,7 @@ class Commands:
             url=track.url,
             title=track.title,
             duration_s=track.duration_s,
+            artwork_url=track.artwork_url,
             command=self.command,
         )
 

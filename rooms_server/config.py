@@ -60,6 +60,7 @@ class SourceSettings:
     spotify_redirect_uri: str = ""  # "" → {PUBLIC_BASE_URL}/api/services/spotify/callback
     spotify_api_url: str = "https://api.spotify.com/v1/"
     spotify_accounts_url: str = "https://accounts.spotify.com"
+    spotify_short_link_url: str = "https://spotify.link"  # where spotify.link/<code> short links are followed
     youtube_api_key: str = field(default="", repr=False)
     youtube_api_url: str = "https://youtube.googleapis.com"
     metadata_cache_ttl_s: int = 24 * 3600
@@ -81,6 +82,11 @@ class Settings:
     redis_prefix: str = "rooms:"
     public_base_url: str = "http://localhost:8000"
     allowed_origins: tuple[str, ...] = ()
+    # Whether PUBLIC_BASE_URL / ALLOWED_ORIGINS were configured; when not (and HOST is every
+    # interface), lan.advertise() puts the machine's LAN address in their place.
+    public_base_url_set: bool = True
+    allowed_origins_set: bool = True
+    advertised: tuple[str, ...] = ()  # the URLs phones may open, filled by lan.advertise()
     secret_key: str = field(default="", repr=False)
     production: bool = False
     # Fernet keys for stored service tokens: the first encrypts, all decrypt. Empty in development:
@@ -138,6 +144,8 @@ class Settings:
             redis_prefix=env.get("REDIS_PREFIX", "rooms:"),
             public_base_url=public_base_url,
             allowed_origins=origins or (_origin_of(public_base_url),),
+            public_base_url_set=bool(env.get("PUBLIC_BASE_URL", "").strip()),
+            allowed_origins_set=bool(origins),
             secret_key=_secret(env, production),
             production=production,
             token_encryption_keys=_token_keys(env, production),
@@ -300,6 +308,7 @@ def _source_settings(env: Mapping[str, str]) -> SourceSettings:
         spotify_redirect_uri=env.get("SPOTIFY_REDIRECT_URI", "").strip(),
         spotify_api_url=_base_url(env, "SPOTIFY_API_URL", defaults.spotify_api_url).rstrip("/") + "/",
         spotify_accounts_url=_base_url(env, "SPOTIFY_ACCOUNTS_URL", defaults.spotify_accounts_url).rstrip("/"),
+        spotify_short_link_url=_base_url(env, "SPOTIFY_SHORT_LINK_URL", defaults.spotify_short_link_url).rstrip("/"),
         youtube_api_key=env.get("YOUTUBE_API_KEY", "").strip(),
         youtube_api_url=_base_url(env, "YOUTUBE_API_URL", defaults.youtube_api_url).rstrip("/"),
         metadata_cache_ttl_s=max(_int(env, "METADATA_CACHE_TTL_S", defaults.metadata_cache_ttl_s), 1),

@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 import secrets
 import string
-from typing import cast
+from typing import TextIO, cast
 
 import qrcode
 import qrcode.constants
@@ -87,6 +87,15 @@ def qr_png(data: str, size: int = QR_DEFAULT_SIZE) -> bytes:
     buffer = io.BytesIO()
     _qr(data, size).make_image(image_factory=PyPNGImage).save(buffer)
     return buffer.getvalue()
+
+
+def qr_terminal(data: str, out: TextIO) -> None:
+    """The symbol drawn with block characters, for the server's start banner; ANSI colours on a TTY
+    (a terminal's own colours may be light on dark), plain characters when the output is a file."""
+    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_L, border=2)
+    qr.add_data(data)
+    qr.make(fit=True)
+    qr.print_ascii(out=out, tty=out.isatty(), invert=True)
 
 
 def qr_svg(data: str, size: int = QR_DEFAULT_SIZE) -> str:

@@ -314,6 +314,7 @@ class LiveGroups:
         url: str,
         title: str,
         duration_s: int,
+        artwork_url: str | None = None,
         command: CommandId | None = None,
     ) -> int:
         max_queue = self.settings.limits.max_queue_tracks
@@ -323,7 +324,14 @@ class LiveGroups:
             if len(state.tracks) >= max_queue:
                 raise RoomError("queue_full", f"the playlist holds at most {max_queue} tracks")
             track = await sql.insert_track(
-                session, state, user=actor, service=service, title=title, duration_s=duration_s, url=url
+                session,
+                state,
+                user=actor,
+                service=service,
+                title=title,
+                duration_s=duration_s,
+                url=url,
+                artwork_url=artwork_url,
             )
             return rooms.add_track(state, track, max_queue=max_queue)
 

@@ -137,6 +137,13 @@ class FakeSpotify:
             "duration_ms": duration_ms,
             "artists": [{"name": "Artist"}],
             "external_urls": {"spotify": f"https://open.spotify.com/track/{track_id}"},
+            "album": {
+                "name": "Album",
+                "images": [
+                    {"url": f"https://i.scdn.co/image/{size}-{track_id}", "width": size, "height": size}
+                    for size in (640, 300, 64)
+                ],
+            },
         }
 
     def issue(self, prefix: str) -> str:
@@ -226,7 +233,15 @@ class FakeYouTube:
         self.videos[video_id] = {
             "kind": "youtube#video",
             "id": video_id,
-            "snippet": {"title": title, "channelTitle": "Channel", "liveBroadcastContent": live},
+            "snippet": {
+                "title": title,
+                "channelTitle": "Channel",
+                "liveBroadcastContent": live,
+                "thumbnails": {
+                    size: {"url": f"https://i.ytimg.com/vi/{video_id}/{size}.jpg", "width": w, "height": h}
+                    for size, w, h in (("default", 120, 90), ("medium", 320, 180), ("high", 480, 360))
+                },
+            },
             "contentDetails": {"duration": duration},
             "status": {"uploadStatus": "processed", "privacyStatus": "public", "embeddable": True, **status},
         }
@@ -243,6 +258,38 @@ class FakeYouTube:
             return self.forced.pop(0)
         video = self.videos.get(seen.query.get("id", ""))
         return 200, {}, {"kind": "youtube#videoListResponse", "items": [video] if video else []}
+
+
+class FakeShortLinks:
+    """``spotify.link``: each known code redirects (307, as Branch does) to its target."""
+
+    def __init__(self) -> None:
+        self.targets: dict[str, str] = {}  # code -> Location
+        self.pages: dict[str, str] = {}  # code -> a 200 answer whose body names the target
+        self.server = FakeServer(self._handle)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def _handle(self, seen: Seen) -> Reply:
+        code = seen.path.lstrip("/")
+        if code in self.targets:
+            return 307, {"Location": self.targets[code]}, {}
+        if code in self.pages:
+            return 200, {}, {"html": self.pages[code]}
+        return 404, {}, {"error": "not found"}
+
+
+@pytest.fixture
+def fake_short_links(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeShortLinks]:
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    fake = FakeShortLinks()
+    fake.server.start()
+    try:
+        yield fake
+    finally:
+        fake.server.stop()
 
 
 @pytest.fixture

@@ -205,3 +205,14 @@ def test_app_unknown_route_is_json_404(client: TestClient) -> None:
     assert response.status_code == 404 and error_code(response) == "not_found"
     response = client.put("/api/groups")
     assert response.status_code == 405 and error_code(response) == "method_not_allowed"
+
+
+def test_groups_create_with_a_listening_mode(client: TestClient) -> None:
+    ann = Guest(client, "Ann")
+    created = client.post("/api/groups", json={"name": "Loud", "listening_mode": "speaker"}, headers=ann.headers)
+    assert created.status_code == 201 and created.json()["listening_mode"] == "speaker"
+    assert client.get(f"/api/groups/{created.json()['id']}", headers=ann.headers).json()["listening_mode"] == "speaker"
+    plain = client.post("/api/groups", json={"name": "Plain"}, headers=ann.headers).json()
+    assert plain["listening_mode"] == "everyone" and plain["your_role"] == "admin"
+    bad = client.post("/api/groups", json={"name": "Bad", "listening_mode": "loud"}, headers=ann.headers)
+    assert bad.status_code == 422 and "listening_mode" in bad.json()["error"]["details"]

@@ -129,7 +129,18 @@ def test_services_spotify_search(client: TestClient, fake_spotify: FakeSpotify) 
     fake_spotify.add_track(name="Blue Monday")
     found = client.get("/api/services/spotify/search", params={"q": "blue"}, headers=ann.headers)
     assert found.status_code == 200
-    assert [(t["title"], t["duration"]) for t in found.json()["items"]] == [("Blue Monday – Artist", 214)]
+    assert found.json()["items"] == [
+        {
+            "service": "spotify",
+            "id": "4uLU6hMCjMI75M1A2tKUQC",
+            "title": "Blue Monday",
+            "artist": "Artist",
+            "duration": 214,
+            "duration_ms": 214_000,
+            "url": "https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC",
+            "artwork_url": "https://i.scdn.co/image/300-4uLU6hMCjMI75M1A2tKUQC",
+        }
+    ]
     assert client.get("/api/services/spotify/search", params={"q": " "}, headers=ann.headers).status_code == 422
     fake_spotify.forced = [(429, {"Retry-After": "30"}, {"error": {"status": 429, "message": "slow"}})]
     limited = client.get("/api/services/spotify/search", params={"q": "new"}, headers=ann.headers)

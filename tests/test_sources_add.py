@@ -69,16 +69,24 @@ def test_sources_add_over_the_socket_resolves_both_services(room: Room) -> None:
     track = phone.until("track_added")["track"]
     assert (track["title"], track["duration_s"]) == ("Blue Monday – Artist", 448)
     assert track["url"] == f"https://open.spotify.com/track/{TRACK_ID}"
+    assert track["artwork_url"] == f"https://i.scdn.co/image/300-{TRACK_ID}"
     # The client's own title and duration are ignored when the server can resolve.
     assert add(phone, "youtube", YOUTUBE_LINK, title="Wrong", duration=1)["type"] == "ack"
     track = phone.until("track_added")["track"]
     assert (track["title"], track["duration_s"]) == ("Never Gonna Give You Up", 213)
     assert track["url"] == f"https://www.youtube.com/watch?v={VIDEO_ID}"
+    assert track["artwork_url"] == f"https://i.ytimg.com/vi/{VIDEO_ID}/high.jpg"
     playlist = client.get(f"/api/groups/{gid}/playlist", headers=ann.headers).json()
     assert [(t["title"], t["duration"]) for t in playlist["tracks"]] == [
         ("Blue Monday – Artist", 448),
         ("Never Gonna Give You Up", 213),
     ]
+    assert [t["artwork_url"] for t in playlist["tracks"]] == [
+        f"https://i.scdn.co/image/300-{TRACK_ID}",
+        f"https://i.ytimg.com/vi/{VIDEO_ID}/high.jpg",
+    ]
+    rejoined = Phone(client, ann, gid).first["playlist"]["tracks"]  # rebuilt or not, the snapshot has them
+    assert [t["artwork_url"] for t in rejoined] == [t["artwork_url"] for t in playlist["tracks"]]
 
 
 def test_sources_add_failures_have_their_own_codes(
@@ -138,6 +146,7 @@ def test_sources_add_without_any_credentials_takes_the_clients_metadata(
         track = phone.until("track_added")["track"]
         assert (track["title"], track["duration_s"]) == ("My title", 200)
         assert track["url"] == f"https://www.youtube.com/watch?v={VIDEO_ID}"
+        assert track["artwork_url"] == f"https://i.ytimg.com/vi/{VIDEO_ID}/hqdefault.jpg"  # known from the id
         body = {"service": "spotify", "url": SPOTIFY_LINK}
         missing = client.post(f"/api/groups/{gid}/tracks", json=body, headers=ann.headers)
         assert missing.status_code == 422 and error_code(missing) == "metadata_required"
@@ -173,7 +182,7 @@ def test_sources_metadata_is_cached_in_redis(
     try:
         with open_room(sources, tmp_path, migrated_sqlite_template, **overrides) as (client, ann, gid):
             assert add(Phone(client, ann, gid), "spotify", SPOTIFY_LINK)["type"] == "ack"
-            key = f"{prefix}cache:meta:v1:spotify:{TRACK_ID}"
+            key = f"{prefix}cache:meta:v2:spotify:{TRACK_ID}"
             assert r.exists(key) and 0 < r.ttl(key) <= sources.metadata_cache_ttl_s
     finally:
         keys = list(r.scan_iter(f"{prefix}*"))

@@ -35,6 +35,7 @@ def to_live_track(row: Track, added_by_name: str) -> LiveTrack:
         added_by=row.added_by_user_id,
         added_by_name=added_by_name,
         added_at=_iso(row.added_at),
+        artwork_url=row.artwork_url,
     )
 
 
@@ -94,7 +95,15 @@ async def remove_speaker(session: AsyncSession, group_id: str, device_key: str) 
 
 
 async def insert_track(
-    session: AsyncSession, state: LiveState, *, user: User, service: str, title: str, duration_s: int, url: str
+    session: AsyncSession,
+    state: LiveState,
+    *,
+    user: User,
+    service: str,
+    title: str,
+    duration_s: int,
+    url: str,
+    artwork_url: str | None = None,
 ) -> LiveTrack:
     """A new row at the end of the playlist; its id is what the live event will carry."""
     row = Track(
@@ -106,6 +115,7 @@ async def insert_track(
         external_url=url,
         added_at=utcnow(),
         position=len(state.tracks),
+        artwork_url=artwork_url,
     )
     session.add(row)
     await session.flush()

@@ -23,9 +23,11 @@ ADMIN = "admin"
 MEMBER = "member"
 
 
-async def create_group(session: AsyncSession, name: str, is_public: bool, creator_id: str) -> Group:
+async def create_group(
+    session: AsyncSession, name: str, is_public: bool, creator_id: str, listening_mode: str = "everyone"
+) -> Group:
     """The group, its playlist and the creator's admin membership, in the caller's transaction."""
-    group = Group(id=new_id(), name=name, is_public=is_public, listening_mode="everyone")
+    group = Group(id=new_id(), name=name, is_public=is_public, listening_mode=listening_mode)
     session.add(group)
     await session.flush()
     session.add(Playlist(id=new_id(), group_id=group.id, current_track_index=0, version=0))

@@ -25,8 +25,9 @@ from rooms_server.db.session import Database
 from rooms_server.engine import Engine
 from rooms_server.sources.base import LASTING_ERRORS, SourceError, TrackInfo, TrackSource, bounded_track
 from rooms_server.sources.links import NAMES, Link, parse_link
+from rooms_server.sources.short_links import ShortLinks, is_short_link
 from rooms_server.sources.spotify import SpotifySource
-from rooms_server.sources.youtube import YouTubeSource
+from rooms_server.sources.youtube import YouTubeSource, thumbnail_url
 
 __all__ = ["SourceError", "Sources", "TrackInfo", "described_track"]
 
@@ -44,6 +45,7 @@ class Sources:
         self.store = store
         self.spotify = SpotifySource(settings, store)
         self.youtube = YouTubeSource(settings, store)
+        self.short_links = ShortLinks(settings.sources)
         self._by_service: dict[str, TrackSource] = {"spotify": self.spotify, "youtube": self.youtube}
 
     @classmethod
@@ -60,16 +62,32 @@ class Sources:
         self, service: str, url: str, user_id: str, *, title: str | None, duration_s: int | None
     ) -> TrackInfo:
         """The track an add command stores: resolved, or as the client described it when nothing can resolve."""
+        url = await self.expand(service, url)
         link = parse_link(service, url)
         if await self.can_resolve(service, user_id):
             return await self.lookup(link, user_id)
         return described_track(service, url, title, duration_s)
 
     async def resolve(self, service: str, url: str, user_id: str | None) -> TrackInfo:
-        return await self.lookup(parse_link(service, url), user_id)
+        return await self.lookup(parse_link(service, await self.expand(service, url)), user_id)
+
+    async def expand(self, service: str, url: str) -> str:
+        """A ``spotify.link`` short link becomes the track link it stands for; other links stay."""
+        if service == "spotify" and is_short_link(url):
+            return await self.short_links.expand(url)
+        return url
+
+    def status(self) -> dict[str, dict[str, bool]]:
+        """What the server itself can do per service: resolve links, search (``GET /api/sources``)."""
+        spotify = self.spotify.app_configured()
+        return {
+            "spotify": {"resolve": spotify, "search": spotify},
+            "youtube": {"resolve": self.youtube.app_configured(), "search": False},
+        }
 
     async def lookup(self, link: Link, user_id: str | None) -> TrackInfo:
-        key = f"meta:v1:{link.service}:{link.item_id}"
+        # v2: entries carry artwork, name and artist (v1 entries, without them, are simply not read).
+        key = f"meta:v2:{link.service}:{link.item_id}"
         cached = await self._cache_get(key)
         if cached is not None:
             return _decode(cached)
@@ -84,7 +102,7 @@ class Sources:
 
     async def search_spotify(self, query: str, limit: int, user_id: str | None) -> list[TrackInfo]:
         digest = hashlib.sha256(query.casefold().encode()).hexdigest()[:32]
-        key = f"search:v1:spotify:{limit}:{digest}"
+        key = f"search:v2:spotify:{limit}:{digest}"
         cached = await self._cache_get(key)
         if cached is not None:
             return [TrackInfo(**item) for item in orjson.loads(cached)]
@@ -137,7 +155,8 @@ def described_track(service: str, url: str, title: str | None, duration_s: int |
         raise SourceError(
             "metadata_required", f"{NAMES[service]} is not configured on this server: send title and duration"
         )
-    return bounded_track(service, link.item_id, link.url, title, duration_s)
+    artwork = thumbnail_url(link.item_id) if service == "youtube" else None  # Spotify's needs the API
+    return bounded_track(service, link.item_id, link.url, title, duration_s, artwork_url=artwork)
 
 
 def _encode(info: TrackInfo) -> dict[str, object]:
@@ -147,6 +166,9 @@ def _encode(info: TrackInfo) -> dict[str, object]:
         "title": info.title,
         "duration_s": info.duration_s,
         "url": info.url,
+        "artwork_url": info.artwork_url,
+        "name": info.name,
+        "artist": info.artist,
     }
 
 

@@ -20,11 +20,13 @@ T = TypeVar("T")
 
 MAX_TITLE_CHARS = 512
 MAX_DURATION_S = 86_400
+MAX_ARTWORK_CHARS = 1000
 
 # Stable error codes of link resolving, with the HTTP status each is answered with.
 ERROR_STATUS: dict[str, int] = {
     "invalid_link": 422,
     "unsupported_link": 422,
+    "short_link_unresolved": 422,
     "metadata_required": 422,
     "unknown_media": 422,
     "video_private": 422,
@@ -75,6 +77,9 @@ class TrackInfo:
     title: str
     duration_s: int
     url: str
+    artwork_url: str | None = None  # https only: the page's CSP allows i.scdn.co and i.ytimg.com
+    name: str | None = None  # the track's own name (``title`` may add the artists)
+    artist: str | None = None
 
 
 class TrackSource(Protocol):
@@ -98,14 +103,42 @@ def clean_title(title: str) -> str:
     return text[:MAX_TITLE_CHARS]
 
 
-def bounded_track(service: str, item_id: str, url: str, title: str, duration_s: int) -> TrackInfo:
+def bounded_track(
+    service: str,
+    item_id: str,
+    url: str,
+    title: str,
+    duration_s: int,
+    *,
+    artwork_url: str | None = None,
+    name: str | None = None,
+    artist: str | None = None,
+) -> TrackInfo:
     """A TrackInfo whose title and duration fit the playlist's columns and limits."""
     cleaned = clean_title(title)
     if not cleaned:
         raise SourceError("provider_error", f"the {service} answer has no title")
     if duration_s > MAX_DURATION_S:
         raise SourceError("track_too_long", f"tracks are limited to {MAX_DURATION_S // 3600} hours")
-    return TrackInfo(service, item_id, cleaned, max(duration_s, 1), url)
+    return TrackInfo(
+        service,
+        item_id,
+        cleaned,
+        max(duration_s, 1),
+        url,
+        artwork_url=artwork(artwork_url),
+        name=clean_title(name) or None if name else None,
+        artist=clean_title(artist) or None if artist else None,
+    )
+
+
+def artwork(url: object) -> str | None:
+    """A provider's image URL when it is a plain https URL of a sane length, else None."""
+    if not isinstance(url, str) or len(url) > MAX_ARTWORK_CHARS or not url.startswith("https://"):
+        return None
+    if any(ch.isspace() or ch in "\"'<>" for ch in url):
+        return None
+    return url
 
 
 async def run_blocking(fn: Callable[[], T], *, timeout_s: float, limiter: anyio.CapacityLimiter, what: str) -> T:

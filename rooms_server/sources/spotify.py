@@ -210,4 +210,28 @@ def track_info(data: Any, canonical_url: str) -> TrackInfo:
     artists = [a["name"] for a in data.get("artists") or [] if isinstance(a, dict) and isinstance(a.get("name"), str)]
     title = f"{data['name']} – {', '.join(artists)}" if artists else data["name"]
     item_id = str(data.get("id") or canonical_url.rsplit("/", 1)[-1])
-    return bounded_track(SERVICE, item_id, canonical_url, title, round(duration_ms / 1000))
+    return bounded_track(
+        SERVICE,
+        item_id,
+        canonical_url,
+        title,
+        round(duration_ms / 1000),
+        artwork_url=album_image(data.get("album")),
+        name=data["name"],
+        artist=", ".join(artists) or None,
+    )
+
+
+def album_image(album: object) -> str | None:
+    """The album's cover closest to 300 px (Spotify lists 640, 300 and 64 px), or None."""
+    images = album.get("images") if isinstance(album, dict) else None
+    usable = [i for i in images or [] if isinstance(i, dict) and isinstance(i.get("url"), str)]
+    if not usable:
+        return None
+    best = min(usable, key=lambda image: abs(_width(image) - 300))
+    return str(best["url"])
+
+
+def _width(image: dict[str, Any]) -> int:
+    width = image.get("width")
+    return width if isinstance(width, int) else 300

@@ -121,7 +121,34 @@ def video_info(data: dict[str, Any], video_id: str, canonical_url: str) -> Track
         raise SourceError("provider_error", "YouTube gave an unreadable duration") from None
     if seconds == 0:  # P0D: how live streams report their duration
         raise SourceError("live_stream", "live streams cannot be added")
-    return bounded_track(SERVICE, video_id, canonical_url, str(snippet.get("title") or ""), seconds)
+    title = str(snippet.get("title") or "")
+    channel = snippet.get("channelTitle")
+    return bounded_track(
+        SERVICE,
+        video_id,
+        canonical_url,
+        title,
+        seconds,
+        artwork_url=thumbnail(snippet.get("thumbnails")) or thumbnail_url(video_id),
+        name=title,
+        artist=channel if isinstance(channel, str) else None,
+    )
+
+
+def thumbnail_url(video_id: str) -> str:
+    """YouTube's 480×360 still of a video, known from its id alone (no API call, no key)."""
+    return f"https://i.ytimg.com/vi/{video_id}/hqdefault.jpg"
+
+
+def thumbnail(thumbnails: object) -> str | None:
+    """The API's ``high`` thumbnail (480×360), else ``medium``; None when it gave neither."""
+    if not isinstance(thumbnails, dict):
+        return None
+    for size in ("high", "medium"):
+        entry = thumbnails.get(size)
+        if isinstance(entry, dict) and isinstance(entry.get("url"), str):
+            return str(entry["url"])
+    return None
 
 
 def _check_playable(snippet: dict[str, Any], details: dict[str, Any], status: dict[str, Any]) -> None:

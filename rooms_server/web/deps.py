@@ -39,6 +39,12 @@ async def current_user(request: Request) -> User:
     return user
 
 
+async def optional_user(request: Request) -> User | None:
+    """The caller when a valid bearer token came, else None (for endpoints anyone may call)."""
+    token = bearer_token(request.headers.get("authorization"))
+    return None if token is None else await user_for_token(db_of(request), token)
+
+
 async def user_for_token(db: Database, token: str) -> User | None:
     async with db.read() as session:
         return await identity.user_for_token(session, hash_token(token), utcnow())

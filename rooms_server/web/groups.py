@@ -65,16 +65,18 @@ async def create_group(request: Request) -> Response:
       422: {$ref: '#/components/responses/Invalid'}
     """
     user = await current_user(request)
-    fields = Fields(await read_json_object(request, settings_of(request).limits.max_body_bytes), {"name", "is_public"})
+    body = await read_json_object(request, settings_of(request).limits.max_body_bytes)
+    fields = Fields(body, {"name", "is_public", "listening_mode"})
     name = fields.text("name", max_len=NAME_MAX)
     is_public = fields.boolean("is_public", default=False)
+    mode = fields.choice("listening_mode", LISTENING_MODES) if "listening_mode" in body else "everyone"
     fields.done()
-    assert name is not None and is_public is not None
+    assert name is not None and is_public is not None and mode is not None
     try:
         async with db_of(request).write() as session:
             if await queries.group_name_taken(session, name):
                 raise _name_taken()
-            group = await queries.create_group(session, name, is_public, user.id)
+            group = await queries.create_group(session, name, is_public, user.id, mode)
     except IntegrityError:
         raise _name_taken() from None  # lost a race with another creator of the same name
     return json(group_body(group, queries.ADMIN, 1), 201)

@@ -82,6 +82,7 @@ TRACK = _obj(
         "external_url": STRING,
         "added_by": _obj({"id": STRING, "name": STRING}),
         "added_at": STRING,
+        "artwork_url": {"type": "string", "nullable": True, "description": "the cover; null when described by hand"},
     }
 )
 CODE = {
@@ -117,7 +118,13 @@ COMPONENTS: dict[str, Any] = {
             }
         ),
         "NewGroup": _obj(
-            {"name": _text(1000), "is_public": {"type": "boolean", "default": False}}, ["name"], closed=True
+            {
+                "name": _text(1000),
+                "is_public": {"type": "boolean", "default": False},
+                "listening_mode": {"type": "string", "enum": ["everyone", "speaker"], "default": "everyone"},
+            },
+            ["name"],
+            closed=True,
         ),
         "GroupChange": _obj(
             {

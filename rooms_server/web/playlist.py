@@ -42,6 +42,7 @@ async def read_playlist(request: Request) -> Response:
             "external_url": t.external_url,
             "added_by": {"id": t.added_by_user_id, "name": name},
             "added_at": iso(t.added_at),
+            "artwork_url": t.artwork_url,
         }
         for index, (t, name) in enumerate(rows)
     ]
@@ -101,7 +102,13 @@ async def add_track(request: Request) -> Response:
         raise SourceApiError(exc) from None
     try:
         seq = await live_of(request).add_track(
-            group.id, user, service=track.service, url=track.url, title=track.title, duration_s=track.duration_s
+            group.id,
+            user,
+            service=track.service,
+            url=track.url,
+            title=track.title,
+            duration_s=track.duration_s,
+            artwork_url=track.artwork_url,
         )
     except RoomError as exc:
         raise ApiError(409, exc.code, exc.message) from None

@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from rooms_server.credentials import Credential
 from rooms_server.errors import ApiError, bad_request, not_found
-from rooms_server.sources import SourceError, Sources
+from rooms_server.sources import SourceError, Sources, TrackInfo
 from rooms_server.sources.links import NAMES
 from rooms_server.web.deps import current_user, iso, json, settings_of
 from rooms_server.web.validation import Fields, query_int, read_json_object
@@ -221,9 +221,12 @@ async def spotify_search(request: Request) -> Response:
                     properties:
                       service: {type: string}
                       id: {type: string}
-                      title: {type: string}
-                      duration: {type: integer}
-                      url: {type: string}
+                      title: {type: string, description: the track's name}
+                      artist: {type: string, nullable: true}
+                      duration: {type: integer, description: seconds}
+                      duration_ms: {type: integer}
+                      url: {type: string, description: add the track with this link}
+                      artwork_url: {type: string, nullable: true}
       401: {$ref: '#/components/responses/Unauthorized'}
       409: {$ref: '#/components/responses/Conflict'}
       422: {$ref: '#/components/responses/Invalid'}
@@ -240,10 +243,21 @@ async def spotify_search(request: Request) -> Response:
         found = await sources_of(request).search_spotify(query, limit, user.id)
     except SourceError as exc:
         raise SourceApiError(exc) from None
-    items = [
-        {"service": t.service, "id": t.item_id, "title": t.title, "duration": t.duration_s, "url": t.url} for t in found
-    ]
-    return json({"items": items})
+    return json({"items": [search_item(t) for t in found]})
+
+
+def search_item(track: TrackInfo) -> dict[str, object]:
+    """A search result: the track's own name as ``title`` (the artists apart), and what adding stores."""
+    return {
+        "service": track.service,
+        "id": track.item_id,
+        "title": track.name or track.title,
+        "artist": track.artist,
+        "duration": track.duration_s,
+        "duration_ms": track.duration_s * 1000,
+        "url": track.url,
+        "artwork_url": track.artwork_url,
+    }
 
 
 # -- the OAuth state ---------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from rooms_server.presence import Presence
 from rooms_server.protocol import CloseCode, ProtocolError
 from rooms_server.web.deps import session_for_token
 from rooms_server.web.invites import live_invite
+from rooms_server.web.origins import refusal_hint
 from rooms_server.web.ws_loop import Clock, CommandLoop
 
 log = logging.getLogger(__name__)
@@ -130,11 +131,9 @@ async def _handshake(ws: WebSocket, settings: Settings) -> tuple[Connection, pro
     origin = ws.headers.get("origin")
     if origin is not None and origin.rstrip("/") not in settings.allowed_origins:
         log.warning(
-            "refused a room socket from origin %s: not in ALLOWED_ORIGINS (%s); to allow it, set "
-            "ALLOWED_ORIGINS=%s or PUBLIC_BASE_URL to the address phones open",
+            "refused a room socket from origin %s: %s",
             origin,
-            ",".join(settings.allowed_origins),
-            ",".join((*settings.allowed_origins, origin.rstrip("/"))),
+            refusal_hint(origin.rstrip("/"), settings.allowed_origins),
         )
         raise Refused(CloseCode.BAD_ORIGIN, "origin not allowed")
     ip = ws.client.host if ws.client is not None else "unknown"
