@@ -26,7 +26,7 @@ export class AddCard {
 
   async load() {
     try {
-      const result = await api("GET", "/api/sources");
+      const result = await api("GET", "/api/sources", { token: this.token }); // with the caller's own connections
       this.sources = readSources(result.status === 200 ? result.data : null);
     } catch {
       this.sources = NO_SOURCES;
