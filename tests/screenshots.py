@@ -155,9 +155,17 @@ def screenshots(out_dir: Path) -> list[Path]:
             screen.goto(f"{server.base_url}/groups/{group_id}/screen")
             screen.locator("#status[data-state=connected]").wait_for()
 
-            host.locator("#tap-overlay").wait_for()  # opened without a tap: the browser wants one
+            friend_token = friend.evaluate("JSON.parse(localStorage.getItem('rooms.session')).token")
+            # A phone that opens the room without a tap on the site: the browser wants one.
+            late = new_phone(browser, blocked)
+            late.add_init_script(f"localStorage.setItem('rooms.session', JSON.stringify({{token: '{friend_token}'}}))")
+            late_page = late.new_page()
+            late_page.goto(f"{server.base_url}/groups/{group_id}")
+            late_page.locator("#tap-overlay").wait_for()
+            top(late_page)
+            late_page.screenshot(path=paths["tap-to-listen.png"])
+            late.close()
             top(host)
-            host.screenshot(path=paths["tap-to-listen.png"])
             tap_to_listen_if_asked(host)
             tap_to_listen_if_asked(friend)
             host.get_by_role("button", name="Play", exact=True).click()
@@ -182,16 +190,14 @@ def screenshots(out_dir: Path) -> list[Path]:
             screen.screenshot(path=paths["screen.png"])
             scroll_to(host, "#invite-card")
             host.screenshot(path=paths["invite.png"])
-            scroll_to(host, "#people-label")
+            host.get_by_role("button", name="Delete the room").click()
+            host.evaluate("window.scrollTo(0, document.body.scrollHeight)")
             host.screenshot(path=paths["host-tools.png"])
+            host.get_by_role("button", name="Keep it").click()
 
             # A friend's phone with the light theme.
             light = new_phone(browser, blocked, color_scheme="light")
-            light.add_init_script(
-                "localStorage.setItem('rooms.session', JSON.stringify({token: "
-                + repr(friend.evaluate("JSON.parse(localStorage.getItem('rooms.session')).token"))
-                + "}))"
-            )
+            light.add_init_script(f"localStorage.setItem('rooms.session', JSON.stringify({{token: '{friend_token}'}}))")
             light_page = light.new_page()
             light_page.goto(f"{server.base_url}/groups/{group_id}")
             light_page.locator("#status[data-state=connected]").wait_for()

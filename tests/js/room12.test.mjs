@@ -10,6 +10,7 @@ import {
   applySnapshot,
   emptyRoom,
   lastReactions,
+  playbackKnown,
   queueOver,
   upNext,
 } from "../../rooms_server/static/js/reducer.js";
@@ -86,4 +87,14 @@ test("room12: the end of the queue says what happens next, not 'go back a track'
   assert.equal(queueOver(late), true);
   const playing = applyEvent(late, { epoch: "e1", seq: 5, type: "playback_changed", track_id: 1, playback: { is_playing: true, position_ms: 0, server_time_ms: 30 } });
   assert.equal(queueOver(playing), false, "playing again: the queue goes on");
+});
+
+test("room12: the first song added to an idle room is playable at once (no playback event follows)", () => {
+  const idle = applySnapshot(emptyRoom(), snapshot({ playlist: { id: "p", version: 1, current_index: 0, tracks: [] }, playback: { is_playing: false, position_ms: 0, server_time_ms: 0 } }));
+  let room = applyEvent(idle, { epoch: "e1", seq: 5, type: "track_added", index: 0, track: track(7) });
+  room = applyEvent(room, { epoch: "e1", seq: 6, type: "index_changed", index: 0, track_id: 7, cause: "added" });
+  assert.equal(playbackKnown(room), true);
+  room = applyEvent(room, { epoch: "e1", seq: 7, type: "track_added", index: 1, track: track(8) });
+  const skipped = applyEvent(room, { epoch: "e1", seq: 8, type: "index_changed", index: 1, track_id: 8, cause: "host" });
+  assert.equal(playbackKnown(skipped), false, "a host's skip: its playback is the next event");
 });

@@ -84,7 +84,11 @@ export function applyEvent(room, event) {
     case "index_changed": {
       const change = { cause: event.cause || null, track_id: event.track_id ?? null, seq: event.seq };
       const queueEnded = typeof event.queue_ended === "boolean" ? event.queue_ended : event.cause === "queue_end";
-      return { ...next, index: event.index, change, queueEnded };
+      // The first song of an idle room comes with no playback of its own: the room's stopped
+      // playback (at 0) is its playback, so the phones load it at once.
+      const idleStart = event.cause === "added" && !room.playback.is_playing;
+      const playbackFor = idleStart ? (event.track_id ?? room.playbackFor) : room.playbackFor;
+      return { ...next, index: event.index, change, queueEnded, playbackFor };
     }
     case "playback_changed": {
       const ended = event.cause === "queue_end" ? true : event.playback.is_playing ? false : room.queueEnded;

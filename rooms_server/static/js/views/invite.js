@@ -86,6 +86,7 @@ export class InviteCard {
     }
     show($("invite-code-line"), Boolean(data.code));
     $("invite-code").textContent = spacedCode(data.code || "");
+    $("invite-host").textContent = safeHref(data.url) ? new URL(data.url).host : location.host;
     const link = $("invite-url");
     link.textContent = data.url;
     link.href = safeHref(data.url) || "#";
