@@ -116,7 +116,7 @@ def screenshots(out_dir: Path) -> list[Path]:
             host.get_by_label("Room name").fill("Friday night on the roof")
             host.get_by_label("Your name").fill("Maya")
             top(host)
-            host.screenshot(path=paths["start.png"])
+            host.screenshot(path=paths["start.png"], full_page=True)  # every section: start, code, rooms
             host.get_by_role("button", name="Start the room").click()
             host.wait_for_url("**/groups/*")
             host.locator("#status[data-state=connected]").wait_for()
