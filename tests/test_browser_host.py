@@ -401,7 +401,7 @@ def test_host_start_page_lists_public_rooms_and_searches_them(server: Server, de
 
 
 def test_host_no_service_configured_shows_title_and_length_upfront(tmp_path: Path, devices: Devices) -> None:
-    with run_server(tmp_path) as plain:
+    with run_server(tmp_path, SPOTIFY_SHORT_LINK_URL="http://127.0.0.1:9") as plain:
         page = devices.phone()
         page.goto(f"{plain.base_url}/")
         page.get_by_label("Room name").fill("No keys here")
@@ -414,6 +414,16 @@ def test_host_no_service_configured_shows_title_and_length_upfront(tmp_path: Pat
         expect(page.get_by_label("Length (m:ss)")).to_be_visible()
         expect(page.locator("#add-explain")).to_contain_text("not connected to Spotify or YouTube")
         devices.check(page, "room page (no service configured)")
+        # a spotify.link short link that cannot be followed: one clear message
+        page.get_by_label("Link", exact=True).fill("https://spotify.link/aBcD1234")
+        page.get_by_label("Title", exact=True).fill("Some song")
+        page.get_by_label("Length (m:ss)").fill("3:00")
+        page.get_by_role("button", name="Add to queue").click()
+        expect(page.locator("#add-error")).to_have_text(
+            re.compile(r"^That spotify\.link short link could not be opened")
+        )
+        page.get_by_label("Title", exact=True).fill("")
+        page.get_by_label("Length (m:ss)").fill("")
         # the end of the queue says what happens next
         page.get_by_label("Link", exact=True).fill("https://youtu.be/ygWV4mbqEQQ")
         page.get_by_label("Title", exact=True).fill("Jungle – Back On 74")

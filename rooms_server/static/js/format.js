@@ -17,7 +17,7 @@ export function parseDuration(text) {
 }
 
 export function guessService(url) {
-  if (/spotify\.com|^spotify:/i.test(url)) return "spotify";
+  if (/spotify\.com|spotify\.link|^spotify:/i.test(url)) return "spotify";
   if (/youtu\.?be/i.test(url)) return "youtube";
   return null;
 }
