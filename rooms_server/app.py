@@ -33,6 +33,7 @@ from rooms_server.protocol import CloseCode
 from rooms_server.sources import Sources
 from rooms_server.sources.spotify_player import SpotifyPlayer
 from rooms_server.web import (
+    error_pages,
     groups,
     health,
     invites,
@@ -151,7 +152,7 @@ def create_app(
         middleware=[
             Middleware(RequestContext),
             Middleware(GZipMiddleware, minimum_size=500),
-            Middleware(pages.HtmlErrors),
+            Middleware(error_pages.HtmlErrors),
             Middleware(OriginCheck, allowed=settings.allowed_origins),
         ],
         exception_handlers={

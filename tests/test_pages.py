@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 
 from rooms_server.app import create_app
 from rooms_server.config import Settings
-from rooms_server.web import pages
+from rooms_server.web import error_pages, pages
 
 STATIC = Path(pages.__file__).resolve().parent.parent / "static"
 
@@ -175,9 +175,9 @@ def test_pages_errors_are_pages_in_a_browser_and_json_on_the_api(client: TestCli
 
 
 def test_pages_error_page_says_in_plain_words_why_an_origin_was_refused() -> None:
-    text = pages.error_html(403, "origin_refused", "Origin http://10.0.0.5:8000 is not allowed.")
+    text = error_pages.error_html(403, "origin_refused", "Origin http://10.0.0.5:8000 is not allowed.")
     assert "This address is not allowed" in text and "ALLOWED_ORIGINS" in text
-    unknown = pages.error_html(418, "teapot", "I'm a <teapot>")
+    unknown = error_pages.error_html(418, "teapot", "I'm a <teapot>")
     assert "I&#x27;m a &lt;teapot&gt;" in unknown and "<teapot>" not in unknown
 
 

@@ -22,17 +22,15 @@ injects its bundle from embed-cdn.spotifycdn.com, a bundle which evaluates strin
 YouTube tracks comes from i.ytimg.com, of Spotify tracks from i.scdn.co. Invite URLs hold the invite
 token, so no Referer leaves.
 
-Errors: a browser (``Accept: text/html``) that reaches an error on a page path gets a page in
-plain words, never the API's JSON; ``/api/…`` and the other machine paths keep their JSON. gzip
-(``GZipMiddleware``, wired in app.py) compresses bodies of 500 bytes and more; it never sees a
-WebSocket (it handles HTTP scopes only).
+Errors on page paths are pages in plain words (``web/error_pages.py``). gzip (``GZipMiddleware``,
+wired in app.py) compresses bodies of 500 bytes and more; it never sees a WebSocket (it handles
+HTTP scopes only).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import html
 import json
 from functools import cache
 from importlib.resources import files
@@ -42,7 +40,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 STATIC = files("rooms_server") / "static"
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -132,7 +130,7 @@ def page_headers(kind: str) -> dict[str, str]:
 
 
 @cache
-def _page(name: str, entry: str, stylesheet: str = "/static/app.css") -> str:
+def render_page(name: str, entry: str, stylesheet: str = "/static/app.css") -> str:
     text = (STATIC / name).read_text(encoding="utf-8")
     return (
         text.replace("__IMPORT_MAP__", import_map())
@@ -143,22 +141,22 @@ def _page(name: str, entry: str, stylesheet: str = "/static/app.css") -> str:
 
 async def start_page(request: Request) -> Response:
     """The start page: start a room (this browser becomes its host), your rooms, public rooms, join by code."""
-    return HTMLResponse(_page("index.html", "/static/js/start.js"), headers=page_headers("start"))
+    return HTMLResponse(render_page("index.html", "/static/js/start.js"), headers=page_headers("start"))
 
 
 async def join_page(request: Request) -> Response:
     """The invite URL in the QR code: shows the group, asks for a name, joins and opens the room."""
-    return HTMLResponse(_page("join.html", "/static/js/join.js"), headers=page_headers("join"))
+    return HTMLResponse(render_page("join.html", "/static/js/join.js"), headers=page_headers("join"))
 
 
 async def room_page(request: Request) -> Response:
     """The live room: the player, now playing, listening, queue, add by link, chat, who is here, host tools."""
-    return HTMLResponse(_page("room.html", "/static/js/room.js"), headers=page_headers("room"))
+    return HTMLResponse(render_page("room.html", "/static/js/room.js"), headers=page_headers("room"))
 
 
 async def screen_page(request: Request) -> Response:
     """The big screen for a TV or projector: QR and code, now playing, up next, reactions; can be the speaker."""
-    return HTMLResponse(_page("screen.html", "/static/js/screen.js"), headers=page_headers("room"))
+    return HTMLResponse(render_page("screen.html", "/static/js/screen.js"), headers=page_headers("room"))
 
 
 async def manifest(request: Request) -> Response:
@@ -190,7 +188,7 @@ async def favicon(request: Request) -> Response:
 
 async def spotify_frame(request: Request) -> Response:
     """Spotify's iFrame API controller, in a frame of its own (see the module docstring)."""
-    page = _page("spotify-frame.html", "/static/js/players/spotify-frame.js", "/static/embed.css")
+    page = render_page("spotify-frame.html", "/static/js/players/spotify-frame.js", "/static/embed.css")
     return HTMLResponse(page, headers=page_headers("spotify"))
 
 
@@ -215,86 +213,6 @@ def _query_version(scope: Scope) -> str | None:
         if key == "v":
             return value
     return None
-
-
-# -- friendly error pages --------------------------------------------------------------------------
-
-# Paths whose errors stay JSON whatever the client accepts: the API and what machines read.
-MACHINE_PATHS = ("/api/", "/ws/", "/openapi.json", "/metrics", "/healthz", "/readyz", "/static/")
-
-ERROR_PAGES: dict[str, tuple[str, str]] = {
-    "not_found": ("Nothing here", "There is no page at this address. Check the link, or start from the home page."),
-    "method_not_allowed": ("Nothing here", "There is no page at this address. Start from the home page."),
-    "origin_refused": (
-        "This address is not allowed",
-        "The server does not accept pages opened at this address. Open the address shown on the host's "
-        "screen, or ask whoever runs the server to add this one to ALLOWED_ORIGINS.",
-    ),
-    "rate_limited": ("Too many tries", "Wait a minute, then try again."),
-    "unavailable": ("The server is busy", "It could not answer just now. Try again in a few seconds."),
-}
-
-
-def error_html(status: int, code: str, message: str = "") -> str:
-    title, text = ERROR_PAGES.get(code, ("Something went wrong", message or "The server could not do this."))
-    return (
-        _page("error.html", "/static/js/dom.js")
-        .replace("__TITLE__", html.escape(title))
-        .replace("__TEXT__", html.escape(text))
-        .replace("__STATUS__", str(status))
-    )
-
-
-def wants_html(scope: Scope) -> bool:
-    if scope["type"] != "http" or str(scope["path"]).startswith(MACHINE_PATHS):
-        return False
-    accept = dict(scope.get("headers") or []).get(b"accept", b"").decode("latin-1")
-    return "text/html" in accept
-
-
-class HtmlErrors:
-    """Turns a JSON error on a page path into a page in plain words, for a browser that asks for HTML."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not wants_html(scope):
-            await self.app(scope, receive, send)
-            return
-        start: Message | None = None
-        body = bytearray()
-
-        async def capture(message: Message) -> None:
-            nonlocal start
-            if message["type"] == "http.response.start":
-                headers = dict(message.get("headers") or [])
-                is_json = headers.get(b"content-type", b"").startswith(b"application/json")
-                if message["status"] >= 400 and is_json:
-                    start = message
-                    return
-            if start is None:
-                await send(message)
-                return
-            body.extend(message.get("body", b""))
-            if not message.get("more_body", False):
-                await _send_error_page(send, start, bytes(body))
-
-        await self.app(scope, receive, capture)
-
-
-async def _send_error_page(send: Send, start: Message, body: bytes) -> None:
-    try:
-        error = json.loads(body).get("error", {})
-        code, message = str(error.get("code", "")), str(error.get("message", ""))
-    except (ValueError, AttributeError):
-        code, message = "", ""
-    page = error_html(start["status"], code, message).encode()
-    kept = [(k, v) for k, v in start.get("headers") or [] if k.lower() in (b"retry-after", b"www-authenticate")]
-    headers = [(k.lower().encode(), v.encode()) for k, v in page_headers("error").items()]
-    headers += [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(page)).encode())]
-    await send({"type": "http.response.start", "status": start["status"], "headers": headers + kept})
-    await send({"type": "http.response.body", "body": page})
 
 
 routes = [
