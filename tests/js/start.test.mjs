@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { CODE_ALPHABET, codeProblem, normalizeCode, spacedCode } from "../../rooms_server/static/js/codes.js";
-import { artworkUrl, chatKey, timeOfDay } from "../../rooms_server/static/js/format.js";
+import { artworkUrl, chatKey, guessService, phoneAddress, timeOfDay } from "../../rooms_server/static/js/format.js";
 import { RESEND_WINDOW_MS, commandId, reconcile } from "../../rooms_server/static/js/resume.js";
 import {
   NO_SOURCES,
@@ -48,6 +48,7 @@ test("sources: search results of either server version read the same; short link
   assert.equal(before.durationMs, 257_000);
   assert.deepEqual([before.title, before.artist], ["Dreams", "Fleetwood Mac"], "the older servers' \"Song – Artists\"");
   assert.equal(before.artwork, null, "only https artwork");
+  assert.equal(guessService("https://spotify.link/aBcD1234"), "spotify");
   assert.match(addErrorText("short_link_unresolved", "x"), /spotify\.link short link could not be opened/);
   assert.equal(addErrorText("invalid_link", "Not a link."), "Not a link.");
 });
@@ -79,4 +80,12 @@ test("format: chat times in the phone's zone, chat keys, artwork of a track", ()
   assert.equal(artworkUrl({ service: "spotify", url: "x", artwork_url: "https://i.scdn.co/image/1" }), "https://i.scdn.co/image/1");
   assert.equal(artworkUrl({ service: "youtube", url: "https://www.youtube.com/watch?v=ZJ0U8rsBlGw", artwork_url: null }), "https://i.ytimg.com/vi/ZJ0U8rsBlGw/hqdefault.jpg");
   assert.equal(artworkUrl({ service: "spotify", url: "https://open.spotify.com/track/x" }), null);
+});
+
+test("format: the start page names the LAN address only to a browser on a loopback one", () => {
+  const addresses = ["http://192.168.1.20:8000", "http://localhost:8000", "http://127.0.0.1:8000"];
+  assert.equal(phoneAddress(addresses, "http://localhost:8000"), "http://192.168.1.20:8000");
+  assert.equal(phoneAddress(addresses, "http://127.0.0.1:8000"), "http://192.168.1.20:8000");
+  assert.equal(phoneAddress(addresses, "http://192.168.1.20:8000"), null);
+  assert.equal(phoneAddress(["http://127.0.0.1:8000"], "http://127.0.0.1:8000"), null);
 });

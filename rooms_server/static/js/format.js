@@ -73,3 +73,18 @@ export function timeOfDay(iso) {
 
 /** A chat line's identity across a snapshot (the server's copy) and the live events this page saw. */
 export const chatKey = (entry) => `${entry.kind}|${entry.user_id}|${entry.at || ""}|${entry.text}`;
+
+const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/i;
+
+/** The address phones on the Wi-Fi should open: this page's own unless it is a loopback one. */
+export function phoneAddress(addresses, origin) {
+  const host = (url) => {
+    try {
+      return new URL(url).host;
+    } catch {
+      return "";
+    }
+  };
+  if (!LOOPBACK.test(host(origin))) return null; // phones can open what this browser opened
+  return (addresses || []).find((a) => host(a) && !LOOPBACK.test(host(a))) || null;
+}

@@ -4,6 +4,7 @@
 import { api, errorMessage } from "./api.js";
 import { codeProblem, normalizeCode } from "./codes.js";
 import { $, h, show } from "./dom.js";
+import { phoneAddress } from "./format.js";
 import { clearSession, loadSession, saveSession } from "./session.js";
 
 const OFFLINE = "No connection to the server. Check this device's network, then try again.";
@@ -182,9 +183,9 @@ async function serverLine() {
   try {
     const result = await api("GET", "/api/server");
     const addresses = (result.status === 200 && result.data && result.data.addresses) || [];
-    const other = addresses.find((a) => new URL(a).host !== location.host);
+    const other = phoneAddress(addresses, location.origin);
     if (other) {
-      $("server-line").textContent = `Phones on this Wi-Fi open ${other}`;
+      $("server-line").textContent = `This is the server's own address: phones on the Wi-Fi open ${other}`;
       show($("server-line"), true);
     }
   } catch {
