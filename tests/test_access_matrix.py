@@ -35,6 +35,9 @@ PUBLIC = {
     ("GET", "/api/groups"),
     ("GET", "/api/invites/{token}"),
     ("GET", "/api/services/spotify/callback"),
+    ("GET", "/api/codes/{code}"),
+    ("GET", "/api/sources"),
+    ("GET", "/api/server"),
 }
 # Routes of a group: what a member of it may do (anything else needs its admin).
 MEMBER_MAY = {
@@ -73,7 +76,7 @@ def test_access_matrix_every_endpoint_refuses_anonymous_outsiders_and_members_co
     other_gid = make_group(client, outsider, "Outsider's")["id"]  # outsider is admin there
     invite = client.post(f"/api/groups/{gid}/invite", headers=owner.headers).json()["token"]
     assert client.post(f"/api/invites/{invite}/join", headers=member.headers).status_code == 200
-    ids = {"group_id": gid, "user_id": owner.id, "token": invite, "service": "spotify"}
+    ids = {"group_id": gid, "user_id": owner.id, "token": invite, "service": "spotify", "code": "ZZZZZZ"}
     routes = api_routes(client)
     assert len(routes) >= 28, routes
     wrong: list[str] = []
