@@ -141,6 +141,17 @@ def test_ws_command_id_repeated_add_gets_the_first_ack_and_adds_nothing(room: Ro
     a.close()
 
 
+def test_ws_command_id_answers_go_with_a_deleted_group(room: Room) -> None:
+    """A remembered answer belongs to its group: deleting the group deletes it (a foreign key)."""
+    client, ann, _, gid = room
+    a = Phone(client, ann, gid)
+    frame = {"type": "add", "service": "youtube", "url": "https://youtu.be/aaaaaaaaaaa", "title": "t", "duration": 9}
+    assert a.command(frame | {"id": key()})["type"] == "ack"
+    a.close()
+    assert client.delete(f"/api/groups/{gid}", headers=ann.headers).status_code == 204
+    assert client.get(f"/api/groups/{gid}", headers=ann.headers).status_code == 404
+
+
 def test_ws_command_id_repeated_on_a_new_socket_changes_nothing(room: Room) -> None:
     """The retry after a lost answer: the phone reconnects and sends the same chat again."""
     client, ann, bob, gid = room

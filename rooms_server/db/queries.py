@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from rooms_server.auth import new_id
 from rooms_server.db.models import (
     ChatMessage,
+    CommandResult,
     Connection,
     Group,
     GroupQR,
@@ -48,7 +49,8 @@ async def group_name_taken(session: AsyncSession, name: str, *, except_id: str |
 
 
 async def delete_group(session: AsyncSession, group_id: str) -> None:
-    """Everything of the group goes: tracks, playlist, memberships, invite, speakers, then the group."""
+    """Everything of the group goes: tracks, playlist, memberships, invite, speakers, remembered
+    command answers, then the group."""
     playlist_ids = select(Playlist.id).where(Playlist.group_id == group_id).scalar_subquery()
     await session.execute(delete(Track).where(Track.playlist_id.in_(playlist_ids)))
     await session.execute(delete(Playlist).where(Playlist.group_id == group_id))
@@ -56,6 +58,7 @@ async def delete_group(session: AsyncSession, group_id: str) -> None:
     await session.execute(delete(GroupQR).where(GroupQR.group_id == group_id))
     await session.execute(delete(GroupSpeaker).where(GroupSpeaker.group_id == group_id))
     await session.execute(delete(ChatMessage).where(ChatMessage.group_id == group_id))
+    await session.execute(delete(CommandResult).where(CommandResult.group_id == group_id))
     await session.execute(delete(Group).where(Group.id == group_id))
 
 
