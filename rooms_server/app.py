@@ -12,6 +12,7 @@ from typing import TypedDict
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -32,6 +33,7 @@ from rooms_server.protocol import CloseCode
 from rooms_server.sources import Sources
 from rooms_server.sources.spotify_player import SpotifyPlayer
 from rooms_server.web import (
+    error_pages,
     groups,
     health,
     invites,
@@ -146,7 +148,13 @@ def create_app(
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(RequestContext), Middleware(OriginCheck, allowed=settings.allowed_origins)],
+        # gzip (HTTP only, 500 bytes and more) outside the friendly error pages, which it then compresses too
+        middleware=[
+            Middleware(RequestContext),
+            Middleware(GZipMiddleware, minimum_size=500),
+            Middleware(error_pages.HtmlErrors),
+            Middleware(OriginCheck, allowed=settings.allowed_origins),
+        ],
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,

@@ -5,18 +5,19 @@ an operator starts it. The browser is the Debian ``chromium`` package driven by 
 browser Playwright downloads); every request a page makes to anything but 127.0.0.1 is aborted and
 recorded, so the pages are proven to need no network beyond the server.
 
-``python -m tests.browser [OUT_DIR]`` renders the README's screenshots (what scripts/screenshots runs).
+The README's screenshots are rendered by tests/screenshots.py (scripts/screenshots) with these.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -48,6 +49,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 PHONE = {"width": 390, "height": 844}
+LAPTOP = {"width": 1280, "height": 800}
 REPO = Path(__file__).resolve().parent.parent
 FAKES = REPO / "tests" / "fakes"
 # The players' real scripts, answered by local stand-ins (tests/fakes/): never the network.
@@ -55,6 +57,23 @@ PLAYER_SCRIPTS = {
     "https://www.youtube.com/iframe_api": FAKES / "youtube_iframe_api.js",
     "https://open.spotify.com/embed/iframe-api/v1": FAKES / "spotify_iframe_api.js",
 }
+
+# Artwork hosts the pages show images from (CSP img-src): answered with a local stand-in image.
+ARTWORK_HOSTS = ("i.ytimg.com", "i.scdn.co")
+AXE = Path(os.environ.get("AXE_CORE_DIR", REPO / ".cache" / "axe")) / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def artwork_standin(url: str) -> str:
+    """A square "album cover" of two colours picked from the URL: the same image for the same URL."""
+    digest = hashlib.sha256(url.encode()).digest()
+    one, two = (f"hsl({digest[i] * 360 // 256},70%,{45 + digest[i + 1] % 20}%)" for i in (0, 2))
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><defs><linearGradient id="g" x2="1" y2="1">'
+        f'<stop offset="0" stop-color="{one}"/><stop offset="1" stop-color="{two}"/></linearGradient></defs>'
+        '<rect width="64" height="64" fill="url(#g)"/><circle cx="32" cy="32" r="13" fill="none" '
+        'stroke="rgba(255,255,255,.55)" stroke-width="3"/>'
+        '<circle cx="32" cy="32" r="3" fill="rgba(255,255,255,.8)"/></svg>'
+    )
 
 
 def chromium_missing() -> str | None:
@@ -66,6 +85,37 @@ def chromium_missing() -> str | None:
     except ImportError:
         return "Playwright for Python is not installed (pip install -e '.[test]')"
     return None
+
+
+def axe_script() -> str:
+    """axe-core's axe.min.js, installed from the npm registry into .cache/axe on first use (never a CDN)."""
+    if not AXE.exists():
+        npm = shutil.which("npm")
+        require_present(
+            None if npm else "npm is not installed (apt-get install npm): axe-core comes from the npm registry"
+        )
+        assert npm is not None
+        prefix = AXE.parent.parent.parent
+        subprocess.run(
+            [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--silent", "axe-core@4"],
+            check=True,
+            timeout=300,
+        )
+    return AXE.read_text()
+
+
+def axe_violations(page: Page, source: str) -> list[str]:
+    """axe-core's violations on the page as it is now (WCAG 2.1 A and AA, best practices), one line each."""
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.evaluate(source)  # not add_script_tag: the pages' CSP allows no inline or foreign script
+    found = page.evaluate(
+        """async () => {
+          const result = await axe.run(document, { resultTypes: ["violations"] });
+          return result.violations.map((v) => `${v.id} (${v.impact}): ${v.help} — ` +
+            v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", "));
+        }"""
+    )
+    return [str(line) for line in found]
 
 
 def free_port() -> int:
@@ -204,7 +254,12 @@ def launch(playwright: Playwright) -> Browser:
 
 
 def new_phone(
-    browser: Browser, blocked: list[str], *, scale: float = 1, player_config: dict[str, Any] | None = None
+    browser: Browser,
+    blocked: list[str],
+    *,
+    scale: float = 1,
+    player_config: dict[str, Any] | None = None,
+    color_scheme: str = "dark",
 ) -> BrowserContext:
     """A fresh phone: 390×844, touch, its own storage; only 127.0.0.1 is reachable, and the players'
     scripts are the local fakes (``player_config`` tunes them: start and seek latency, autoplay)."""
@@ -216,12 +271,30 @@ def new_phone(
         locale="en-GB",
         timezone_id="UTC",
         service_workers="block",
+        color_scheme=color_scheme,
     )
+    guard_context(context, blocked, player_config)
+    return context
+
+
+def new_laptop(browser: Browser, blocked: list[str], *, color_scheme: str = "dark") -> BrowserContext:
+    """A laptop (or a TV's browser): 1280×800, mouse, its own storage; the same network guard."""
+    context = browser.new_context(
+        viewport=LAPTOP, locale="en-GB", timezone_id="UTC", service_workers="block", color_scheme=color_scheme
+    )
+    guard_context(context, blocked, None)
+    return context
+
+
+def guard_context(context: BrowserContext, blocked: list[str], player_config: dict[str, Any] | None) -> None:
     context.set_default_timeout(10_000)
 
     def guard(route: Route) -> None:
-        if urlsplit(route.request.url).hostname == "127.0.0.1":
+        host = urlsplit(route.request.url).hostname
+        if host == "127.0.0.1":
             route.continue_()
+        elif host in ARTWORK_HOSTS:
+            route.fulfill(body=artwork_standin(route.request.url), content_type="image/svg+xml")
         else:
             blocked.append(route.request.url)
             route.abort()
@@ -231,7 +304,6 @@ def new_phone(
         context.route(url, _serve_file(path))
     if player_config:
         context.add_init_script(f"window.__fakePlayerConfig = {json.dumps(player_config)};")
-    return context
 
 
 def _serve_file(path: Path) -> Callable[[Route], None]:
@@ -278,115 +350,3 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with run_server(tmp_path_factory.mktemp("browser")) as server:
         yield server
-
-
-# -- screenshots -----------------------------------------------------------------------------------
-
-DEMO_TRACKS = [
-    ("Khruangbin – Time (You and I)", 247, "https://www.youtube.com/watch?v=ZJ0U8rsBlGw"),
-    ("Daft Punk – Digital Love", 301, "https://open.spotify.com/track/2VEZx7NWsZ1D0eJ4uv5Fym"),
-    ("Jungle – Back On 74", 214, "https://youtu.be/ygWV4mbqEQQ"),
-    ("Fleetwood Mac – Dreams", 257, "https://open.spotify.com/track/0ofHAoxe9vBkTCp2UQIavz"),
-    ("Tame Impala – The Less I Know The Better", 216, "https://youtu.be/2SUwOgmvzK4"),
-]
-
-
-def tap_to_listen_if_asked(page: Page) -> None:
-    """A page opened without a tap on the site asks for one before it plays sound."""
-    page.locator("#player-area:not([hidden]):is([data-sound=needs-tap], [data-sound=allowed])").wait_for()
-    if page.locator("#tap-overlay").is_visible():
-        page.get_by_role("button", name="Tap to listen").click()
-        page.locator("#tap-overlay").wait_for(state="hidden")
-
-
-def screenshots(out_dir: Path) -> list[Path]:
-    """The invite page, the room as a host and as a friend see it (with the player), the host's QR
-    code, the listening settings, a friend's phone as a remote in speaker mode, and the "Tap to
-    listen" a browser asks for; 390×844.
-    The players are the stand-ins of tests/fakes (the machine that renders these has no network)."""
-    from playwright.sync_api import sync_playwright
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    blocked: list[str] = []
-    with tempfile.TemporaryDirectory() as tmp, run_server(Path(tmp)) as server, sync_playwright() as pw:
-        api = Api(server.base_url)
-        host_token = api.user("Maya")
-        group_id = api.group(host_token, "Friday night on the roof")
-        invite = api.invite(host_token, group_id)
-        for title, duration, url in DEMO_TRACKS[:3]:
-            api.add_track(host_token, group_id, title, duration, url)
-
-        browser = launch(pw)
-        host = new_phone(browser, blocked)
-        host.add_init_script(f"localStorage.setItem('rooms.session', JSON.stringify({{token: '{host_token}'}}))")
-        host_page = host.new_page()
-        host_page.goto(f"{server.base_url}/groups/{group_id}")
-        host_page.locator("#status[data-state=connected]").wait_for()
-
-        friend = new_phone(browser, blocked)
-        friend_page = friend.new_page()
-        friend_page.goto(invite["url"])
-        friend_page.get_by_label("Your name").fill("Jonas")
-        friend_page.get_by_label("Your name").blur()
-        names = [
-            "join.png",
-            "room-admin.png",
-            "room-member.png",
-            "invite.png",
-            "listening.png",
-            "room-remote.png",
-            "tap-to-listen.png",
-        ]
-        paths = [out_dir / name for name in names]
-        friend_page.screenshot(path=paths[0])
-
-        friend_page.get_by_role("button", name="Join the room").click()
-        friend_page.wait_for_url("**/groups/*")
-        friend_page.locator("#status[data-state=connected]").wait_for()
-        for title, duration, url in DEMO_TRACKS[3:]:
-            friend_page.get_by_label("Link", exact=True).fill(url)
-            friend_page.get_by_label("Title", exact=True).fill(title)
-            friend_page.get_by_label("Length (m:ss)").fill(f"{duration // 60}:{duration % 60:02d}")
-            friend_page.get_by_role("button", name="Add to queue").click()
-            friend_page.locator(".track-title", has_text=title).wait_for()
-        host_page.locator("#tap-overlay").wait_for()  # opened without a tap: the browser wants one
-        host_page.evaluate("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
-        host_page.screenshot(path=paths[6])
-        tap_to_listen_if_asked(host_page)
-        tap_to_listen_if_asked(friend_page)
-        host_page.get_by_role("button", name="Play", exact=True).click()
-        host_page.get_by_text("Playing", exact=True).wait_for()
-        host_page.locator("#progress").click(position={"x": 100, "y": 5})  # seek to a third of the song
-        friend_page.get_by_label("Message").fill("Great pick! Dreams next please")
-        friend_page.get_by_role("button", name="Send").click()
-        host_page.get_by_label("Message").fill("On it. Adding more after this one")
-        host_page.get_by_role("button", name="Send").click()
-        friend_page.locator(".message", has_text="On it").wait_for()
-        host_page.locator("#invite-qr[src^='blob:']").wait_for()
-        time.sleep(1.5)  # let the progress bar move a little
-        for page in (host_page, friend_page):
-            page.evaluate("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
-        host_page.screenshot(path=paths[1])
-        friend_page.screenshot(path=paths[2])
-        host_page.locator("#invite-card").scroll_into_view_if_needed()
-        host_page.screenshot(path=paths[3])
-        # The host makes the laptop the room's one speaker; the friend's phone becomes a remote.
-        host_page.get_by_text("One speaker").click()
-        host_page.get_by_label("This device is the room's speaker").check()
-        friend_page.locator("#people .speaker-badge").wait_for()
-        host_page.locator("#listening-label").scroll_into_view_if_needed()
-        host_page.evaluate("window.scrollBy(0, -12)")
-        host_page.screenshot(path=paths[4])
-        friend_page.locator("#player-area").wait_for(state="hidden")
-        friend_page.evaluate("window.scrollTo(0, 0)")
-        friend_page.screenshot(path=paths[5])
-        browser.close()
-    if blocked:
-        raise RuntimeError(f"the pages tried to reach the network: {blocked}")
-    return paths
-
-
-if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "docs" / "screenshots"
-    for path in screenshots(target):
-        print(path)

@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 
 from rooms_server.app import create_app
 from rooms_server.config import Settings
-from rooms_server.web import pages
+from rooms_server.web import error_pages, pages
 
 STATIC = Path(pages.__file__).resolve().parent.parent / "static"
 
@@ -47,10 +47,11 @@ def test_pages_room_csp_allows_exactly_the_players_origins(client: TestClient) -
         "default-src": ["'none'"],
         "script-src": ["'self'", digest, "https://www.youtube.com"],
         "style-src": ["'self'"],
-        "img-src": ["'self'", "blob:", "data:", "https://i.ytimg.com"],
+        "img-src": ["'self'", "blob:", "data:", "https://i.scdn.co", "https://i.ytimg.com"],
         "frame-src": ["'self'", "https://www.youtube-nocookie.com"],
         "connect-src": ["'self'"],
         "frame-ancestors": ["'none'"],
+        "manifest-src": ["'self'"],
         "base-uri": ["'none'"],
         "form-action": ["'none'"],
     }
@@ -68,6 +69,7 @@ def test_pages_spotify_frame_is_the_only_place_with_spotifys_origins(client: Tes
         "frame-src": ["https://open.spotify.com"],
         "connect-src": ["'self'"],
         "frame-ancestors": ["'self'"],
+        "manifest-src": ["'self'"],
         "base-uri": ["'none'"],
         "form-action": ["'none'"],
     }
@@ -78,7 +80,13 @@ def test_pages_spotify_frame_is_the_only_place_with_spotifys_origins(client: Tes
 
 
 def test_pages_every_module_is_versioned_by_its_content(client: TestClient) -> None:
-    for path, entry in (("/join/0123abcd", "join"), ("/groups/0123abcd", "room")):
+    pages_and_entries = (
+        ("/", "start"),
+        ("/join/0123abcd", "join"),
+        ("/groups/0123abcd", "room"),
+        ("/groups/0123abcd/screen", "screen"),
+    )
+    for path, entry in pages_and_entries:
         page = client.get(path)
         assert page.status_code == 200 and page.headers["referrer-policy"] == "no-referrer"
         assert page.headers["cache-control"] == "no-cache"
@@ -121,3 +129,64 @@ def test_pages_scripts_write_user_text_as_text_only() -> None:
 def test_pages_are_not_in_the_api_schema(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert not any(p.startswith(("/join", "/groups/{", "/static", "/embed")) for p in paths)
+
+
+HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+
+
+def test_pages_start_and_screen_pages_have_the_players_only_where_they_play(client: TestClient) -> None:
+    start = client.get("/", headers=HTML)
+    assert start.status_code == 200 and "Start a room" in start.text
+    assert "frame-src" not in csp(start) and csp(start)["script-src"][0] == "'self'"
+    screen = client.get("/groups/0123abcd/screen", headers=HTML)
+    assert screen.status_code == 200 and csp(screen) == csp(client.get("/groups/0123abcd"))  # it can be the speaker
+    for page in (start, screen):
+        assert '<link rel="manifest" href="/manifest.webmanifest">' in page.text
+        assert 'rel="icon" href="/static/icons/favicon.svg"' in page.text
+
+
+def test_pages_manifest_makes_an_installable_app_with_192_and_512_icons(client: TestClient) -> None:
+    response = client.get("/manifest.webmanifest")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/manifest+json")
+    manifest = response.json()
+    assert manifest["start_url"] == "/" and manifest["display"] == "standalone" and manifest["name"]
+    sizes = {icon["sizes"]: icon["src"] for icon in manifest["icons"]}
+    for size in ("192x192", "512x512"):
+        icon = client.get(sizes[size])
+        assert icon.status_code == 200 and icon.headers["content-type"] == "image/png"
+        assert icon.headers["cache-control"] == "public, max-age=31536000, immutable"
+        width, height = int.from_bytes(icon.content[16:20], "big"), int.from_bytes(icon.content[20:24], "big")
+        assert f"{width}x{height}" == size
+    favicon = client.get("/favicon.ico")
+    assert favicon.status_code == 200 and favicon.content.startswith(b"\x89PNG")
+
+
+def test_pages_errors_are_pages_in_a_browser_and_json_on_the_api(client: TestClient) -> None:
+    for path in ("/nope", "/groups/0123abcd/nope", "/join"):
+        page = client.get(path, headers=HTML)
+        assert page.status_code == 404 and page.headers["content-type"].startswith("text/html"), path
+        assert "Nothing here" in page.text and 'href="/"' in page.text and "not_found" not in page.text
+        assert csp(page)["default-src"] == ["'none'"] and "script-src" not in csp(page)
+    assert client.get("/nope").headers["content-type"] == "application/json"  # no Accept: text/html
+    api = client.get("/api/nope", headers=HTML)
+    assert api.status_code == 404 and api.json()["error"]["code"] == "not_found"
+    unauthorized = client.get("/api/me", headers=HTML)
+    assert unauthorized.status_code == 401 and unauthorized.json()["error"]["code"] == "unauthorized"
+
+
+def test_pages_error_page_says_in_plain_words_why_an_origin_was_refused() -> None:
+    text = error_pages.error_html(403, "origin_refused", "Origin http://10.0.0.5:8000 is not allowed.")
+    assert "This address is not allowed" in text and "ALLOWED_ORIGINS" in text
+    unknown = error_pages.error_html(418, "teapot", "I'm a <teapot>")
+    assert "I&#x27;m a &lt;teapot&gt;" in unknown and "<teapot>" not in unknown
+
+
+def test_pages_gzip_compresses_pages_and_assets_but_not_small_bodies(client: TestClient) -> None:
+    versions = pages.asset_versions()
+    css = client.get(f"/static/app.css?v={versions['/static/app.css']}", headers={"Accept-Encoding": "gzip"})
+    assert css.headers["content-encoding"] == "gzip" and css.headers["vary"] == "Accept-Encoding"
+    assert css.headers["cache-control"] == "public, max-age=31536000, immutable"
+    start = client.get("/", headers={"Accept-Encoding": "gzip", **HTML})
+    assert start.headers["content-encoding"] == "gzip"
+    small = client.get("/healthz", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in small.headers

@@ -1,5 +1,6 @@
-"""The phone pages: the invite page ``/join/{token}``, the room page ``/groups/{group_id}`` and the
-frame that hosts Spotify's player, ``/embed/spotify``.
+"""The pages: the start page ``/``, the invite page ``/join/{token}``, the room page
+``/groups/{group_id}``, its big screen ``/groups/{group_id}/screen``, the frame that hosts Spotify's
+player ``/embed/spotify``; the web app manifest, the favicon, and friendly HTML error pages.
 
 Plain HTML, ES modules and one stylesheet, shipped as package data in ``rooms_server/static`` and
 served as they are: no build step, nothing from a CDN of ours. The HTML carries no user data; the
@@ -18,7 +19,12 @@ and frames its players from www.youtube-nocookie.com (privacy-enhanced mode); it
 ``/embed/spotify``. That frame loads Spotify's iFrame API from open.spotify.com (a loader that
 injects its bundle from embed-cdn.spotifycdn.com, a bundle which evaluates strings, hence
 ``'unsafe-eval'`` there and only there) and frames open.spotify.com. Lock-screen artwork of
-YouTube tracks comes from i.ytimg.com. Invite URLs hold the invite token, so no Referer leaves.
+YouTube tracks comes from i.ytimg.com, of Spotify tracks from i.scdn.co. Invite URLs hold the invite
+token, so no Referer leaves.
+
+Errors on page paths are pages in plain words (``web/error_pages.py``). gzip (``GZipMiddleware``,
+wired in app.py) compresses bodies of 500 bytes and more; it never sees a WebSocket (it handles
+HTTP scopes only).
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 YOUTUBE_SCRIPTS = ("https://www.youtube.com",)
 YOUTUBE_FRAMES = ("https://www.youtube-nocookie.com",)
 YOUTUBE_ARTWORK = ("https://i.ytimg.com",)
+SPOTIFY_ARTWORK = ("https://i.scdn.co",)
+ARTWORK = (*SPOTIFY_ARTWORK, *YOUTUBE_ARTWORK)
 SPOTIFY_SCRIPTS = ("https://open.spotify.com", "https://embed-cdn.spotifycdn.com")
 SPOTIFY_FRAMES = ("https://open.spotify.com",)
 
@@ -50,6 +58,7 @@ COMMON = {"Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
 
 def _csp(**directives: tuple[str, ...]) -> str:
     policy = {"default-src": ("'none'",), **{k.replace("_", "-"): v for k, v in directives.items()}}
+    policy.setdefault("manifest-src", ("'self'",))
     policy.setdefault("base-uri", ("'none'",))
     policy.setdefault("form-action", ("'none'",))
     return "; ".join(f"{name} {' '.join(values)}" for name, values in policy.items())
@@ -89,11 +98,11 @@ def _sha256_source(text: str) -> str:
 @cache
 def page_headers(kind: str) -> dict[str, str]:
     importmap = _sha256_source(import_map())
-    if kind == "room":
+    if kind == "room":  # the room page and its big screen: both can play the room
         csp = _csp(
             script_src=("'self'", importmap, *YOUTUBE_SCRIPTS),
             style_src=("'self'",),
-            img_src=("'self'", "blob:", "data:", *YOUTUBE_ARTWORK),
+            img_src=("'self'", "blob:", "data:", *ARTWORK),
             frame_src=("'self'", *YOUTUBE_FRAMES),
             connect_src=("'self'",),
             frame_ancestors=("'none'",),
@@ -107,7 +116,9 @@ def page_headers(kind: str) -> dict[str, str]:
             connect_src=("'self'",),
             frame_ancestors=("'self'",),  # only our room page may frame it
         )
-    else:
+    elif kind == "error":  # no script at all
+        csp = _csp(style_src=("'self'",), img_src=("'self'",), frame_ancestors=("'none'",))
+    else:  # the start page and the invite page
         csp = _csp(
             script_src=("'self'", importmap),
             style_src=("'self'",),
@@ -119,7 +130,7 @@ def page_headers(kind: str) -> dict[str, str]:
 
 
 @cache
-def _page(name: str, entry: str, stylesheet: str = "/static/app.css") -> str:
+def render_page(name: str, entry: str, stylesheet: str = "/static/app.css") -> str:
     text = (STATIC / name).read_text(encoding="utf-8")
     return (
         text.replace("__IMPORT_MAP__", import_map())
@@ -128,19 +139,56 @@ def _page(name: str, entry: str, stylesheet: str = "/static/app.css") -> str:
     )
 
 
+async def start_page(request: Request) -> Response:
+    """The start page: start a room (this browser becomes its host), your rooms, public rooms, join by code."""
+    return HTMLResponse(render_page("index.html", "/static/js/start.js"), headers=page_headers("start"))
+
+
 async def join_page(request: Request) -> Response:
     """The invite URL in the QR code: shows the group, asks for a name, joins and opens the room."""
-    return HTMLResponse(_page("join.html", "/static/js/join.js"), headers=page_headers("join"))
+    return HTMLResponse(render_page("join.html", "/static/js/join.js"), headers=page_headers("join"))
 
 
 async def room_page(request: Request) -> Response:
     """The live room: the player, now playing, listening, queue, add by link, chat, who is here, host tools."""
-    return HTMLResponse(_page("room.html", "/static/js/room.js"), headers=page_headers("room"))
+    return HTMLResponse(render_page("room.html", "/static/js/room.js"), headers=page_headers("room"))
+
+
+async def screen_page(request: Request) -> Response:
+    """The big screen for a TV or projector: QR and code, now playing, up next, reactions; can be the speaker."""
+    return HTMLResponse(render_page("screen.html", "/static/js/screen.js"), headers=page_headers("room"))
+
+
+async def manifest(request: Request) -> Response:
+    """The web app manifest: a phone can keep the rooms on its home screen (no service worker: see README)."""
+    body = {
+        "name": "Listening Rooms",
+        "short_name": "Rooms",
+        "description": "Listen together: one queue, every phone in sync.",
+        "start_url": "/",
+        "scope": "/",
+        "display": "standalone",
+        "background_color": "#101217",
+        "theme_color": "#101217",
+        "icons": [
+            {"src": versioned(f"/static/icons/icon-{size}.png"), "sizes": f"{size}x{size}", "type": "image/png"}
+            for size in (192, 512)
+        ]
+        + [{"src": versioned("/static/icons/favicon.svg"), "sizes": "any", "type": "image/svg+xml"}],
+    }
+    text = json.dumps(body, separators=(",", ":"))
+    return Response(text, media_type="application/manifest+json", headers={"Cache-Control": "no-cache"})
+
+
+async def favicon(request: Request) -> Response:
+    """``/favicon.ico``, which browsers ask for by themselves: the 192 px icon (browsers take PNG here)."""
+    data = (STATIC / "icons" / "icon-192.png").read_bytes()
+    return Response(data, media_type="image/png", headers={"Cache-Control": "public, max-age=86400"})
 
 
 async def spotify_frame(request: Request) -> Response:
     """Spotify's iFrame API controller, in a frame of its own (see the module docstring)."""
-    page = _page("spotify-frame.html", "/static/js/players/spotify-frame.js", "/static/embed.css")
+    page = render_page("spotify-frame.html", "/static/js/players/spotify-frame.js", "/static/embed.css")
     return HTMLResponse(page, headers=page_headers("spotify"))
 
 
@@ -168,8 +216,12 @@ def _query_version(scope: Scope) -> str | None:
 
 
 routes = [
+    Route("/", start_page, methods=["GET"], include_in_schema=False),
+    Route("/manifest.webmanifest", manifest, methods=["GET"], include_in_schema=False),
+    Route("/favicon.ico", favicon, methods=["GET"], include_in_schema=False),
     Route("/join/{token:str}", join_page, methods=["GET"], include_in_schema=False),
     Route("/groups/{group_id:str}", room_page, methods=["GET"], include_in_schema=False),
+    Route("/groups/{group_id:str}/screen", screen_page, methods=["GET"], include_in_schema=False),
     Route("/embed/spotify", spotify_frame, methods=["GET"], include_in_schema=False),
     Mount("/static", app=VersionedStatic(packages=[("rooms_server", "static")]), name="static"),
 ]

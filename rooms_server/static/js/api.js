@@ -23,7 +23,16 @@ export async function api(method, path, { body, token } = {}) {
   return { status: response.status, data };
 }
 
+// Plain words for the errors a person can meet whatever they were doing.
+const PLAIN = {
+  origin_refused:
+    "The server does not accept pages opened at this address. Open the address shown on the host's screen, or ask whoever runs the server to add this one to ALLOWED_ORIGINS.",
+  rate_limited: "Too many tries from this network. Wait a minute, then try again.",
+  unavailable: "The server is busy right now. Try again in a few seconds.",
+};
+
 export function errorMessage(result, fallback) {
-  const message = result && result.data && result.data.error && result.data.error.message;
-  return message || fallback;
+  const error = result && result.data && result.data.error;
+  if (error && PLAIN[error.code]) return PLAIN[error.code];
+  return (error && error.message) || fallback;
 }

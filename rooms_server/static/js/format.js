@@ -17,7 +17,7 @@ export function parseDuration(text) {
 }
 
 export function guessService(url) {
-  if (/spotify\.com|^spotify:/i.test(url)) return "spotify";
+  if (/spotify\.com|spotify\.link|^spotify:/i.test(url)) return "spotify";
   if (/youtu\.?be/i.test(url)) return "youtube";
   return null;
 }
@@ -46,8 +46,45 @@ export function mediaId(track) {
   return match ? match[1] : null;
 }
 
-/** Artwork the phone can show on its lock screen: YouTube's thumbnail; Spotify's needs its API. */
+/** The track's own artwork (the server stores it), else YouTube's thumbnail; null when none. */
+export function artworkUrl(track) {
+  if (!track) return null;
+  if (typeof track.artwork_url === "string" && /^https:\/\//.test(track.artwork_url)) return track.artwork_url;
+  const id = track.service === "youtube" ? mediaId(track) : null;
+  return id ? `https://i.ytimg.com/vi/${id}/hqdefault.jpg` : null;
+}
+
+/** Artwork the phone can show on its lock screen (Media Session). */
 export function artworkOf(track) {
+  if (track && typeof track.artwork_url === "string" && /^https:\/\//.test(track.artwork_url)) {
+    return [{ src: track.artwork_url }];
+  }
   const id = track.service === "youtube" ? mediaId(track) : null;
   return id ? [{ src: `https://i.ytimg.com/vi/${id}/hqdefault.jpg`, sizes: "480x360", type: "image/jpeg" }] : [];
+}
+
+/** "2026-12-02T21:04:05.123Z" → "21:04" in this phone's time zone; "" when there is no time. */
+export function timeOfDay(iso) {
+  if (!iso) return "";
+  const at = new Date(iso);
+  if (Number.isNaN(at.getTime())) return "";
+  return `${String(at.getHours()).padStart(2, "0")}:${String(at.getMinutes()).padStart(2, "0")}`;
+}
+
+/** A chat line's identity across a snapshot (the server's copy) and the live events this page saw. */
+export const chatKey = (entry) => `${entry.kind}|${entry.user_id}|${entry.at || ""}|${entry.text}`;
+
+const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/i;
+
+/** The address phones on the Wi-Fi should open: this page's own unless it is a loopback one. */
+export function phoneAddress(addresses, origin) {
+  const host = (url) => {
+    try {
+      return new URL(url).host;
+    } catch {
+      return "";
+    }
+  };
+  if (!LOOPBACK.test(host(origin))) return null; // phones can open what this browser opened
+  return (addresses || []).find((a) => host(a) && !LOOPBACK.test(host(a))) || null;
 }

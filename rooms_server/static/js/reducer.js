@@ -2,6 +2,19 @@
 // function returns a new room and never touches its argument (the views compare and redraw).
 
 export const CHAT_KEPT = 100;
+// The server's fixed set, in its order; the snapshot's `reactions` list replaces it.
+export const DEFAULT_REACTIONS = Object.freeze(["🔥", "❤️", "😂", "👏", "🎉", "😮", "💃", "👍"]);
+
+/** A chat or reaction line as the page keeps it; `at` is the server's ISO time (null when it had none). */
+export function chatEntry(kind, frame) {
+  return {
+    kind,
+    user_id: frame.user_id,
+    name: frame.name,
+    text: kind === "chat" ? frame.text : frame.emoji,
+    at: typeof frame.sent_at === "string" ? frame.sent_at : null,
+  };
+}
 
 export function emptyRoom() {
   return {
@@ -18,14 +31,22 @@ export function emptyRoom() {
     deviceKey: null,
     speakers: [], // [{device_key, user_id, name}]
     followers: [], // user ids whose own Spotify follows the room
-    chat: [], // [{kind: "chat"|"reaction", user_id, name, text, ts}]
+    chat: [], // [{kind: "chat"|"reaction", user_id, name, text, at}]
+    reactions: DEFAULT_REACTIONS,
+    invite: undefined, // the room's invite (object), none (null), or not told by the server (undefined)
+    queueEnded: false, // the last track ended: the room stopped, waiting for a new song
+    change: null, // the last track change: {cause, track_id, seq}, for "skipped by vote"
   };
 }
 
 export function applySnapshot(room, frame) {
   return {
     ...emptyRoom(),
-    chat: room.chat, // chat is in no snapshot: keep what this page saw
+    // The snapshot carries the last messages; a server without chat history leaves the page's own.
+    chat: Array.isArray(frame.chat) ? frame.chat.map((m) => chatEntry("chat", m)) : room.chat,
+    reactions: Array.isArray(frame.reactions) && frame.reactions.length ? frame.reactions.slice() : DEFAULT_REACTIONS,
+    invite: frame.invite === undefined ? undefined : frame.invite,
+    queueEnded: Boolean(frame.queue_ended ?? (frame.room && frame.room.queue_ended) ?? frame.playlist.queue_ended),
     epoch: frame.epoch,
     seq: frame.seq,
     group: { listening_mode: "everyone", ...frame.group },
@@ -60,10 +81,21 @@ export function applyEvent(room, event) {
       tracks.splice(event.index, 0, track);
       return { ...next, tracks };
     }
-    case "index_changed":
-      return { ...next, index: event.index };
-    case "playback_changed":
-      return { ...next, playback: event.playback, playbackFor: event.track_id };
+    case "index_changed": {
+      const change = { cause: event.cause || null, track_id: event.track_id ?? null, seq: event.seq };
+      const queueEnded = typeof event.queue_ended === "boolean" ? event.queue_ended : event.cause === "queue_end";
+      // The first song of an idle room comes with no playback of its own: the room's stopped
+      // playback (at 0) is its playback, so the phones load it at once.
+      const idleStart = event.cause === "added" && !room.playback.is_playing;
+      const playbackFor = idleStart ? (event.track_id ?? room.playbackFor) : room.playbackFor;
+      return { ...next, index: event.index, change, queueEnded, playbackFor };
+    }
+    case "playback_changed": {
+      const ended = event.cause === "queue_end" ? true : event.playback.is_playing ? false : room.queueEnded;
+      return { ...next, playback: event.playback, playbackFor: event.track_id, queueEnded: ended };
+    }
+    case "invite_changed":
+      return { ...next, invite: event.invite ?? null };
     case "votes_changed":
       return {
         ...next,
@@ -82,16 +114,8 @@ export function applyEvent(room, event) {
       return { ...next, members, you };
     }
     case "chat":
-    case "reaction": {
-      const entry = {
-        kind: event.type,
-        user_id: event.user_id,
-        name: event.name,
-        text: event.type === "chat" ? event.text : event.emoji,
-        ts: event.ts,
-      };
-      return { ...next, chat: [...room.chat, entry].slice(-CHAT_KEPT) };
-    }
+    case "reaction":
+      return { ...next, chat: [...room.chat, chatEntry(event.type, event)].slice(-CHAT_KEPT) };
     case "group_changed":
       return { ...next, group: { ...room.group, name: event.name, is_public: event.is_public } };
     case "listening_mode_changed":
@@ -116,6 +140,15 @@ export const playbackKnown = (room) => {
   const track = currentTrack(room);
   return track === null || room.playbackFor === track.id;
 };
+export const upNext = (room, count = 3) => room.tracks.slice(room.index + 1, room.index + 1 + count);
+
+/** Past the last track, or the server said the queue ended: "add a song to keep going". */
+export const queueOver = (room) =>
+  room.tracks.length > 0 && (room.index >= room.tracks.length || (room.queueEnded && !room.playback.is_playing));
+
+/** The last `count` reactions, newest last. */
+export const lastReactions = (room, count = 8) => room.chat.filter((e) => e.kind === "reaction").slice(-count);
+
 export const isHost = (room) => room.you !== null && room.you.role === "admin";
 export const isMine = (room, userId) => room.you !== null && room.you.user_id === userId;
 export const isSpeaker = (room) => room.deviceKey !== null && room.speakers.some((s) => s.device_key === room.deviceKey);

@@ -4,16 +4,18 @@
 import { monotonicNow } from "./clock.js";
 import { Conductor } from "./conductor.js";
 import { $, flasher, show } from "./dom.js";
-import { isHost, isMine } from "./reducer.js";
+import { currentTrack, isHost, isMine, queueOver } from "./reducer.js";
 import { deviceId, listensHere, loadSession, setListensHere } from "./session.js";
 import { RoomConnection } from "./socket.js";
-import { wireAddForm } from "./views/add.js";
+import { trackChangeText } from "./announce.js";
+import { AddCard } from "./views/add.js";
 import { ChatLog } from "./views/chat.js";
 import { InviteCard } from "./views/invite.js";
 import { ListeningCard } from "./views/listening.js";
-import { renderListening, renderNow, renderProgress, wireControls } from "./views/now.js";
+import { renderListening, renderNow, renderProgress, renderSeekRole, wireControls } from "./views/now.js";
 import { renderPeople } from "./views/people.js";
 import { renderQueue } from "./views/queue.js";
+import { SettingsCard } from "./views/settings.js";
 
 const PROGRESS_EVERY_MS = 250;
 
@@ -38,6 +40,19 @@ function renderHeader(room) {
   for (const el of document.querySelectorAll("[data-member]")) show(el, !isHost(room));
   $("progress").classList.toggle("seekable", isHost(room));
   $("progress").title = isHost(room) ? "Tap to seek" : "";
+  $("screen-link").href = `${location.pathname.replace(/\/$/, "")}/screen`;
+  show($("screen-link"), isHost(room));
+}
+
+/** "Skipped by vote", "That was the last song": what changed, for everyone, for a while. */
+function noticer() {
+  let timer = null;
+  return (text, ms = 8000) => {
+    $("now-notice").textContent = text;
+    show($("now-notice"), text !== "");
+    clearTimeout(timer);
+    if (text && ms) timer = setTimeout(() => show($("now-notice"), false), ms);
+  };
 }
 
 function main() {
@@ -46,10 +61,12 @@ function main() {
   if (!session) {
     show($("you"), false);
     setStatus("stopped", "Disconnected");
-    fatal("Open your invite link first", "This phone has not joined the room yet. Scan the host's QR code to join.");
+    fatal("Open your invite link first", "This phone has not joined the room yet. Scan the host's QR code, or type the room's code on the start page.");
     return;
   }
   const flash = flasher($("now-error"));
+  const notice = noticer();
+  let lastTrackId;
   let listenHere = listensHere(groupId);
   let view = { here: false, tap: false, service: null };
   let conductor = null;
@@ -72,6 +89,8 @@ function main() {
   const send = (frame, callbacks) => connection.send(frame, callbacks);
   const invite = new InviteCard({ groupId, token: session.token, isHost: () => isHost(getRoom()) });
   const chat = new ChatLog({ send, isMine: (userId) => isMine(getRoom(), userId) });
+  const settings = new SettingsCard({ groupId, token: session.token });
+  const add = new AddCard({ send, token: session.token });
   const listening = new ListeningCard({
     getRoom,
     send,
@@ -96,15 +115,18 @@ function main() {
   });
   $("btn-tap").addEventListener("click", () => conductor.userStart());
   wireControls(getRoom, send);
-  wireAddForm(send);
+  add.load();
 
   function renderAll(room) {
     renderHeader(room);
     renderNow(room);
     renderProgress(room, connection.serverNow());
+    renderSeekRole(room);
     renderQueue(room, send);
-    renderPeople(room);
+    renderPeople(room, { groupId, token: session.token });
     chat.render(room.chat);
+    chat.renderReactions(room.reactions);
+    settings.render(room);
     listening.render(room, { listenHere });
     renderListening(room, view, { listenHere });
   }
@@ -114,8 +136,25 @@ function main() {
     conductor.update(room);
     renderAll(room);
     const host = isHost(room);
-    if (cause.snapshot || host !== wasHost) invite.load(); // a promotion shows the host's invite tools
+    // The snapshot and invite_changed carry the invite; a server without them is asked over HTTP.
+    if (room.invite !== undefined) {
+      if (room.invite !== invite.given || host !== wasHost) invite.show(room.invite);
+    } else if (cause.snapshot || host !== wasHost) invite.load(); // a promotion shows the host's invite tools
     wasHost = host;
+    announceChange(room, cause);
+  }
+
+  function announceChange(room, cause) {
+    const track = currentTrack(room);
+    const id = queueOver(room) ? "over" : track ? track.id : null;
+    if (id === lastTrackId) return;
+    const first = lastTrackId === undefined;
+    lastTrackId = id;
+    if (first && cause.snapshot) return; // opening the page is no change
+    const byVote = Boolean(cause.event && cause.event.cause === "vote") || (room.change && room.change.cause === "vote" && room.change.seq === room.seq);
+    const text = trackChangeText(room, { byVote });
+    $("announce").textContent = text.spoken;
+    notice(text.shown);
   }
 
   setInterval(() => renderProgress(getRoom(), connection.serverNow()), PROGRESS_EVERY_MS);

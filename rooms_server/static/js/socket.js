@@ -4,7 +4,9 @@
 
 import { ClockEstimator, PING_SCHEDULE, monotonicNow } from "./clock.js";
 import { applyEvent, applySnapshot, emptyRoom } from "./reducer.js";
-import { PONG_TIMEOUT_MS, backoffMs, closeOutcome, eventAction, helloFrame } from "./resume.js";
+import { PONG_TIMEOUT_MS, backoffMs, closeOutcome, commandId, eventAction, helloFrame, reconcile } from "./resume.js";
+
+const OFFLINE_TEXT = "Offline: waiting for a network";
 
 export class RoomConnection {
   /**
@@ -28,9 +30,17 @@ export class RoomConnection {
     this.pingTimer = null;
     this.burstTimer = null;
     this.awaitingPong = null; // the timer of the liveness probe in flight
-    this.nextId = 1;
-    this.pending = new Map();
-    window.addEventListener("online", () => this.reconnectNow(true));
+    this.pending = new Map(); // id → {frame, ok, fail, sentAt}: sent, not answered yet
+    this.offline = typeof navigator !== "undefined" && navigator.onLine === false;
+    window.addEventListener("online", () => {
+      this.offline = false;
+      this.reconnectNow(true);
+    });
+    // The browser knows at once when the phone lost its network: say so now, not after a missed pong.
+    window.addEventListener("offline", () => {
+      this.offline = true;
+      if (!this.stopped) this._lost(4000, "offline");
+    });
     document.addEventListener("visibilitychange", () => this._onVisibility());
   }
 
@@ -65,17 +75,31 @@ export class RoomConnection {
     };
   }
 
-  /** Send a command; its ack or error reaches onAck / onError. False when not connected. */
+  /**
+   * Send a command with a fresh id; its ack or error reaches onAck / onError. A command in flight
+   * when the socket drops is sent again with the same id after the reconnect (see reconcile).
+   * False when not connected.
+   */
   send(frame, { onAck, onError } = {}) {
     const fail = onError || ((message) => this.callbacks.onError(message));
     if (!this.ws || !this.ready || this.ws.readyState !== WebSocket.OPEN) {
-      fail("Not connected right now; try again in a moment.");
+      fail(this.offline ? "You're offline. Try again when this phone has a network." : "Not connected right now; try again in a moment.");
       return false;
     }
-    const id = `c${this.nextId++}`;
-    this.pending.set(id, { ok: onAck || (() => {}), fail });
+    const id = commandId();
+    this.pending.set(id, { frame: { ...frame, id }, ok: onAck || (() => {}), fail, sentAt: this.now() });
     this.ws.send(JSON.stringify({ ...frame, id }));
     return true;
+  }
+
+  /** After a reconnect: commands whose answer was lost go again with their ids; the server tells. */
+  _resendUnanswered() {
+    const { resend, expired } = reconcile(this.pending, this.now());
+    for (const id of expired) {
+      this.pending.get(id).fail("Not confirmed: the connection dropped. Check the room to see whether it happened.");
+      this.pending.delete(id);
+    }
+    for (const id of resend) this.ws.send(JSON.stringify(this.pending.get(id).frame));
   }
 
   /** Try now instead of waiting for the backoff; `fresh` also abandons an attempt still hanging. */
@@ -90,6 +114,8 @@ export class RoomConnection {
   stop(title, text) {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    for (const [, command] of this.pending) command.fail("The room closed before the server answered.");
+    this.pending.clear();
     this._stopPings();
     this.callbacks.onStatus("stopped", "Disconnected");
     this.callbacks.onFatal(title, text);
@@ -153,6 +179,7 @@ export class RoomConnection {
     this.ready = true;
     this.attempt = 0;
     this.callbacks.onStatus("connected", "Connected");
+    this._resendUnanswered();
     this._burst();
   }
 
@@ -236,12 +263,16 @@ export class RoomConnection {
     this.ws = null;
     this.ready = false;
     this._stopPings();
-    for (const [, callbacks] of this.pending) callbacks.fail("The connection dropped before the server answered.");
-    this.pending.clear();
+    // Unanswered commands stay pending: they go again, same ids, once the room is back.
     if (this.stopped) return;
     const outcome = closeOutcome(code, reason);
     if (outcome.fatal) return this.stop(...outcome.fatal);
     if (outcome.fresh) this.canResume = false; // the server could not keep our events: ask for a snapshot
+    if (this.offline) {
+      clearTimeout(this.retryTimer); // the `online` event reconnects
+      this.callbacks.onStatus("offline", OFFLINE_TEXT);
+      return;
+    }
     const delay = backoffMs(this.attempt);
     this.attempt += 1;
     this.callbacks.onStatus("reconnecting", `Reconnecting in ${Math.max(1, Math.round(delay / 1000))} s…`);

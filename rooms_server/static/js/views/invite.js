@@ -1,8 +1,37 @@
-// The invite card: the room's QR code and link; hosts create, rotate and revoke the invite.
+// The invite card: the room's QR code, short code and link; hosts create (with a lifetime), rotate
+// and revoke the invite. Everyone's card follows the room's invite live (`invite_changed`).
 
 import { api, errorMessage } from "../api.js";
+import { spacedCode } from "../codes.js";
 import { $, show } from "../dom.js";
 import { safeHref } from "../format.js";
+
+/** The QR image of an invite, fetched with the bearer token (an <img> cannot send it) as a blob URL. */
+export async function inviteQrBlob(groupId, token, invite, size = 6) {
+  const version = encodeURIComponent(String(invite.token || invite.code || "").slice(0, 8));
+  const response = await fetch(`/api/groups/${encodeURIComponent(groupId)}/invite/qr.png?size=${size}&v=${version}`, {
+    headers: { Authorization: `Bearer ${token}` },
+    cache: "no-store",
+  });
+  if (!response.ok) throw new Error(String(response.status));
+  return URL.createObjectURL(await response.blob());
+}
+
+/** An invite past its expiry is no invite (the server sends nothing when one merely expires). */
+export function liveInvite(invite) {
+  if (!invite) return null;
+  const expires = new Date(invite.expired_at);
+  return Number.isNaN(expires.getTime()) || expires > new Date() ? invite : null;
+}
+
+/** Calls `then` once the invite has expired (timers cap at a day: checked again then). */
+export function onExpiry(invite, then) {
+  if (!invite) return null;
+  const left = new Date(invite.expired_at) - new Date();
+  if (Number.isNaN(left)) return null;
+  const wait = Math.min(Math.max(left, 0) + 500, 86_400_000);
+  return setTimeout(() => (liveInvite(invite) ? onExpiry(invite, then) : then()), wait);
+}
 
 export class InviteCard {
   constructor({ groupId, token, isHost }) {
@@ -30,8 +59,17 @@ export class InviteCard {
     await this.show(result.status === 200 && result.data ? result.data : null);
   }
 
-  async show(data) {
+  async show(given) {
+    this.given = given;
+    const data = liveInvite(given);
+    clearTimeout(this.expiryTimer);
+    this.expiryTimer = onExpiry(data, () => this.show(null));
+    if (data && this.invite && data.url === this.invite.url && data.expired_at === this.invite.expired_at && this.qrUrl) {
+      this.invite = data;
+      return; // the same invite again (a snapshot after a reconnect): keep the image
+    }
     this.invite = data;
+    $("invite-error").textContent = "";
     const host = this.isHost();
     // Members see the code when there is one; hosts always see the card to create or rotate it.
     show($("invite-card"), host || data !== null);
@@ -46,6 +84,9 @@ export class InviteCard {
       $("invite-qr").removeAttribute("src");
       return;
     }
+    show($("invite-code-line"), Boolean(data.code));
+    $("invite-code").textContent = spacedCode(data.code || "");
+    $("invite-host").textContent = safeHref(data.url) ? new URL(data.url).host : location.host;
     const link = $("invite-url");
     link.textContent = data.url;
     link.href = safeHref(data.url) || "#";
@@ -54,15 +95,10 @@ export class InviteCard {
       ? ""
       : `Valid until ${expires.toLocaleString([], { dateStyle: "medium", timeStyle: "short" })}`;
     try {
-      const response = await fetch(`${this.path}/qr.png?size=6`, {
-        headers: { Authorization: `Bearer ${this.token}` },
-        cache: "no-store",
-      });
-      if (!response.ok) throw new Error(String(response.status));
-      const blob = await response.blob();
-      if (this.invite !== data) return; // replaced meanwhile
+      const url = await inviteQrBlob(this.groupId, this.token, data);
+      if (this.invite !== data) return URL.revokeObjectURL(url); // replaced meanwhile
       if (this.qrUrl) URL.revokeObjectURL(this.qrUrl);
-      this.qrUrl = URL.createObjectURL(blob);
+      this.qrUrl = url;
       $("invite-qr").src = this.qrUrl;
     } catch {
       $("invite-error").textContent = "Could not load the QR image; the link above works too.";
@@ -72,7 +108,8 @@ export class InviteCard {
   async _rotate() {
     $("invite-error").textContent = "";
     try {
-      const result = await api("POST", this.path, { body: {}, token: this.token });
+      const lifetime = Number($("invite-lifetime").value);
+      const result = await api("POST", this.path, { body: { lifetime_s: lifetime }, token: this.token });
       if (result.status === 201 || result.status === 200) await this.show(result.data);
       else $("invite-error").textContent = errorMessage(result, "Could not create an invite.");
     } catch {

@@ -2,18 +2,37 @@
 // room's clock, the host's controls and the members' vote to skip.
 
 import { $, show } from "../dom.js";
-import { formatTime, serviceName } from "../format.js";
-import { currentTrack, followsOnSpotify, isHost, isSpeaker } from "../reducer.js";
+import { artworkUrl, formatTime, serviceName } from "../format.js";
+import { currentTrack, followsOnSpotify, isHost, isSpeaker, queueOver } from "../reducer.js";
 import { positionAt, clockAt } from "../sync.js";
+
+const SEEK_STEP_MS = 5000;
+
+/** The artwork <img> of a track (hidden when it has none or the image fails). */
+export function setArtwork(img, track) {
+  const src = artworkUrl(track);
+  if (!src) {
+    show(img, false);
+    img.removeAttribute("src");
+    return;
+  }
+  if (img.getAttribute("src") !== src) {
+    img.onerror = () => show(img, false);
+    img.src = src;
+  }
+  show(img, true);
+}
 
 export function renderNow(room) {
   const track = currentTrack(room);
-  $("now-title").textContent = track ? track.title : room.tracks.length ? "End of the queue" : "Nothing yet";
-  $("now-meta").textContent = track
-    ? `Added by ${track.added_by_name} · ${serviceName(track.service)}`
-    : room.tracks.length
-      ? "Go back a track, or add more songs."
+  const over = queueOver(room);
+  $("now-title").textContent = over ? "That was the last song" : track ? track.title : "Nothing yet";
+  $("now-meta").textContent = over
+    ? "The queue has ended. Add a song to keep going."
+    : track
+      ? `Added by ${track.added_by_name} · ${serviceName(track.service)}`
       : "Add a song below to get started.";
+  setArtwork($("now-art"), over ? null : track);
   const playing = room.playback.is_playing && track !== null;
   show($("icon-play"), !playing);
   show($("icon-pause"), playing);
@@ -24,6 +43,21 @@ export function renderNow(room) {
   const votes = room.votes.track_id !== null && track && room.votes.track_id === track.id ? room.votes.votes : 0;
   $("btn-vote").textContent = `Vote to skip (${votes}/${room.votes.needed})`;
   $("btn-vote").disabled = track === null;
+}
+
+/** The progress bar: a slider a host can move (tap, drag or arrow keys), a progress bar for the others. */
+export function renderSeekRole(room) {
+  const bar = $("progress");
+  const host = isHost(room) && currentTrack(room) !== null;
+  if (host) {
+    bar.setAttribute("role", "slider");
+    bar.setAttribute("tabindex", "0");
+    bar.setAttribute("aria-label", "Playback position (arrow keys seek 5 s)");
+  } else {
+    bar.setAttribute("role", "progressbar");
+    bar.removeAttribute("tabindex");
+    bar.setAttribute("aria-label", "Playback position");
+  }
 }
 
 export function renderProgress(room, serverNow) {
@@ -76,6 +110,22 @@ export function wireControls(getRoom, send) {
   $("btn-previous").addEventListener("click", () => {
     const track = currentTrack(getRoom());
     send({ type: "previous", expected_track_id: track ? track.id : null });
+  });
+  // Hosts seek with the keyboard: arrows ±5 s, Page Up/Down ±30 s, Home and End.
+  $("progress").addEventListener("keydown", (event) => {
+    const room = getRoom();
+    const track = currentTrack(room);
+    if (!isHost(room) || !track) return;
+    const duration = track.duration_s * 1000;
+    const now = Number($("progress").getAttribute("aria-valuenow")) * 1000;
+    const steps = { ArrowRight: SEEK_STEP_MS, ArrowUp: SEEK_STEP_MS, ArrowLeft: -SEEK_STEP_MS, ArrowDown: -SEEK_STEP_MS, PageUp: 30_000, PageDown: -30_000 };
+    let target = null;
+    if (event.key in steps) target = now + steps[event.key];
+    else if (event.key === "Home") target = 0;
+    else if (event.key === "End") target = duration - 1000;
+    if (target === null) return;
+    event.preventDefault();
+    send({ type: "seek", position_ms: Math.round(Math.min(Math.max(target, 0), Math.max(duration - 1000, 0))) });
   });
   // Hosts seek by tapping the progress bar.
   $("progress").addEventListener("click", (event) => {

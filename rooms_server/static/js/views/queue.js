@@ -1,7 +1,7 @@
 // The queue: every track with who added it; hosts play, move and remove, members remove their own.
 
 import { $, h, show } from "../dom.js";
-import { formatTime, safeHref, serviceName } from "../format.js";
+import { artworkUrl, formatTime, safeHref, serviceName } from "../format.js";
 import { isHost, isMine } from "../reducer.js";
 
 export function renderQueue(room, send) {
@@ -50,6 +50,7 @@ function queueItem(room, track, i, send) {
       "aria-current": current ? "true" : null,
     },
     h("span", { class: "track-number", "aria-hidden": "true" }, current ? "♪" : String(i + 1)),
+    artwork(track),
     h("span", { class: "track-text" }, title, meta),
     buttons.length ? h("span", { class: `track-actions${host ? " below" : ""}` }, buttons) : null,
   );
@@ -62,4 +63,12 @@ function move(room, track, direction, send) {
   // Commands name tracks, never positions: up = after the track two above; down = after the one below.
   const after = direction < 0 ? (target === 0 ? null : room.tracks[target - 1].id) : room.tracks[target].id;
   send({ type: "move", track_id: track.id, after_track_id: after });
+}
+
+function artwork(track) {
+  const src = artworkUrl(track);
+  if (!src) return h("span", { class: "track-art placeholder-art", "aria-hidden": "true" }, "♪");
+  const img = h("img", { class: "track-art", src, alt: "", loading: "lazy" });
+  img.addEventListener("error", () => img.replaceWith(h("span", { class: "track-art placeholder-art", "aria-hidden": "true" }, "♪")));
+  return img;
 }
