@@ -34,6 +34,18 @@ def test_ws_social_chat_history_reaches_a_late_joiner_with_times(room: tuple[Tes
     close_all()
 
 
+def test_ws_social_a_retried_chat_is_kept_in_the_history_once(room: tuple[TestClient, Guest, Guest, str]) -> None:
+    """The retry after a lost answer gets the first ack back and writes no second history line."""
+    client, ann, bob, gid = room
+    a = Phone(client, ann, gid)
+    frame = {"type": "chat", "text": "only once", "id": "retried-chat-0001"}
+    first = a.command(frame)
+    assert a.command(frame) == {**first, "duplicate": True}
+    b = Phone(client, bob, gid)
+    assert [line["text"] for line in b.first["chat"]] == ["only once"]
+    close_all()
+
+
 def _store_chat(client: TestClient, group_id: str, user: Guest, texts: list[str]) -> None:
     start = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
 
