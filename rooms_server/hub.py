@@ -40,7 +40,7 @@ PRE_START_FACTOR = 4
 
 
 @dataclass(eq=False, slots=True)
-class Connection:
+class Client:
     """One socket: who it is, where it is in the group's history, and its outgoing queue."""
 
     id: str
@@ -197,20 +197,20 @@ class Hub:
     def __init__(self, metrics: Metrics | None = None) -> None:
         self.metrics = metrics or Metrics()
         self._delivered = self.metrics.frames_delivered.labels("event")
-        self.groups: dict[str, set[Connection]] = defaultdict(set)
+        self.groups: dict[str, set[Client]] = defaultdict(set)
         self.on_timed_event: Callable[[str], None] = lambda group_id: None
-        self.on_group_reset: Callable[[str, list[Connection]], None] = lambda group_id, conns: None
+        self.on_group_reset: Callable[[str, list[Client]], None] = lambda group_id, conns: None
         # (group id, user id, notice id): a message for one member's sockets (see rooms_server/follow.py).
         self.on_notice: Callable[[str, str, str], None] = lambda group_id, user_id, notice_id: None
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def add(self, conn: Connection) -> bool:
+    def add(self, conn: Client) -> bool:
         """Register a connection; True when it is this process's first for the group."""
         first = not self.groups.get(conn.group_id)
         self.groups[conn.group_id].add(conn)
         return first
 
-    def remove(self, conn: Connection) -> bool:
+    def remove(self, conn: Client) -> bool:
         """Forget a connection; True when it was this process's last for the group."""
         conns = self.groups.get(conn.group_id)
         if conns is None:
@@ -221,7 +221,7 @@ class Hub:
             return True
         return False
 
-    def connections(self, group_id: str) -> list[Connection]:
+    def connections(self, group_id: str) -> list[Client]:
         return list(self.groups.get(group_id, ()))
 
     def user_connections(self, user_id: str) -> int:
@@ -287,7 +287,7 @@ class Hub:
         elif kind == "follow_changed" and isinstance(event.get("notice"), str):
             self.on_notice(group_id, str(event.get("user_id")), str(event["notice"]))
 
-    async def _close_after_flush(self, conn: Connection, code: int, reason: str) -> None:
+    async def _close_after_flush(self, conn: Client, code: int, reason: str) -> None:
         # Let the sender deliver the event that explains the close before closing.
         for _ in range(50):
             if not conn.queue or conn.closed:

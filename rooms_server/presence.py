@@ -18,7 +18,7 @@ from rooms_server import failures, protocol, rooms
 from rooms_server.db import identity, queries
 from rooms_server.db.models import utcnow
 from rooms_server.engine.base import Engine
-from rooms_server.hub import Connection, Hub
+from rooms_server.hub import Client, Hub
 from rooms_server.live import GroupGone, LiveGroups
 from rooms_server.protocol import CloseCode
 
@@ -55,7 +55,7 @@ class Presence:
 
     # -- joining and leaving ---------------------------------------------------------------------
 
-    async def attach(self, conn: Connection) -> None:
+    async def attach(self, conn: Client) -> None:
         if self.hub.add(conn):
             await self.engine.subscribe(conn.group_id)
             self.rearm(conn.group_id)
@@ -66,14 +66,14 @@ class Presence:
             member = rooms.Member(conn.user_id, conn.name, conn.role)
             await self.live.publish(conn.group_id, protocol.member_joined(member))
 
-    def leave(self, conn: Connection) -> asyncio.Task[None]:
+    def leave(self, conn: Client) -> asyncio.Task[None]:
         """Detach in a task of its own, so a handler cancelled at disconnect still says goodbye."""
         task = asyncio.create_task(self._leave(conn), name=f"leave-{conn.id}")
         self._leaving.add(task)
         task.add_done_callback(self._leaving.discard)
         return task
 
-    async def _leave(self, conn: Connection) -> None:
+    async def _leave(self, conn: Client) -> None:
         try:
             await self.detach(conn)
         except GroupGone:
@@ -81,7 +81,7 @@ class Presence:
         except Exception as exc:
             failures.log_error(log, exc, f"detaching connection {conn.id} from group {conn.group_id} failed")
 
-    async def detach(self, conn: Connection) -> None:
+    async def detach(self, conn: Client) -> None:
         if self.hub.remove(conn):
             await self.engine.unsubscribe(conn.group_id)
             timer = self._timers.pop(conn.group_id, None)
@@ -174,7 +174,7 @@ class Presence:
 
     # -- continuity lost ---------------------------------------------------------------------------
 
-    def resync(self, group_id: str, conns: list[Connection]) -> None:
+    def resync(self, group_id: str, conns: list[Client]) -> None:
         """The group's history broke (Redis lost it, or a gap could not be filled): make clients reconnect.
 
         They come back with their resume point, get ``recovered: false`` and a fresh snapshot

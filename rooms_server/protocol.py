@@ -17,7 +17,7 @@ from typing import Any, TypeAlias
 
 import orjson
 
-from rooms_server._client_frames import (
+from rooms_server.client_frames import (
     Add as Add,
     Chat as Chat,
     ClientFrame as ClientFrame,
@@ -39,7 +39,7 @@ from rooms_server._client_frames import (
     UnmarkSpeaker as UnmarkSpeaker,
     VoteSkip as VoteSkip,
 )
-from rooms_server._validate import MAX_SAFE_INT as MAX_SAFE_INT, FieldError, Fields, clean_text
+from rooms_server.fields import MAX_SAFE_INT as MAX_SAFE_INT, FieldError, Fields, clean_text
 from rooms_server.rooms import (
     LISTENING_MODES,
     Event,

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any, TypeAlias
 
-from rooms_server._room_state import (
+from rooms_server.room_state import (
     EVERYONE,
     LISTENING_MODES,
     SPEAKER,

@@ -8,7 +8,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rooms_server.auth import new_id
-from rooms_server.db.models import AuthSession, Connection, Group, User, utcnow
+from rooms_server.db.models import AuthSession, Group, Membership, User, utcnow
 
 
 async def create_user(session: AsyncSession, name: str) -> User:
@@ -66,9 +66,9 @@ async def purge_expired_sessions(session: AsyncSession, now: datetime) -> int:
 
 async def groups_of_user(session: AsyncSession, user_id: str) -> list[tuple[Group, str]]:
     query = (
-        select(Group, Connection.role)
-        .join(Connection, Connection.group_id == Group.id)
-        .where(Connection.user_id == user_id)
-        .order_by(Connection.joined_at, Group.name)
+        select(Group, Membership.role)
+        .join(Membership, Membership.group_id == Group.id)
+        .where(Membership.user_id == user_id)
+        .order_by(Membership.joined_at, Group.name)
     )
     return [(group, role) for group, role in (await session.execute(query)).all()]

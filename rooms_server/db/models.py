@@ -167,7 +167,7 @@ class Track(Base):
     artwork_url: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
-class Connection(Base):
+class Membership(Base):
     __tablename__ = "connections"
     __table_args__ = (
         PrimaryKeyConstraint("user_id", "group_id", "id", name="connections_pk"),

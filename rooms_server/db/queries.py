@@ -10,10 +10,10 @@ from rooms_server.auth import new_id
 from rooms_server.db.models import (
     ChatMessage,
     CommandResult,
-    Connection,
     Group,
     GroupQR,
     GroupSpeaker,
+    Membership,
     Playlist,
     Track,
     User,
@@ -32,7 +32,7 @@ async def create_group(
     session.add(group)
     await session.flush()
     session.add(Playlist(id=new_id(), group_id=group.id, current_track_index=0, version=0))
-    session.add(Connection(id=new_id(), user_id=creator_id, group_id=group.id, joined_at=utcnow(), role=ADMIN))
+    session.add(Membership(id=new_id(), user_id=creator_id, group_id=group.id, joined_at=utcnow(), role=ADMIN))
     await session.flush()
     return group
 
@@ -54,7 +54,7 @@ async def delete_group(session: AsyncSession, group_id: str) -> None:
     playlist_ids = select(Playlist.id).where(Playlist.group_id == group_id).scalar_subquery()
     await session.execute(delete(Track).where(Track.playlist_id.in_(playlist_ids)))
     await session.execute(delete(Playlist).where(Playlist.group_id == group_id))
-    await session.execute(delete(Connection).where(Connection.group_id == group_id))
+    await session.execute(delete(Membership).where(Membership.group_id == group_id))
     await session.execute(delete(GroupQR).where(GroupQR.group_id == group_id))
     await session.execute(delete(GroupSpeaker).where(GroupSpeaker.group_id == group_id))
     await session.execute(delete(ChatMessage).where(ChatMessage.group_id == group_id))
@@ -71,7 +71,7 @@ async def list_public_groups(
         escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         where.append(func.lower(Group.name).like(f"%{escaped}%", escape="\\"))
     total = (await session.execute(select(func.count()).select_from(Group).where(*where))).scalar_one()
-    members = select(Connection.group_id, func.count().label("n")).group_by(Connection.group_id).subquery()
+    members = select(Membership.group_id, func.count().label("n")).group_by(Membership.group_id).subquery()
     query = (
         select(Group, func.coalesce(members.c.n, 0))
         .outerjoin(members, members.c.group_id == Group.id)
@@ -83,50 +83,50 @@ async def list_public_groups(
     return [(group, int(count)) for group, count in (await session.execute(query)).all()], int(total)
 
 
-async def membership(session: AsyncSession, group_id: str, user_id: str) -> Connection | None:
-    query = select(Connection).where(Connection.group_id == group_id, Connection.user_id == user_id)
+async def membership(session: AsyncSession, group_id: str, user_id: str) -> Membership | None:
+    query = select(Membership).where(Membership.group_id == group_id, Membership.user_id == user_id)
     return (await session.execute(query)).scalar_one_or_none()
 
 
-async def add_member(session: AsyncSession, group_id: str, user_id: str, role: str = MEMBER) -> Connection:
+async def add_member(session: AsyncSession, group_id: str, user_id: str, role: str = MEMBER) -> Membership:
     """Idempotent: an existing membership is returned unchanged."""
     existing = await membership(session, group_id, user_id)
     if existing is not None:
         return existing
-    row = Connection(id=new_id(), user_id=user_id, group_id=group_id, joined_at=utcnow(), role=role)
+    row = Membership(id=new_id(), user_id=user_id, group_id=group_id, joined_at=utcnow(), role=role)
     session.add(row)
     await session.flush()
     return row
 
 
 async def remove_member(session: AsyncSession, group_id: str, user_id: str) -> None:
-    await session.execute(delete(Connection).where(Connection.group_id == group_id, Connection.user_id == user_id))
+    await session.execute(delete(Membership).where(Membership.group_id == group_id, Membership.user_id == user_id))
 
 
 async def set_role(session: AsyncSession, group_id: str, user_id: str, role: str) -> None:
     await session.execute(
-        update(Connection).where(Connection.group_id == group_id, Connection.user_id == user_id).values(role=role)
+        update(Membership).where(Membership.group_id == group_id, Membership.user_id == user_id).values(role=role)
     )
 
 
 async def count_admins(session: AsyncSession, group_id: str) -> int:
     query = (
-        select(func.count()).select_from(Connection).where(Connection.group_id == group_id, Connection.role == ADMIN)
+        select(func.count()).select_from(Membership).where(Membership.group_id == group_id, Membership.role == ADMIN)
     )
     return int((await session.execute(query)).scalar_one())
 
 
 async def count_members(session: AsyncSession, group_id: str) -> int:
-    query = select(func.count()).select_from(Connection).where(Connection.group_id == group_id)
+    query = select(func.count()).select_from(Membership).where(Membership.group_id == group_id)
     return int((await session.execute(query)).scalar_one())
 
 
-async def members(session: AsyncSession, group_id: str) -> list[tuple[Connection, User]]:
+async def members(session: AsyncSession, group_id: str) -> list[tuple[Membership, User]]:
     query = (
-        select(Connection, User)
-        .join(User, User.id == Connection.user_id)
-        .where(Connection.group_id == group_id)
-        .order_by(Connection.joined_at, User.name)
+        select(Membership, User)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.group_id == group_id)
+        .order_by(Membership.joined_at, User.name)
     )
     return [(conn, user) for conn, user in (await session.execute(query)).all()]
 

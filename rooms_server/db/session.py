@@ -28,7 +28,7 @@ DEFAULT_BUSY_TIMEOUT_MS = 5000
 POOL_TIMEOUT_S = 5.0
 
 
-def make_engine(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, **kwargs: Any) -> AsyncEngine:
+def make_sql_engine(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
         # Python's sqlite3 ``timeout`` is the busy timeout too; both say the same. A connection
         # waits for the pool no longer than a writer waits for the lock.
@@ -94,9 +94,11 @@ class Database:
 
     def __init__(self, url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
         self.url = url
-        self.engine = make_engine(url, busy_timeout_ms=busy_timeout_ms)
-        self._reads = async_sessionmaker(self.engine, expire_on_commit=False)
-        writer = self.engine.execution_options(sqlite_immediate=True) if url.startswith("sqlite") else self.engine
+        self.sql_engine = make_sql_engine(url, busy_timeout_ms=busy_timeout_ms)
+        self._reads = async_sessionmaker(self.sql_engine, expire_on_commit=False)
+        writer = (
+            self.sql_engine.execution_options(sqlite_immediate=True) if url.startswith("sqlite") else self.sql_engine
+        )
         self._writes = async_sessionmaker(writer, expire_on_commit=False)
 
     @asynccontextmanager
@@ -111,8 +113,8 @@ class Database:
             yield session
 
     async def ping(self) -> None:
-        async with self.engine.connect() as connection:
+        async with self.sql_engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        await self.sql_engine.dispose()

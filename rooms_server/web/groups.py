@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from rooms_server import protocol
 from rooms_server.db import queries
-from rooms_server.db.models import LISTENING_MODES, Connection, Group, User
+from rooms_server.db.models import LISTENING_MODES, Group, Membership, User
 from rooms_server.errors import conflict, forbidden, invalid, not_found
 from rooms_server.web.deps import current_user, db_of, json, live_of, settings_of
 from rooms_server.web.validation import Fields, clean_text, query_int, read_json_object
@@ -35,7 +35,7 @@ def group_body(group: Group, role: str | None, member_count: int | None = None) 
     return body
 
 
-async def visible_group(session: AsyncSession, group_id: str, user: User) -> tuple[Group, Connection | None]:
+async def visible_group(session: AsyncSession, group_id: str, user: User) -> tuple[Group, Membership | None]:
     """The group and the caller's membership; 404 when it does not exist or is private to others."""
     group = await queries.get_group(session, group_id)
     if group is None:

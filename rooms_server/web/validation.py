@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
-from rooms_server._validate import clean_text as clean_text
 from rooms_server.errors import ApiError, bad_request, invalid
+from rooms_server.fields import clean_text as clean_text
 
 
 async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:

@@ -28,11 +28,11 @@ from rooms_server import chat, failures, logs, protocol, ratelimit, rooms
 from rooms_server.auth import bearer_token, hash_token
 from rooms_server.config import Settings
 from rooms_server.db import queries
-from rooms_server.db.models import Connection as Membership, User, utcnow
+from rooms_server.db.models import Membership, User, utcnow
 from rooms_server.db.session import Database
 from rooms_server.engine.base import Engine
 from rooms_server.failures import BACKEND_ERRORS
-from rooms_server.hub import Connection, Hub, Writer
+from rooms_server.hub import Client, Hub, Writer
 from rooms_server.live import GroupGone, LiveGroups
 from rooms_server.metrics import Metrics
 from rooms_server.presence import Presence
@@ -117,7 +117,7 @@ async def _close_unavailable(ws: WebSocket, exc: BaseException, where: str) -> N
         await ws.close(CloseCode.UNAVAILABLE, "service unavailable; reconnect and resume")
 
 
-def _end_at_expiry(conn: Connection, expires_at: datetime) -> asyncio.TimerHandle:
+def _end_at_expiry(conn: Client, expires_at: datetime) -> asyncio.TimerHandle:
     """Close the socket with 4501 the moment its token expires (revocation comes as a signal, hub.py)."""
     delay = max((expires_at - utcnow()).total_seconds(), 0.0)
 
@@ -127,7 +127,7 @@ def _end_at_expiry(conn: Connection, expires_at: datetime) -> asyncio.TimerHandl
     return asyncio.get_running_loop().call_later(delay, expire)
 
 
-async def _handshake(ws: WebSocket, settings: Settings) -> tuple[Connection, protocol.Hello, datetime]:
+async def _handshake(ws: WebSocket, settings: Settings) -> tuple[Client, protocol.Hello, datetime]:
     origin = ws.headers.get("origin")
     if origin is not None and origin.rstrip("/") not in settings.allowed_origins:
         log.warning(
@@ -158,7 +158,7 @@ async def _handshake(ws: WebSocket, settings: Settings) -> tuple[Connection, pro
     hub = cast(Hub, ws.state.hub)
     if hub.user_connections(user.id) >= settings.limits.max_connections_per_user:
         raise Refused(CloseCode.TOO_MANY_CONNECTIONS, "too many connections for this user")
-    conn = Connection(
+    conn = Client(
         id=uuid.uuid4().hex,
         group_id=group_id,
         user_id=user.id,
@@ -221,7 +221,7 @@ async def _receive_text(ws: WebSocket) -> str | bytes:
     return text if text is not None else message.get("bytes") or b""
 
 
-async def _receive_unless_shut(ws: WebSocket, conn: Connection) -> str | bytes | None:
+async def _receive_unless_shut(ws: WebSocket, conn: Client) -> str | bytes | None:
     """The next frame, or None once the connection is shut: a client shut as a slow consumer may
     never send again, and its departure (member_left, presence) must not wait for it."""
     receiving = asyncio.ensure_future(_receive_text(ws))
@@ -238,7 +238,7 @@ async def _receive_unless_shut(ws: WebSocket, conn: Connection) -> str | bytes |
     return None
 
 
-async def _first_frame(ws: WebSocket, conn: Connection, hello: protocol.Hello) -> None:
+async def _first_frame(ws: WebSocket, conn: Client, hello: protocol.Hello) -> None:
     """An exact replay from the client's resume point when the log has it, else a snapshot."""
     live = cast(LiveGroups, ws.state.live)
     stored, state = await live.current(conn.group_id)
@@ -300,7 +300,7 @@ async def _present_members(ws: WebSocket, group_id: str) -> list[rooms.Member]:
     return [rooms.Member(user_id, name, role) for user_id, name, role in rows if user_id in present]
 
 
-async def _serve(ws: WebSocket, conn: Connection, settings: Settings) -> None:
+async def _serve(ws: WebSocket, conn: Client, settings: Settings) -> None:
     presence = cast(Presence, ws.state.presence)
 
     async def present_users() -> int:

@@ -24,7 +24,7 @@ from rooms_server.commands import Commands
 from rooms_server.config import Settings
 from rooms_server.engine.base import EngineBusy
 from rooms_server.failures import BACKEND_ERRORS
-from rooms_server.hub import Connection
+from rooms_server.hub import Client
 from rooms_server.live import Actor, LiveGroups
 from rooms_server.metrics import Metrics
 from rooms_server.outcomes import Duplicate
@@ -80,7 +80,7 @@ class CommandLoop:
 
     def __init__(
         self,
-        conn: Connection,
+        conn: Client,
         receive: Receive,
         live: LiveGroups,
         settings: Settings,
