@@ -133,7 +133,7 @@ class CredentialStore:
 
     def refresh_lock(self, user_id: str, service: str) -> AbstractAsyncContextManager[None]:
         """One refresh at a time per user and service, across processes (raises EngineBusy on timeout)."""
-        return self.engine.lock(f"credential:{service}:{user_id}")
+        return self.engine.locks.lock(f"credential:{service}:{user_id}")
 
     async def rotate_all(self) -> int:
         """Re-encrypt every stored token under the first key; the number of credentials."""

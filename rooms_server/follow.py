@@ -134,7 +134,7 @@ class SpotifyFollow:
     async def _opt_out(self, group_id: str, user_id: str, code: str, message: str) -> None:
         notice_id = secrets.token_hex(8)
         body = {"user_id": user_id, "code": code, "message": f"Play on my Spotify is off: {message}."}
-        await self.engine.cache_set(f"notice:{notice_id}", orjson.dumps(body), NOTICE_TTL_S)
+        await self.engine.cache.set(f"notice:{notice_id}", orjson.dumps(body), NOTICE_TTL_S)
         await self.live.set_follow(group_id, user_id, False, notice=notice_id)
 
     # -- the member's notice -----------------------------------------------------------------------
@@ -147,7 +147,7 @@ class SpotifyFollow:
         task.add_done_callback(self._delivering.discard)
 
     async def _deliver(self, group_id: str, user_id: str, notice_id: str) -> None:
-        raw = await self.engine.cache_get(f"notice:{notice_id}")
+        raw = await self.engine.cache.get(f"notice:{notice_id}")
         body = orjson.loads(raw) if raw is not None else None
         if not isinstance(body, dict) or body.get("user_id") != user_id:
             return

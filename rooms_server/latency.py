@@ -33,10 +33,10 @@ class RoomLatency:
         self.max_lead_ms = max_lead_ms
 
     async def report(self, group_id: str, rtt_ms: int) -> None:
-        await self.engine.max_report(f"rtt:{group_id}", min(max(rtt_ms, 0), MAX_RTT_MS), RTT_WINDOW_S)
+        await self.engine.counters.max_report(f"rtt:{group_id}", min(max(rtt_ms, 0), MAX_RTT_MS), RTT_WINDOW_S)
 
     async def high_rtt_ms(self, group_id: str) -> int | None:
-        return await self.engine.max_recent(f"rtt:{group_id}", RTT_WINDOW_S)
+        return await self.engine.counters.max_recent(f"rtt:{group_id}", RTT_WINDOW_S)
 
     async def lead_ms(self, group_id: str) -> int:
         return lead_for(await self.high_rtt_ms(group_id), min_ms=self.min_lead_ms, max_ms=self.max_lead_ms)

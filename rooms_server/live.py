@@ -103,7 +103,7 @@ class LiveGroups:
     async def _locked(self, group_id: str) -> AsyncIterator[None]:
         """The group's engine lock, with the time it took to get it recorded."""
         asked = time.perf_counter()
-        async with self.engine.lock(group_id):
+        async with self.engine.locks.lock(group_id):
             self.metrics.lock_wait_seconds.observe(time.perf_counter() - asked)
             yield
 
@@ -111,7 +111,7 @@ class LiveGroups:
 
     async def current(self, group_id: str) -> tuple[Stored, LiveState]:
         """The live state, rebuilt from SQL (paused, new epoch) when the engine has none."""
-        stored = await self.engine.get(group_id)
+        stored = await self.engine.state.get(group_id)
         if stored is not None:
             try:
                 return stored, rooms.decode_state(stored.state)
@@ -127,7 +127,9 @@ class LiveGroups:
             raise GroupGone(group_id)
         encoded = rooms.encode_state(rooms.rebuild(state))
         # create() keeps a state another process rebuilt a moment ago: one new epoch, not two.
-        stored = await (self.engine.reset(group_id, encoded) if replace else self.engine.create(group_id, encoded))
+        stored = await (
+            self.engine.state.reset(group_id, encoded) if replace else self.engine.state.create(group_id, encoded)
+        )
         log.info("group %s: live state rebuilt from SQL under epoch %s", group_id, stored.epoch)
         return stored, rooms.decode_state(stored.state)
 
@@ -219,7 +221,9 @@ class LiveGroups:
         ]
         state = rooms.encode_state(change.state)
         try:
-            applied = await self.engine.commit(group_id, stored.epoch, stored.seq, state, frames, remember=remember)
+            applied = await self.engine.state.commit(
+                group_id, stored.epoch, stored.seq, state, frames, remember=remember
+            )
         except BACKEND_ERRORS as exc:
             if not durable or failures.classify(exc) is None:
                 raise
@@ -255,11 +259,11 @@ class LiveGroups:
     async def delete_group(self, group_id: str) -> None:
         """Tell every socket, then forget the live state (SQL rows are already gone)."""
         async with self._locked(group_id):
-            stored = await self.engine.get(group_id)
+            stored = await self.engine.state.get(group_id)
             if stored is not None:
                 change = Change(rooms.decode_state(stored.state), [protocol.group_deleted()])
                 await self._commit(group_id, stored, change)
-            await self.engine.delete(group_id)
+            await self.engine.state.delete(group_id)
 
     async def advance(self, group_id: str) -> int:
         """Move on when the current track has ended; a no-op for every process but the first."""

@@ -95,7 +95,7 @@ class Outcomes:
 
     async def check_live(self, command: CommandId) -> None:
         """Raise Duplicate when the engine holds an answer for the command."""
-        answer = await self.engine.recall(command.group_id, command.key)
+        answer = await self.engine.state.recall(command.group_id, command.key)
         if answer is not None:
             raise Duplicate(orjson.loads(answer))
 
@@ -118,6 +118,8 @@ class Outcomes:
         if code in RETRYABLE_CODES:
             return
         try:
-            await self.engine.remember(command.group_id, Remembered(command.key, refused(code, message), self.window_s))
+            await self.engine.state.remember(
+                command.group_id, Remembered(command.key, refused(code, message), self.window_s)
+            )
         except Exception as exc:
             log.warning("refusal of command %s not recorded (%s)", command.id, type(exc).__name__)

@@ -57,12 +57,12 @@ class Presence:
 
     async def attach(self, conn: Client) -> None:
         if self.hub.add(conn):
-            await self.engine.subscribe(conn.group_id)
+            await self.engine.broker.subscribe(conn.group_id)
             self.rearm(conn.group_id)
         # Entries that expired with nobody to sweep them (their process died while no other process
         # held the group) leave first: the snapshot this socket gets must not list them.
         await self._sweep(conn.group_id)
-        if await self.engine.presence_add(conn.group_id, conn.id, conn.user_id, self.ttl_s) == 1:
+        if await self.engine.presence.add(conn.group_id, conn.id, conn.user_id, self.ttl_s) == 1:
             member = rooms.Member(conn.user_id, conn.name, conn.role)
             await self.live.publish(conn.group_id, protocol.member_joined(member))
 
@@ -83,11 +83,11 @@ class Presence:
 
     async def detach(self, conn: Client) -> None:
         if self.hub.remove(conn):
-            await self.engine.unsubscribe(conn.group_id)
+            await self.engine.broker.unsubscribe(conn.group_id)
             timer = self._timers.pop(conn.group_id, None)
             if timer is not None:
                 timer.cancel()
-        user_id, remaining = await self.engine.presence_remove(conn.group_id, conn.id)
+        user_id, remaining = await self.engine.presence.remove(conn.group_id, conn.id)
         if user_id is not None and remaining == 0:
             with contextlib.suppress(GroupGone):
                 await self.live.publish(conn.group_id, protocol.member_left(user_id))
@@ -96,13 +96,13 @@ class Presence:
 
     async def members(self, group_id: str) -> list[rooms.Member]:
         """Members present, with their names and current roles from SQL."""
-        present = await self.engine.presence_users(group_id)
+        present = await self.engine.presence.users(group_id)
         async with self.live.db.read() as session:
             rows = await queries.members(session, group_id)
         return [rooms.Member(user.id, user.name, conn.role) for conn, user in rows if user.id in present]
 
     async def count(self, group_id: str) -> int:
-        return len(await self.engine.presence_users(group_id))
+        return len(await self.engine.presence.users(group_id))
 
     async def voters(self, group_id: str) -> int:
         """Present members a vote to skip counts (``rooms.voters``: not the hosts)."""
@@ -134,12 +134,12 @@ class Presence:
 
     async def _refresh(self, group_id: str) -> None:
         conn_ids = [c.id for c in self.hub.connections(group_id)]
-        await self.engine.presence_touch(group_id, conn_ids, self.ttl_s)
+        await self.engine.presence.touch(group_id, conn_ids, self.ttl_s)
         await self._sweep(group_id)
 
     async def _sweep(self, group_id: str) -> None:
         """Remove expired entries; their users who thereby left get their member_left."""
-        for user_id in await self.engine.presence_expired(group_id):
+        for user_id in await self.engine.presence.expired(group_id):
             await self.live.publish(group_id, protocol.member_left(user_id))
 
     # -- track-end timers ------------------------------------------------------------------------

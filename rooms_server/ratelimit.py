@@ -23,7 +23,7 @@ async def exceeded(engine: Engine, bucket: str, key: str, per_minute: int) -> bo
     if per_minute <= 0:
         return False
     try:
-        return await engine.hit(f"{bucket}:{key}", WINDOW_S) > per_minute
+        return await engine.counters.hit(f"{bucket}:{key}", WINDOW_S) > per_minute
     except Exception as exc:  # fail open: an engine outage must not lock everyone out (it is reported elsewhere)
         log.warning("rate limit %s not counted: %s", bucket, type(exc).__name__)
         return False

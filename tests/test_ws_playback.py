@@ -133,7 +133,7 @@ def test_ws_speakers_and_mode_survive_the_loss_of_the_live_state(room: Room) -> 
     key, epoch = laptop.first["device_key"], laptop.first["epoch"]
     laptop.close()
     assert client.portal is not None
-    client.portal.call(client.app_state["engine"].delete, gid)  # as if Redis lost the room
+    client.portal.call(client.app_state["engine"].state.delete, gid)  # as if Redis lost the room
     again = Phone(client, ann, gid, device_id=DEVICE).first
     assert again["epoch"] != epoch  # rebuilt from SQL
     assert again["group"]["listening_mode"] == "speaker"

@@ -79,7 +79,7 @@ def hold_group_lock(client: TestClient, gid: str) -> Callable[[], None]:
     held, release = asyncio.Event(), asyncio.Event()
 
     async def hold() -> None:
-        async with engine.lock(gid):
+        async with engine.locks.lock(gid):
             held.set()
             await release.wait()
 
@@ -211,7 +211,7 @@ def test_ws_engine_failure_answers_each_pipelined_command_unavailable(
     recorded: nothing happened) applies once the engine is back."""
     client, ann, _, gid = room
     a = Phone(client, ann, gid)
-    engine = client.app_state["engine"]
+    engine = client.app_state["engine"].state
     real_commit = engine.commit
 
     async def failing_commit(*args: Any, **kwargs: Any) -> bool:
@@ -247,7 +247,7 @@ def test_ws_socket_that_cannot_start_is_closed_4013(room: Room, monkeypatch: pyt
             with pytest.raises(WebSocketDisconnect) as closed:
                 ws.receive_text()
         assert closed.value.code == 4013
-    engine = client.app_state["engine"]
+    engine = client.app_state["engine"].state
 
     async def engine_down(*args: Any) -> None:
         raise RedisConnectionError("Connection refused")

@@ -4,18 +4,42 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from .base import Engine, EngineBusy, ErrorCallback, EventCallback, Remembered, ResetCallback, SignalCallback, Stored
+from ._views import engine_of
+from .base import (
+    Broker,
+    Cache,
+    Counters,
+    Engine,
+    EngineBusy,
+    ErrorCallback,
+    EventCallback,
+    Lifecycle,
+    Locks,
+    PresenceStore,
+    Remembered,
+    ResetCallback,
+    SignalCallback,
+    StateLog,
+    Stored,
+)
 from .memory import MemoryEngine
 
 __all__ = [
+    "Broker",
+    "Cache",
+    "Counters",
     "Engine",
     "EngineBusy",
     "ErrorCallback",
     "EventCallback",
+    "Lifecycle",
+    "Locks",
     "MemoryEngine",
+    "PresenceStore",
     "Remembered",
     "ResetCallback",
     "SignalCallback",
+    "StateLog",
     "Stored",
     "create_engine",
 ]
@@ -39,24 +63,28 @@ def create_engine(
     """
     scheme = urlsplit(url).scheme
     if scheme == "memory":
-        return MemoryEngine(
-            on_event=on_event,
-            on_reset=on_reset,
-            on_signal=on_signal,
-            history_size=history_size,
-            lock_timeout_s=lock_timeout_s,
+        return engine_of(
+            MemoryEngine(
+                on_event=on_event,
+                on_reset=on_reset,
+                on_signal=on_signal,
+                history_size=history_size,
+                lock_timeout_s=lock_timeout_s,
+            )
         )
     if scheme in ("redis", "rediss"):
         from .redis import RedisEngine  # lazy: memory:// must work without redis-py installed
 
-        return RedisEngine(
-            url,
-            on_event=on_event,
-            on_reset=on_reset,
-            on_error=on_error,
-            on_signal=on_signal,
-            prefix=prefix,
-            history_size=history_size,
-            lock_timeout_s=lock_timeout_s,
+        return engine_of(
+            RedisEngine(
+                url,
+                on_event=on_event,
+                on_reset=on_reset,
+                on_error=on_error,
+                on_signal=on_signal,
+                prefix=prefix,
+                history_size=history_size,
+                lock_timeout_s=lock_timeout_s,
+            )
         )
     raise ValueError(f"unsupported engine URL {url!r}: use memory://, redis:// or rediss://")

@@ -56,8 +56,8 @@ class Stored:
     state: bytes
 
 
-class Engine(ABC):
-    """Backend for the live layer; ``memory://`` for one process, ``redis://`` across processes."""
+class Lifecycle(ABC):
+    """Opening and closing the backend's connections."""
 
     @abstractmethod
     async def connect(self) -> None:
@@ -70,6 +70,10 @@ class Engine(ABC):
     @abstractmethod
     async def ping(self) -> bool:
         """Return True when the backend answers and event delivery is live."""
+
+
+class StateLog(ABC):
+    """Each group's live state at ``(epoch, seq)``, its event log, and the answers kept with commits."""
 
     @abstractmethod
     async def get(self, group_id: str) -> Stored | None:
@@ -106,6 +110,10 @@ class Engine(ABC):
         """
 
     @abstractmethod
+    async def history(self, group_id: str, epoch: str, after_seq: int) -> list[bytes] | None:
+        """Return the events of ``epoch`` with seq > ``after_seq`` in order, or None unless all of them are logged."""
+
+    @abstractmethod
     async def recall(self, group_id: str, key: str) -> bytes | None:
         """The answer remembered under ``key`` in the group, or None (never stored, or expired)."""
 
@@ -113,13 +121,9 @@ class Engine(ABC):
     async def remember(self, group_id: str, item: Remembered) -> None:
         """Keep an answer that comes with no commit (a refused command) under its key."""
 
-    @abstractmethod
-    async def broadcast(self, message: bytes) -> None:
-        """Send ``message`` to the ``on_signal`` callback of every process of the deployment."""
 
-    @abstractmethod
-    async def history(self, group_id: str, epoch: str, after_seq: int) -> list[bytes] | None:
-        """Return the events of ``epoch`` with seq > ``after_seq`` in order, or None unless all of them are logged."""
+class Broker(ABC):
+    """Delivery of committed events to the processes that hold a group, and process-wide signals."""
 
     @abstractmethod
     async def subscribe(self, group_id: str) -> None:
@@ -128,6 +132,14 @@ class Engine(ABC):
     @abstractmethod
     async def unsubscribe(self, group_id: str) -> None:
         """Drop one reference; delivery for the group stops when none are left."""
+
+    @abstractmethod
+    async def broadcast(self, message: bytes) -> None:
+        """Send ``message`` to the ``on_signal`` callback of every process of the deployment."""
+
+
+class Locks(ABC):
+    """One writer per group across processes."""
 
     @abstractmethod
     def lock(self, group_id: str) -> AbstractAsyncContextManager[None]:
@@ -139,33 +151,33 @@ class Engine(ABC):
         ``(epoch, seq)``, SQL on the playlist version).
         """
 
+
+class PresenceStore(ABC):
+    """Which connections of which users are in a group, each with an expiry."""
+
     @abstractmethod
-    async def presence_add(self, group_id: str, conn_id: str, user_id: str, ttl_s: float) -> int:
+    async def add(self, group_id: str, conn_id: str, user_id: str, ttl_s: float) -> int:
         """Register a connection of a user for ``ttl_s``; return how many connections the user has in the group."""
 
     @abstractmethod
-    async def presence_remove(self, group_id: str, conn_id: str) -> tuple[str | None, int]:
+    async def remove(self, group_id: str, conn_id: str) -> tuple[str | None, int]:
         """Forget a connection; return its user (None if unknown) and that user's remaining connection count."""
 
     @abstractmethod
-    async def presence_touch(self, group_id: str, conn_ids: Iterable[str], ttl_s: float) -> None:
+    async def touch(self, group_id: str, conn_ids: Iterable[str], ttl_s: float) -> None:
         """Extend the expiry of connections that are still registered to ``ttl_s`` from now."""
 
     @abstractmethod
-    async def presence_users(self, group_id: str) -> dict[str, int]:
+    async def users(self, group_id: str) -> dict[str, int]:
         """Return user id -> number of registered connections, for users with at least one."""
 
     @abstractmethod
-    async def presence_expired(self, group_id: str) -> list[str]:
+    async def expired(self, group_id: str) -> list[str]:
         """Remove connections past their expiry; return the users who thereby have no connection left."""
 
-    @abstractmethod
-    async def cache_get(self, key: str) -> bytes | None:
-        """Return the cached value, or None when missing or expired."""
 
-    @abstractmethod
-    async def cache_set(self, key: str, value: bytes, ttl_s: float) -> None:
-        """Cache ``value`` under ``key`` for ``ttl_s`` seconds."""
+class Counters(ABC):
+    """Shared counters: fixed-window hit counts (rate limits) and windowed maxima (round trips)."""
 
     @abstractmethod
     async def hit(self, key: str, window_s: float) -> int:
@@ -187,3 +199,40 @@ class Engine(ABC):
         So a value counts for one to two windows after its report: what a room's phones reported
         lately, across every process on ``redis://``.
         """
+
+
+class Cache(ABC):
+    """Small values with an expiry (provider tokens, resolved links)."""
+
+    @abstractmethod
+    async def get(self, key: str) -> bytes | None:
+        """Return the cached value, or None when missing or expired."""
+
+    @abstractmethod
+    async def set(self, key: str, value: bytes, ttl_s: float) -> None:
+        """Cache ``value`` under ``key`` for ``ttl_s`` seconds."""
+
+
+@dataclass(frozen=True, slots=True)
+class Engine:
+    """The live layer's backend as its parts; each consumer takes only the part it needs.
+
+    Built by ``create_engine(url)`` (``memory://`` for one process, ``redis://`` across processes).
+    """
+
+    lifecycle: Lifecycle
+    state: StateLog
+    broker: Broker
+    locks: Locks
+    presence: PresenceStore
+    counters: Counters
+    cache: Cache
+
+    async def connect(self) -> None:
+        await self.lifecycle.connect()
+
+    async def close(self) -> None:
+        await self.lifecycle.close()
+
+    async def ping(self) -> bool:
+        return await self.lifecycle.ping()

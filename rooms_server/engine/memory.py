@@ -9,7 +9,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from ._util import KeyedLocks, call_safely, new_epoch
-from .base import Engine, EventCallback, Remembered, ResetCallback, SignalCallback, Stored
+from ._views import Whole
+from .base import (
+    EventCallback,
+    Remembered,
+    ResetCallback,
+    SignalCallback,
+    Stored,
+)
 
 _CACHE_SWEEP_AT = 1024  # entries; expired ones are dropped lazily, and in bulk past this size
 
@@ -34,7 +41,7 @@ class _Presence:
         return sum(1 for conn in self.conns.values() if conn.user_id == user_id)
 
 
-class MemoryEngine(Engine):
+class MemoryEngine(Whole):
     """Everything lives in this process; events are delivered to ``on_event`` inside ``commit``.
 
     Commits never await, so each one is atomic on the event loop and delivery keeps seq order.

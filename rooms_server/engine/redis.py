@@ -27,7 +27,16 @@ from redis.exceptions import ConnectionError as RedisConnectionError, RedisError
 from ._redis_listener import Listener
 from ._redis_scripts import Scripts
 from ._util import KeyedLocks, new_epoch
-from .base import Engine, EngineBusy, ErrorCallback, EventCallback, Remembered, ResetCallback, SignalCallback, Stored
+from ._views import Whole
+from .base import (
+    EngineBusy,
+    ErrorCallback,
+    EventCallback,
+    Remembered,
+    ResetCallback,
+    SignalCallback,
+    Stored,
+)
 
 _LOCK_POLL_S = (0.002, 0.01)  # jittered, so waiters of several processes do not retry in lockstep
 _PING_TIMEOUT_S = 2.0
@@ -67,7 +76,7 @@ class Keys:
         return f"{self.prefix}max:{key}:{window}"
 
 
-class RedisEngine(Engine):
+class RedisEngine(Whole):
     """Engine state in Redis, events fanned out over pub/sub and made gapless from the log.
 
     Presence expiry uses the Redis server clock (``TIME`` inside the scripts), so processes with

@@ -136,14 +136,14 @@ class Sources:
 
     async def _cache_get(self, key: str) -> bytes | None:
         try:
-            return await self.engine.cache_get(key)
+            return await self.engine.cache.get(key)
         except Exception as exc:  # the cache is an optimisation; never fail a lookup over it
             log.warning("metadata cache read failed: %s", exc)
             return None
 
     async def _cache_set(self, key: str, value: bytes, ttl_s: float) -> None:
         try:
-            await self.engine.cache_set(key, value, ttl_s)
+            await self.engine.cache.set(key, value, ttl_s)
         except Exception as exc:
             log.warning("metadata cache write failed: %s", exc)
 

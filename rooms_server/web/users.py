@@ -85,7 +85,7 @@ async def end_sockets_of(engine: Engine, token_hash: str) -> None:
     """Every process closes the token's sockets at once; if the signal is lost (the engine is down),
     the periodic session check (presence.SESSION_CHECK_S) still does within seconds."""
     try:
-        await engine.broadcast(revoked_signal(token_hash))
+        await engine.broker.broadcast(revoked_signal(token_hash))
     except BACKEND_ERRORS as exc:
         log.warning("revocation not broadcast (%s); sockets close at the next session check", type(exc).__name__)
 

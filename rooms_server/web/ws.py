@@ -244,7 +244,7 @@ async def _first_frame(ws: WebSocket, conn: Client, hello: protocol.Hello) -> No
     stored, state = await live.current(conn.group_id)
     resume = hello.resume
     if resume is not None and resume.epoch == stored.epoch and resume.seq <= stored.seq:
-        events = await cast(Engine, ws.state.engine).history(conn.group_id, resume.epoch, resume.seq)
+        events = await cast(Engine, ws.state.engine).state.history(conn.group_id, resume.epoch, resume.seq)
         if events is not None:
             metrics = cast(Metrics, ws.state.metrics)
             metrics.first_frames.labels("resumed").inc()
@@ -288,7 +288,7 @@ async def _present_members(ws: WebSocket, group_id: str) -> list[rooms.Member]:
     Every snapshot lists the members present, so N sockets joining read O(N²) membership rows;
     built as ORM entities they took most of the server's time in a join storm (docs/BENCHMARKS.md).
     """
-    present = await cast(Engine, ws.state.engine).presence_users(group_id)
+    present = await cast(Engine, ws.state.engine).presence.users(group_id)
     query = (
         select(User.id, User.name, Membership.role)
         .join(User, User.id == Membership.user_id)
