@@ -315,7 +315,7 @@ def _with_playback(state: LiveState, playback: Playback) -> Change:
 
 def add_track(state: LiveState, track: Track, *, max_queue: int) -> Change:
     if len(state.tracks) >= max_queue:
-        raise RoomError("queue_full", f"the playlist already holds {max_queue} tracks")
+        raise RoomError("queue_full", f"the playlist holds at most {max_queue} tracks")
     if any(t.id == track.id for t in state.tracks):
         raise ValueError(f"track id {track.id} is already in the playlist")  # a caller bug, not a user error
     index = len(state.tracks)
