@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -34,6 +35,7 @@ Closer = Callable[[int, str], Awaitable[None]]
 Writer = Callable[[bytes], bool]
 TIMED_EVENTS = frozenset({"index_changed", "playback_changed", "track_removed", "track_moved", "track_added"})
 CONTROL_EVENTS = frozenset({"role_changed", "member_removed", "group_deleted", "follow_changed"}) | TIMED_EVENTS
+Reactor = Callable[[str, Mapping[str, Any]], None]  # (group id, decoded event), registered in app.py
 # Events that arrive while a socket's first frame is being built (a join storm: every join is an
 # event) may fill this many times the queue's bound before the socket counts as slow.
 PRE_START_FACTOR = 4
@@ -203,6 +205,7 @@ class Hub:
         # (group id, user id, notice id): a message for one member's sockets (see rooms_server/follow.py).
         self.on_notice: Callable[[str, str, str], None] = lambda group_id, user_id, notice_id: None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._reactors: list[Reactor] = []
 
     def add(self, conn: Client) -> bool:
         """Register a connection; True when it is this process's first for the group."""
@@ -247,8 +250,17 @@ class Hub:
             else:
                 self._spawn(conn.shut(CloseCode.SLOW_CONSUMER, "send queue full"))
         self._delivered.inc(delivered)
-        if any(f'"type":"{kind}"' in text[:40] for kind in CONTROL_EVENTS):
-            self._control(group_id, orjson.loads(data))
+        control = any(f'"type":"{kind}"' in text[:40] for kind in CONTROL_EVENTS)
+        if control or self._reactors:
+            event = orjson.loads(data)  # decoded once, for the hub and every reactor
+            if control:
+                self._control(group_id, event)
+            for reactor in self._reactors:
+                reactor(group_id, event)
+
+    def react(self, reactor: Reactor) -> None:
+        """Call ``reactor(group_id, event)`` after the fan-out of every event of a group held here (app.py)."""
+        self._reactors.append(reactor)
 
     def on_signal(self, message: bytes) -> None:
         """A process-wide message (Engine.broadcast): a revoked token ends its sockets here at once."""

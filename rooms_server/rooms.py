@@ -209,6 +209,8 @@ def _playback_event(state: LiveState, cause: str | None = None) -> Event:
         "type": "playback_changed",
         "playback": playback_to_dict(state.playback),
         "track_id": _current_id(state),
+        # What the track-end timers need, so they arm from the event instead of re-reading the state.
+        "ends_at_ms": track_ends_at_ms(state),
     }
     if cause is not None:
         event["cause"] = cause

@@ -39,6 +39,7 @@ class Tracer:
     def __init__(self) -> None:
         self.order: list[str] = []  # modules in the order first entered
         self.loops: list[tuple[str, str]] = []  # (caller, callee) calls going back up the order
+        self.callers: set[str] = set()  # modules that called another rooms_server module
 
     def __call__(self, frame: FrameType, event: str, _arg: Any) -> None:
         if event != "call" or frame.f_lasti > 0:
@@ -53,6 +54,7 @@ class Tracer:
             self.order.append(module)
         if caller is None or caller == module:
             return
+        self.callers.add(caller)
         if self.order.index(module) < self.order.index(caller) and (caller, module) not in self.loops:
             self.loops.append((caller, module))
 
@@ -138,12 +140,20 @@ def main() -> None:
     for module in tracer.order:
         print(f"  {module}")
     print(f"areas (engine/** as one, {len(grouped)}): {' -> '.join(grouped)}")
-    if tracer.loops:
-        print(f"loop backs ({len(tracer.loops)}):")
-        for caller, callee in tracer.loops:
-            print(f"  {caller} -> {callee}")
-    else:
-        print("loop backs: none (one way)")
+    leaves = [m for m in tracer.order if m not in tracer.callers]
+    walked = [m for m in tracer.order if m in tracer.callers]
+    print(f"leaf helpers (called, call no rooms_server module; {len(leaves)}): {', '.join(leaves)}")
+    print(f"modules that pass the command on ({len(walked)}): {' -> '.join(walked)}")
+    for title, loops in (
+        ("loop backs, any module", tracer.loops),
+        ("loop backs into modules that pass it on", [(c, m) for c, m in tracer.loops if m in tracer.callers]),
+    ):
+        if loops:
+            print(f"{title} ({len(loops)}):")
+            for caller, callee in loops:
+                print(f"  {caller} -> {callee}")
+        else:
+            print(f"{title}: none (one way)")
 
 
 def _area(module: str) -> str:
