@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from ._views import engine_of
 from .base import (
     Broker,
     Cache,
@@ -22,7 +21,7 @@ from .base import (
     StateLog,
     Stored,
 )
-from .memory import MemoryEngine
+from .memory import memory_engine
 
 __all__ = [
     "Broker",
@@ -34,7 +33,6 @@ __all__ = [
     "EventCallback",
     "Lifecycle",
     "Locks",
-    "MemoryEngine",
     "PresenceStore",
     "Remembered",
     "ResetCallback",
@@ -63,28 +61,24 @@ def create_engine(
     """
     scheme = urlsplit(url).scheme
     if scheme == "memory":
-        return engine_of(
-            MemoryEngine(
-                on_event=on_event,
-                on_reset=on_reset,
-                on_signal=on_signal,
-                history_size=history_size,
-                lock_timeout_s=lock_timeout_s,
-            )
+        return memory_engine(
+            on_event=on_event,
+            on_reset=on_reset,
+            on_signal=on_signal,
+            history_size=history_size,
+            lock_timeout_s=lock_timeout_s,
         )
     if scheme in ("redis", "rediss"):
-        from .redis import RedisEngine  # lazy: memory:// must work without redis-py installed
+        from .redis import redis_engine  # lazy: memory:// must work without redis-py installed
 
-        return engine_of(
-            RedisEngine(
-                url,
-                on_event=on_event,
-                on_reset=on_reset,
-                on_error=on_error,
-                on_signal=on_signal,
-                prefix=prefix,
-                history_size=history_size,
-                lock_timeout_s=lock_timeout_s,
-            )
+        return redis_engine(
+            url,
+            on_event=on_event,
+            on_reset=on_reset,
+            on_error=on_error,
+            on_signal=on_signal,
+            prefix=prefix,
+            history_size=history_size,
+            lock_timeout_s=lock_timeout_s,
         )
     raise ValueError(f"unsupported engine URL {url!r}: use memory://, redis:// or rediss://")

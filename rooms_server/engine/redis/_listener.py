@@ -27,8 +27,8 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from ._util import call_safely
-from .base import ErrorCallback, EventCallback, ResetCallback, SignalCallback
+from .._util import call_safely
+from ..base import ErrorCallback, EventCallback, ResetCallback, SignalCallback
 
 logger = logging.getLogger("rooms_server.engine.redis")
 
