@@ -9,7 +9,6 @@ time, so they are exact rather than incremented. See docs/OPERATIONS.md for ever
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
@@ -17,8 +16,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
-from sqlalchemy.exc import SQLAlchemyError
 
+from rooms_server.db import errors as db_errors
 from rooms_server.protocol import CloseCode
 
 # Command latency: from the frame's arrival to its answer; SQLite commits take ~1 ms, a lock wait
@@ -131,9 +130,7 @@ def backend_of(exc: BaseException) -> str | None:
             return None
         if isinstance(seen, RedisError):
             return "engine"
-        if isinstance(seen, SQLAlchemyError | sqlite3.Error):
-            return "database"
-        if type(seen).__module__.startswith("asyncpg"):
+        if db_errors.is_database_error(seen):
             return "database"
         seen = seen.__cause__ or seen.__context__
     return None

@@ -23,6 +23,10 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+# What ``Database.read()``/``write()`` yield. Code above ``db/`` only hands it back to the query
+# functions of ``db/`` (it never runs SQL itself), so it names it here rather than importing SQLAlchemy.
+Session = AsyncSession
+
 SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON")
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 POOL_TIMEOUT_S = 5.0
