@@ -250,6 +250,8 @@ class Client:
         """
         if not self.closed:
             self.state = ClientState.CLOSED
+        elif self._after_flush is not None and (self._drain_task is None or self._drain_task.done()):
+            self._flushed()  # the first frame never went out: nothing will drain, close now
         try:
             if self.state is ClientState.CLOSING:
                 with contextlib.suppress(TimeoutError):

@@ -332,3 +332,12 @@ async def test_client_leaves_no_task_behind() -> None:
     c.close_after_flush(4003, "removed")
     await c.aclose(wait_s=0)
     assert asyncio.all_tasks() == before
+
+
+async def test_client_aclose_before_start_sends_a_pending_flush_close() -> None:
+    wire = Wire()
+    c = client(wire)
+    c.push("e", 1, "member_removed")
+    c.close_after_flush(4503, "removed")
+    await c.aclose()  # the first frame failed: start() never came
+    assert wire.closes == [(4503, "removed")] and c.state is ClientState.CLOSED

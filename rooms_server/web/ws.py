@@ -93,11 +93,14 @@ async def group_socket(ws: WebSocket) -> None:
         await conn.shut(CloseCode.UNAVAILABLE, "service unavailable; reconnect and resume")
     finally:
         expiry.cancel()
+        counted = conn.close_code
+        if counted is not None:
+            metrics.socket_closed(counted)
         # The departure runs in a task of its own (presence waits for it at shutdown), so a handler
         # cancelled here still says goodbye; the cancellation itself is never swallowed.
         leaving = presence.leave(conn)
         await conn.aclose(CLOSE_WAIT_S)  # stops accepting frames at once, then waits for its close frame
-        if conn.close_code is not None:
+        if counted is None and conn.close_code is not None:  # a close begun by aclose (a pending flush)
             metrics.socket_closed(conn.close_code)
         await asyncio.shield(leaving)
 
