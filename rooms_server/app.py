@@ -84,7 +84,7 @@ def create_app(
         metrics = Metrics()
         db = Database(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
         hub = Hub(metrics)
-        metrics.watch(sockets=hub.socket_count, groups=lambda: len(hub.groups))
+        metrics.watch(sockets=hub.socket_count, groups=lambda: len(hub.groups), fast_path=hub.fast_path_count)
         engine = create_engine(
             settings.engine_url,
             on_event=hub.on_event,
@@ -99,6 +99,8 @@ def create_app(
         live = LiveGroups(engine, db, settings, sources, metrics, clock=clock or ServerClock())
         follow = SpotifyFollow(live, SpotifyPlayer(sources.spotify), hub, engine)
         presence = Presence(hub, engine, live)
+        hub.react(presence.react)
+        hub.react(follow.react)
         presence.start()
         housekeeper = Housekeeper(
             purge_jobs(

@@ -18,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -70,7 +72,6 @@ class SpotifyFollow:
         self._delivering: set[asyncio.Task[None]] = set()
         live.observers.append(self._on_commit)
         live.follow = self
-        hub.on_notice = self._deliver_notice
 
     async def check(self, user_id: str) -> None:
         """Before an opt-in: the member's Spotify is connected with the playback scopes."""
@@ -138,6 +139,11 @@ class SpotifyFollow:
         await self.live.set_follow(group_id, user_id, False, notice=notice_id)
 
     # -- the member's notice -----------------------------------------------------------------------
+
+    def react(self, group_id: str, event: Mapping[str, Any]) -> None:
+        """The hub's reactor (wired in app.py): an opt-out's notice goes to the member's sockets."""
+        if event.get("type") == "follow_changed" and isinstance(event.get("notice"), str):
+            self._deliver_notice(group_id, str(event.get("user_id")), str(event["notice"]))
 
     def _deliver_notice(self, group_id: str, user_id: str, notice_id: str) -> None:
         if not any(conn.user_id == user_id for conn in self.hub.connections(group_id)):

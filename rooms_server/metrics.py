@@ -29,13 +29,18 @@ LOCK_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.
 class _LiveGauges(Collector):
     """Open sockets and live groups of this process, read when scraped."""
 
-    def __init__(self, sockets: Callable[[], int], groups: Callable[[], int]) -> None:
-        self._sockets, self._groups = sockets, groups
+    def __init__(self, sockets: Callable[[], int], groups: Callable[[], int], fast: Callable[[], int]) -> None:
+        self._sockets, self._groups, self._fast = sockets, groups, fast
 
     def collect(self) -> Iterator[Metric]:
         yield GaugeMetricFamily("rooms_open_sockets", "Room sockets open on this process.", value=self._sockets())
         yield GaugeMetricFamily(
             "rooms_live_groups", "Groups with at least one socket on this process.", value=self._groups()
+        )
+        yield GaugeMetricFamily(
+            "rooms_fast_path_sockets",
+            "Room sockets written straight to uvicorn's transport (web/fast_path.py); the rest use the ASGI send.",
+            value=self._fast(),
         )
 
 
@@ -96,9 +101,11 @@ class Metrics:
             registry=r,
         )
 
-    def watch(self, sockets: Callable[[], int], groups: Callable[[], int]) -> None:
-        """Report live sockets and groups from these callables (the hub's counts)."""
-        self.registry.register(_LiveGauges(sockets, groups))
+    def watch(
+        self, sockets: Callable[[], int], groups: Callable[[], int], fast_path: Callable[[], int] = lambda: 0
+    ) -> None:
+        """Report live sockets, groups and fast-path sockets from these callables (the hub's counts)."""
+        self.registry.register(_LiveGauges(sockets, groups, fast_path))
 
     def socket_closed(self, code: int) -> None:
         try:

@@ -13,12 +13,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from rooms_server import failures, protocol, rooms
+from rooms_server.client import Client
 from rooms_server.db import identity, queries
 from rooms_server.db.models import utcnow
 from rooms_server.engine.base import Engine
-from rooms_server.hub import Client, Hub
+from rooms_server.hub import Hub
 from rooms_server.live import GroupGone, LiveGroups
 from rooms_server.protocol import CloseCode
 
@@ -28,6 +31,8 @@ log = logging.getLogger(__name__)
 # moment (a timer, web/ws.py); this periodic check is the backstop for a broadcast lost in an
 # engine outage or a session deleted straight in the database.
 SESSION_CHECK_S = 10.0
+# Events after which the track-end timer is re-armed.
+TIMED_EVENTS = frozenset({"index_changed", "playback_changed", "track_removed", "track_moved", "track_added"})
 
 
 class Presence:
@@ -39,8 +44,6 @@ class Presence:
         self._timers: dict[str, asyncio.Task[None]] = {}
         self._heartbeat: asyncio.Task[None] | None = None
         self._leaving: set[asyncio.Task[None]] = set()
-        hub.on_timed_event = self.rearm
-        hub.on_group_reset = self.resync
 
     def start(self) -> None:
         self._heartbeat = asyncio.create_task(self._beat(), name="presence-heartbeat")
@@ -144,6 +147,11 @@ class Presence:
 
     # -- track-end timers ------------------------------------------------------------------------
 
+    def react(self, group_id: str, event: Mapping[str, Any]) -> None:
+        """The hub's reactor (wired in app.py): playback changes re-arm the track-end timer."""
+        if event.get("type") in TIMED_EVENTS:
+            self.rearm(group_id)
+
     def rearm(self, group_id: str) -> None:
         """(Re)schedule the advance at the end of the current track, if this process holds the group."""
         old = self._timers.pop(group_id, None)
@@ -171,14 +179,3 @@ class Presence:
                 if failure is None:
                     return
                 await asyncio.sleep(failure.retry_after_ms / 1000)
-
-    # -- continuity lost ---------------------------------------------------------------------------
-
-    def resync(self, group_id: str, conns: list[Client]) -> None:
-        """The group's history broke (Redis lost it, or a gap could not be filled): make clients reconnect.
-
-        They come back with their resume point, get ``recovered: false`` and a fresh snapshot
-        of the state rebuilt from SQL.
-        """
-        for conn in conns:
-            asyncio.ensure_future(conn.shut(CloseCode.RESYNC, "history lost; reconnect for a snapshot"))
