@@ -85,7 +85,7 @@ def create_app(
         metrics = Metrics()
         db = Database(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
         hub = Hub(metrics)
-        metrics.watch(sockets=hub.socket_count, groups=lambda: len(hub.groups))
+        metrics.watch(sockets=hub.socket_count, groups=lambda: len(hub.groups), fast_path=hub.fast_path_count)
         engine = create_engine(
             settings.engine_url,
             on_event=hub.on_event,
@@ -101,11 +101,10 @@ def create_app(
         follow = SpotifyFollow(live, SpotifyPlayer(sources.spotify), hub, engine)
         live.observers.append(follow.on_commit)  # drives the followers' Spotify after each change
         live.follow = follow  # the follow command checks the member's Spotify through it
-        hub.on_notice = follow.deliver_notice  # a follow_changed notice goes to its member's sockets
+        hub.react(follow.react)  # a follow_changed notice goes to its member's sockets
         timers = TrackEndTimers(hub, live, live.clock)
         hub.react(timers.react)  # re-armed from the events' ends_at_ms
         presence = Presence(hub, engine, live, timers)
-        hub.on_group_reset = presence.resync
         presence.start()
         housekeeper = Housekeeper(
             purge_jobs(

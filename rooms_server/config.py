@@ -112,6 +112,7 @@ class Settings:
     log_format: str = "text"  # or "json": one object per line
     log_level: str = "INFO"
     access_log: bool = True  # one line per HTTP request; off by default in production
+    fast_path: bool = True  # FAST_PATH=off: every frame through the ASGI send (web/fast_path.py)
     metrics_token: str = field(default="", repr=False)  # "" → no /metrics route
     sqlite_busy_timeout_ms: int = 5000  # how long a SQLite writer waits for the write lock
     command_id_window_s: int = 600  # a repeated client command id within this window changes nothing
@@ -174,6 +175,7 @@ class Settings:
             log_format=_choice(env, "LOG_FORMAT", ("text", "json")),
             log_level=_choice(env, "LOG_LEVEL", ("INFO", "DEBUG", "WARNING", "ERROR"), upper=True),
             access_log=_flag(env, "ACCESS_LOG", default=not production),
+            fast_path=_flag(env, "FAST_PATH", default=True),
             metrics_token=env.get("METRICS_TOKEN", "").strip(),
             sqlite_busy_timeout_ms=_int(env, "SQLITE_BUSY_TIMEOUT_MS", 5000),
             command_id_window_s=max(_int(env, "COMMAND_ID_WINDOW_S", 600), 1),

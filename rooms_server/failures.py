@@ -10,12 +10,11 @@ error carrying ``retry_after_ms`` (or closes with 4013 when the socket cannot go
 from __future__ import annotations
 
 import logging
-import sqlite3
 from typing import Literal
 
-import asyncpg  # type: ignore[import-untyped]
 from redis import exceptions as redis_errors
-from sqlalchemy import exc as sql_errors
+
+from rooms_server.db import errors as db_errors
 
 log = logging.getLogger(__name__)
 
@@ -30,27 +29,8 @@ ENGINE_ERRORS: tuple[type[BaseException], ...] = (
     redis_errors.ClusterDownError,
     redis_errors.ReadOnlyError,  # a replica promoted away from under us
 )
-DATABASE_ERRORS: tuple[type[BaseException], ...] = (
-    sql_errors.OperationalError,
-    sql_errors.InterfaceError,
-    sql_errors.TimeoutError,  # no pooled connection within the pool timeout
-    sql_errors.DBAPIError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.InterfaceError,
-    ConnectionError,  # a refused or reset connection of the database driver (not wrapped on connect)
-)
-
-# PostgreSQL restarting (57P01 admin shutdown, 57P03 cannot connect now), connections lost or refused.
-_TRANSIENT_DRIVER_ERRORS: tuple[type[BaseException], ...] = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.TooManyConnectionsError,
-    asyncpg.InterfaceError,
-    OSError,
-)
-# SQLite answers "database is locked" / "database table is locked" when the busy timeout runs out.
-_SQLITE_TRANSIENT = ("locked", "busy", "unable to open", "disk i/o")
+# The database's exception classes and their meaning belong to the database layer.
+DATABASE_ERRORS = db_errors.DATABASE_ERRORS
 
 
 class Unavailable(Exception):
@@ -77,25 +57,10 @@ def classify(exc: BaseException) -> Unavailable | None:
         return exc
     if isinstance(exc, ENGINE_ERRORS):
         return Unavailable("engine", _describe(exc))
-    if isinstance(exc, sql_errors.TimeoutError):
-        return Unavailable("database", "no database connection free in time")
-    if isinstance(exc, sql_errors.DBAPIError):
-        return Unavailable("database", _describe(exc.orig or exc)) if _transient_sql(exc) else None
-    if isinstance(exc, DATABASE_ERRORS):
-        return Unavailable("database", _describe(exc))
-    return None
-
-
-def _transient_sql(exc: sql_errors.DBAPIError) -> bool:
-    """A lost or refused connection, a server shutting down, or SQLite's busy timeout; not a bad query."""
-    if exc.connection_invalidated:
-        return True
-    orig = exc.orig
-    if isinstance(orig, sqlite3.Error) or "sqlite" in type(orig).__module__:
-        return any(word in str(orig).lower() for word in _SQLITE_TRANSIENT)
-    # SQLAlchemy's asyncpg adapter wraps the driver's exception; the driver's own is the cause.
-    cause = getattr(orig, "__cause__", None) or orig
-    return isinstance(cause, _TRANSIENT_DRIVER_ERRORS)
+    what = db_errors.outage(exc)
+    if what is None:
+        return None
+    return Unavailable("database", what if isinstance(what, str) else _describe(what))
 
 
 def _describe(exc: BaseException) -> str:

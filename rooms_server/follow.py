@@ -18,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -136,7 +138,12 @@ class SpotifyFollow:
 
     # -- the member's notice -----------------------------------------------------------------------
 
-    def deliver_notice(self, group_id: str, user_id: str, notice_id: str) -> None:
+    def react(self, group_id: str, event: Mapping[str, Any]) -> None:
+        """The hub's reactor (wired in app.py): an opt-out's notice goes to the member's sockets."""
+        if event.get("type") == "follow_changed" and isinstance(event.get("notice"), str):
+            self._deliver_notice(group_id, str(event.get("user_id")), str(event["notice"]))
+
+    def _deliver_notice(self, group_id: str, user_id: str, notice_id: str) -> None:
         if not any(conn.user_id == user_id for conn in self.hub.connections(group_id)):
             return
         task = asyncio.create_task(self._deliver(group_id, user_id, notice_id), name=f"notice-{notice_id}")

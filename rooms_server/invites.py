@@ -5,7 +5,7 @@ id of a ``groupqr`` row. Its URL, ``{PUBLIC_BASE_URL}/join/{token}``, is what th
 
 A short join code goes with every token: 6 characters from an alphabet without look-alikes
 (no 0/O, 1/I/L), typed by hand where a camera cannot scan. 31^6 ≈ 887.5 million codes; the lookup
-is rate-limited like joins, which makes guessing one useless in practice (README, "Short join codes").
+is rate-limited like joins, which makes guessing one useless in practice (docs/API.md, "Short join codes").
 
 QR library: ``qrcode`` with its ``png`` extra (PyPNG, pure Python, no Pillow). It only encodes
 standard (model 2) QR symbols, so the Micro QR trap of ``segno.make()`` cannot happen here; segno

@@ -9,7 +9,6 @@ time, so they are exact rather than incremented. See docs/OPERATIONS.md for ever
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
@@ -17,8 +16,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
-from sqlalchemy.exc import SQLAlchemyError
 
+from rooms_server.db import errors as db_errors
 from rooms_server.protocol import CloseCode
 
 # Command latency: from the frame's arrival to its answer; SQLite commits take ~1 ms, a lock wait
@@ -30,13 +29,18 @@ LOCK_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.
 class _LiveGauges(Collector):
     """Open sockets and live groups of this process, read when scraped."""
 
-    def __init__(self, sockets: Callable[[], int], groups: Callable[[], int]) -> None:
-        self._sockets, self._groups = sockets, groups
+    def __init__(self, sockets: Callable[[], int], groups: Callable[[], int], fast: Callable[[], int]) -> None:
+        self._sockets, self._groups, self._fast = sockets, groups, fast
 
     def collect(self) -> Iterator[Metric]:
         yield GaugeMetricFamily("rooms_open_sockets", "Room sockets open on this process.", value=self._sockets())
         yield GaugeMetricFamily(
             "rooms_live_groups", "Groups with at least one socket on this process.", value=self._groups()
+        )
+        yield GaugeMetricFamily(
+            "rooms_fast_path_sockets",
+            "Room sockets written straight to uvicorn's transport (web/fast_path.py); the rest use the ASGI send.",
+            value=self._fast(),
         )
 
 
@@ -97,9 +101,11 @@ class Metrics:
             registry=r,
         )
 
-    def watch(self, sockets: Callable[[], int], groups: Callable[[], int]) -> None:
-        """Report live sockets and groups from these callables (the hub's counts)."""
-        self.registry.register(_LiveGauges(sockets, groups))
+    def watch(
+        self, sockets: Callable[[], int], groups: Callable[[], int], fast_path: Callable[[], int] = lambda: 0
+    ) -> None:
+        """Report live sockets, groups and fast-path sockets from these callables (the hub's counts)."""
+        self.registry.register(_LiveGauges(sockets, groups, fast_path))
 
     def socket_closed(self, code: int) -> None:
         try:
@@ -131,9 +137,7 @@ def backend_of(exc: BaseException) -> str | None:
             return None
         if isinstance(seen, RedisError):
             return "engine"
-        if isinstance(seen, SQLAlchemyError | sqlite3.Error):
-            return "database"
-        if type(seen).__module__.startswith("asyncpg"):
+        if db_errors.is_database_error(seen):
             return "database"
         seen = seen.__cause__ or seen.__context__
     return None

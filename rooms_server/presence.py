@@ -15,10 +15,11 @@ import contextlib
 import logging
 
 from rooms_server import failures, protocol, rooms
+from rooms_server.client import Client
 from rooms_server.db import identity, queries
 from rooms_server.db.models import utcnow
 from rooms_server.engine.base import Engine
-from rooms_server.hub import Client, Hub
+from rooms_server.hub import Hub
 from rooms_server.live import GroupGone, LiveGroups
 from rooms_server.protocol import CloseCode
 from rooms_server.timers import TrackEndTimers
@@ -137,14 +138,3 @@ class Presence:
         """Remove expired entries; their users who thereby left get their member_left."""
         for user_id in await self.engine.presence.expired(group_id):
             await self.live.publish(group_id, protocol.member_left(user_id))
-
-    # -- continuity lost ---------------------------------------------------------------------------
-
-    def resync(self, group_id: str, conns: list[Client]) -> None:
-        """The group's history broke (Redis lost it, or a gap could not be filled): make clients reconnect.
-
-        They come back with their resume point, get ``recovered: false`` and a fresh snapshot
-        of the state rebuilt from SQL.
-        """
-        for conn in conns:
-            asyncio.ensure_future(conn.shut(CloseCode.RESYNC, "history lost; reconnect for a snapshot"))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from rooms_server.db.session import Database, _connect_sqlite
@@ -30,3 +32,24 @@ async def test_session_sqlite_connections_are_tuned_and_work(tmp_path: Path) -> 
             assert (await session.execute(text("PRAGMA foreign_keys"))).scalar_one() == 1
     finally:
         await database.close()
+
+
+def test_session_sqlite_connection_collected_after_its_loop_closed_stops_quietly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection garbage collected after its test's loop closed is stopped by its ``__del__``
+    with no loop running: the worker thread must end, not die raising "Event loop is closed"
+    (which pytest then pins on whatever test runs next)."""
+    died: list[threading.ExceptHookArgs] = []
+    monkeypatch.setattr(threading, "excepthook", died.append)
+    loop = asyncio.new_event_loop()
+    connection = loop.run_until_complete(_connect_sqlite(str(tmp_path / "rooms.db")))
+    asyncio.set_event_loop(loop)  # the loop stays current after closing, as test runners leave it
+    loop.close()
+    try:
+        connection.stop()  # what aiosqlite's __del__ does
+        connection._thread.join(timeout=30)
+    finally:
+        asyncio.set_event_loop(None)
+    assert not connection._thread.is_alive()
+    assert died == []

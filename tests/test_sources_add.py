@@ -193,6 +193,6 @@ def test_sources_metadata_is_cached_in_redis(
 
 def test_sources_error_codes_are_documented() -> None:
     root = Path(__file__).resolve().parents[1]
-    asyncapi, readme = (root / "docs" / "asyncapi.yaml").read_text(), (root / "README.md").read_text()
+    asyncapi, sources = (root / "docs" / "asyncapi.yaml").read_text(), (root / "docs" / "SOURCES.md").read_text()
     for code in ERROR_CODES:
-        assert f"`{code}`" in asyncapi and f"`{code}`" in readme, code
+        assert f"`{code}`" in asyncapi and f"`{code}`" in sources, code

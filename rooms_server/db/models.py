@@ -1,6 +1,6 @@
 """Durable records, named exactly as in the original schema (shared/seeds/schema-000.txt).
 
-Extensions to that schema, each in a migration of its own and listed in the README:
+Extensions to that schema, each in a migration of its own and listed in docs/SCHEMA.md:
 - ``playlists_id_unique``: makes ``tracks.playlist_id → playlists(id)`` a valid foreign key (the
   playlists key is ``(id, group_id)``; PostgreSQL and SQLite both need a unique target).
 - ``connections_user_id_group_id_unique``: one membership per user and group.

@@ -48,6 +48,13 @@ async def group_name_taken(session: AsyncSession, name: str, *, except_id: str |
     return (await session.execute(query.limit(1))).first() is not None
 
 
+async def update_group(session: AsyncSession, group: Group, *, name: str | None, is_public: bool | None) -> None:
+    """Rename and/or change the visibility of ``group`` (the fields left None are kept)."""
+    group.name = name if name is not None else group.name
+    group.is_public = is_public if is_public is not None else group.is_public
+    await session.flush()
+
+
 async def delete_group(session: AsyncSession, group_id: str) -> None:
     """Everything of the group goes: tracks, playlist, memberships, invite, speakers, chat,
     remembered command answers, then the group."""

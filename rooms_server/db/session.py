@@ -23,6 +23,10 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+# What ``Database.read()``/``write()`` yield. Code above ``db/`` only hands it back to the query
+# functions of ``db/`` (it never runs SQL itself), so it names it here rather than importing SQLAlchemy.
+Session = AsyncSession
+
 SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON")
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 POOL_TIMEOUT_S = 5.0
@@ -58,7 +62,32 @@ class _SqliteConnection(aiosqlite.Connection):
         if self._stop_requested:
             return None
         self._stop_requested = True
+        if _no_running_loop():
+            # Garbage collected after its event loop closed (``__del__``): aiosqlite would tie the
+            # stop's answer to that closed loop, and its worker thread then dies raising "Event loop
+            # is closed". Nobody awaits this stop, so it goes without an answer.
+            self._running = False
+            self._tx.put_nowait((None, self._close_and_stop))
+            return None
         return super().stop()
+
+    def _close_and_stop(self) -> object:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+        return _STOP_RUNNING
+
+
+def _no_running_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return True
+    return False
+
+
+# What ends aiosqlite's worker thread (not public; checked by tests/test_db_session.py).
+_STOP_RUNNING: object = aiosqlite.core._STOP_RUNNING_SENTINEL
 
 
 def _connect_sqlite(database: str, *, iter_chunk_size: int = 64, **kwargs: Any) -> aiosqlite.Connection:

@@ -6,15 +6,15 @@ its existence does not leak.
 
 from __future__ import annotations
 
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from rooms_server import protocol
 from rooms_server.db import queries
+from rooms_server.db.errors import Conflict
 from rooms_server.db.models import LISTENING_MODES, Group, Membership, User
+from rooms_server.db.session import Session
 from rooms_server.errors import conflict, forbidden, invalid, not_found
 from rooms_server.web.deps import current_user, db_of, json, live_of, settings_of
 from rooms_server.web.validation import Fields, clean_text, query_int, read_json_object
@@ -35,7 +35,7 @@ def group_body(group: Group, role: str | None, member_count: int | None = None) 
     return body
 
 
-async def visible_group(session: AsyncSession, group_id: str, user: User) -> tuple[Group, Membership | None]:
+async def visible_group(session: Session, group_id: str, user: User) -> tuple[Group, Membership | None]:
     """The group and the caller's membership; 404 when it does not exist or is private to others."""
     group = await queries.get_group(session, group_id)
     if group is None:
@@ -46,7 +46,7 @@ async def visible_group(session: AsyncSession, group_id: str, user: User) -> tup
     return group, member
 
 
-async def admin_group(session: AsyncSession, group_id: str, user: User) -> Group:
+async def admin_group(session: Session, group_id: str, user: User) -> Group:
     group, member = await visible_group(session, group_id, user)
     if member is None or member.role != queries.ADMIN:
         raise forbidden("Only an admin of the group can do this.")
@@ -77,7 +77,7 @@ async def create_group(request: Request) -> Response:
             if await queries.group_name_taken(session, name):
                 raise _name_taken()
             group = await queries.create_group(session, name, is_public, user.id, mode)
-    except IntegrityError:
+    except Conflict:
         raise _name_taken() from None  # lost a race with another creator of the same name
     return json(group_body(group, queries.ADMIN, 1), 201)
 
@@ -153,11 +153,9 @@ async def update_group(request: Request) -> Response:
             group = await admin_group(session, request.path_params["group_id"], user)
             if name is not None and await queries.group_name_taken(session, name, except_id=group.id):
                 raise _name_taken()
-            group.name = name if name is not None else group.name
-            group.is_public = is_public if is_public is not None else group.is_public
-            await session.flush()
+            await queries.update_group(session, group, name=name, is_public=is_public)
             count = await queries.count_members(session, group.id)
-    except IntegrityError:
+    except Conflict:
         raise _name_taken() from None
     await live_of(request).update_group(group.id, name=group.name, is_public=group.is_public)
     if listening_mode is not None:

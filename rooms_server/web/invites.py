@@ -14,16 +14,15 @@ from datetime import timedelta
 from typing import cast
 
 import anyio.to_thread
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from rooms_server import failures, invites, protocol, ratelimit
 from rooms_server.db import invites as invite_queries, queries
+from rooms_server.db.errors import Conflict
 from rooms_server.db.models import Group, GroupQR, User, utcnow
-from rooms_server.db.session import Database
+from rooms_server.db.session import Database, Session
 from rooms_server.engine.base import Engine
 from rooms_server.errors import ApiError, forbidden, not_found
 from rooms_server.live import GroupGone
@@ -47,7 +46,7 @@ def invite_body(invite: GroupQR) -> dict[str, object]:
     return {"url": invite.url, "token": invite.id, "code": invite.code, "expired_at": iso(invite.expired_at)}
 
 
-async def live_invite(session: AsyncSession, group_id: str) -> dict[str, object] | None:
+async def live_invite(session: Session, group_id: str) -> dict[str, object] | None:
     """The group's invite JSON while it is valid, else None (for the snapshot)."""
     invite = await invite_queries.invite_of_group(session, group_id)
     if invite is None or invite.expired_at <= utcnow():
@@ -66,7 +65,7 @@ async def _announce(request: Request, group_id: str, invite: GroupQR | None) -> 
         log.warning("group %s: invite_changed not published (%s)", group_id, type(exc).__name__)
 
 
-async def _free_code(session: AsyncSession) -> str:
+async def _free_code(session: Session) -> str:
     for _ in range(CODE_ATTEMPTS):
         code = invites.new_code()
         if not await invite_queries.code_taken(session, code):
@@ -74,21 +73,21 @@ async def _free_code(session: AsyncSession) -> str:
     raise ApiError(409, "conflict", "Could not find a free join code; try again.")
 
 
-async def _member_group(session: AsyncSession, group_id: str, user: User) -> Group:
+async def _member_group(session: Session, group_id: str, user: User) -> Group:
     group, member = await visible_group(session, group_id, user)
     if member is None:
         raise forbidden("Only members of the group can see its invite.")
     return group
 
 
-async def _current_invite(session: AsyncSession, group: Group) -> GroupQR:
+async def _current_invite(session: Session, group: Group) -> GroupQR:
     invite = await invite_queries.invite_of_group(session, group.id)
     if invite is None or invite.expired_at <= utcnow():
         raise not_found("invite")
     return invite
 
 
-async def _valid_invite(session: AsyncSession, token: str) -> tuple[GroupQR, Group]:
+async def _valid_invite(session: Session, token: str) -> tuple[GroupQR, Group]:
     """The invite of ``token`` and its group: 404 when unknown or revoked, 410 when expired."""
     invite = await invite_queries.invite_by_token(session, token) if invites.is_token(token) else None
     group = await queries.get_group(session, invite.group_id) if invite is not None else None
@@ -124,7 +123,7 @@ async def create_invite(request: Request) -> Response:
     url = invites.invite_url(settings.public_base_url, token)
     try:
         invite = await _replace(db_of(request), request.path_params["group_id"], user, token, url, lifetime_s)
-    except IntegrityError:  # another group took the same fresh code at the same moment
+    except Conflict:  # another group took the same fresh code at the same moment
         invite = await _replace(db_of(request), request.path_params["group_id"], user, token, url, lifetime_s)
     await _announce(request, invite.group_id, invite)
     return _no_store(json(invite_body(invite), 201))
@@ -297,7 +296,7 @@ async def join_by_invite(request: Request) -> Response:
     await _count_attempt(request, "join-invite", token[:64])
     try:
         body = await _join(db_of(request), token, user)
-    except IntegrityError:  # the same user joining at the same moment elsewhere: now a member
+    except Conflict:  # the same user joining at the same moment elsewhere: now a member
         body = await _join(db_of(request), token, user)
     return json(body)
 

@@ -150,7 +150,7 @@ COMPONENTS: dict[str, Any] = {
         "NewTrack": _obj(
             {
                 "service": {"type": "string", "enum": sorted(protocol.SERVICES)},
-                "url": {**_text(protocol.MAX_URL_CHARS), "description": "a track link of the service (README)"},
+                "url": {**_text(protocol.MAX_URL_CHARS), "description": "a track link of the service (SOURCES.md)"},
                 "title": _text(protocol.MAX_TITLE_CHARS),
                 "duration": {"type": "integer", "minimum": 1, "maximum": protocol.MAX_DURATION_S, "description": "s"},
             },

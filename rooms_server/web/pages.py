@@ -160,7 +160,7 @@ async def screen_page(request: Request) -> Response:
 
 
 async def manifest(request: Request) -> Response:
-    """The web app manifest: a phone can keep the rooms on its home screen (no service worker: see README)."""
+    """The web app manifest: a phone can keep the rooms on its home screen (no service worker: see docs/PAGES.md)."""
     body = {
         "name": "Listening Rooms",
         "short_name": "Rooms",

@@ -64,7 +64,7 @@ async def add_track(request: Request) -> Response:
       The server resolves the link's title and duration through the service (the caller's own
       connection, else the server's app credentials). title and duration are only used, and then
       required, when nobody holds credentials for the service. Link and provider errors have their
-      own codes (see the README); rate limits answer 429 with Retry-After.
+      own codes (see docs/SOURCES.md); rate limits answer 429 with Retry-After.
     security: [{bearer: []}]
     requestBody:
       content: {application/json: {schema: {$ref: '#/components/schemas/NewTrack'}}}

@@ -16,27 +16,27 @@ import logging
 import time
 import uuid
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
-from websockets.protocol import State
-from websockets.server import ServerProtocol
 
 from rooms_server import chat, failures, logs, protocol, ratelimit, rooms
 from rooms_server.auth import bearer_token, hash_token
+from rooms_server.client import Client
 from rooms_server.config import Settings
 from rooms_server.db import queries
 from rooms_server.db.models import utcnow
 from rooms_server.db.session import Database
 from rooms_server.engine.base import Engine
 from rooms_server.failures import BACKEND_ERRORS
-from rooms_server.hub import Client, Hub, Writer
+from rooms_server.hub import Hub
 from rooms_server.live import GroupGone, LiveGroups
 from rooms_server.metrics import Metrics
 from rooms_server.presence import Presence
 from rooms_server.protocol import CloseCode, ProtocolError
 from rooms_server.web.deps import session_for_token
+from rooms_server.web.fast_path import direct_writer
 from rooms_server.web.invites import live_invite
 from rooms_server.web.origins import refusal_hint
 from rooms_server.web.ws_loop import Clock, CommandLoop
@@ -91,19 +91,17 @@ async def group_socket(ws: WebSocket) -> None:
         failures.report(failure, f"socket of group {conn.group_id}")
         await conn.shut(CloseCode.UNAVAILABLE, "service unavailable; reconnect and resume")
     finally:
-        if conn.close_code is not None:
-            metrics.socket_closed(conn.close_code)
         expiry.cancel()
-        conn.closed = True
-        if conn.sender is not None:
-            conn.sender.cancel()
+        counted = conn.close_code
+        if counted is not None:
+            metrics.socket_closed(counted)
         # The departure runs in a task of its own (presence waits for it at shutdown), so a handler
         # cancelled here still says goodbye; the cancellation itself is never swallowed.
-        await asyncio.shield(presence.leave(conn))
-        # Returning closes the transport, which would drop a close frame still waiting behind unread
-        # data; a client that never reads again does not keep the handler forever.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(conn.wait_closed(), CLOSE_WAIT_S)
+        leaving = presence.leave(conn)
+        await conn.aclose(CLOSE_WAIT_S)  # stops accepting frames at once, then waits for its close frame
+        if counted is None and conn.close_code is not None:  # a close begun by aclose (a pending flush)
+            metrics.socket_closed(conn.close_code)
+        await asyncio.shield(leaving)
 
 
 async def _close_unavailable(ws: WebSocket, exc: BaseException, where: str) -> None:
@@ -121,7 +119,7 @@ def _end_at_expiry(conn: Client, expires_at: datetime) -> asyncio.TimerHandle:
     delay = max((expires_at - utcnow()).total_seconds(), 0.0)
 
     def expire() -> None:
-        asyncio.ensure_future(conn.shut(CloseCode.UNAUTHORIZED, "the token has expired"))
+        conn.shut_nowait(CloseCode.UNAUTHORIZED, "the token has expired")
 
     return asyncio.get_running_loop().call_later(delay, expire)
 
@@ -167,35 +165,10 @@ async def _handshake(ws: WebSocket, settings: Settings) -> tuple[Client, protoco
         close=ws.close,
         queue_size=settings.limits.send_queue_frames,
         token_hash=hash_token(token),
-        write=direct_writer(ws),
+        write=direct_writer(ws, enabled=settings.fast_path),
         device_key=None if hello.device_id is None else protocol.device_key(group_id, hello.device_id),
     )
     return conn, hello, expires_at
-
-
-def direct_writer(ws: WebSocket) -> Writer | None:
-    """Write ready-made frames straight to the transport when uvicorn's websockets-sansio serves us.
-
-    The hub builds one frame per event and writes the same bytes to every socket, instead of going
-    through Starlette, uvicorn and websockets once per socket (about 3 of the 8 µs a delivery cost).
-    Only where those bytes are exactly what uvicorn would write: no extension negotiated
-    (permessage-deflate is off), the socket open and its transport not paused. Anything else (another
-    server, a paused transport, a close under way) returns None or False, and the frame takes the
-    queue and ``ws.send_text`` as before.
-    """
-    proto: Any = getattr(ws._receive, "__self__", None)  # uvicorn's protocol: Starlette passes receive as is
-    conn = getattr(proto, "conn", None)
-    if type(proto).__name__ != "WebSocketsSansIOProtocol" or not isinstance(conn, ServerProtocol) or conn.extensions:
-        return None
-    transport, writable = proto.transport, proto.writable
-
-    def write(frame: bytes) -> bool:
-        if proto.close_sent or not writable.is_set() or conn.state is not State.OPEN or transport.is_closing():
-            return False
-        transport.write(frame)
-        return True
-
-    return write
 
 
 async def _receive_hello(ws: WebSocket, settings: Settings) -> protocol.Hello:

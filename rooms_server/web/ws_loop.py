@@ -20,11 +20,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rooms_server import failures, latency, protocol, rooms
+from rooms_server.client import Client
 from rooms_server.commands import Commands
 from rooms_server.config import Settings
 from rooms_server.engine.base import EngineBusy
 from rooms_server.failures import BACKEND_ERRORS
-from rooms_server.hub import Client
 from rooms_server.live import LiveGroups
 from rooms_server.metrics import Metrics
 from rooms_server.outcomes import Duplicate
