@@ -32,6 +32,7 @@ from rooms_server.presence import Presence
 from rooms_server.protocol import CloseCode
 from rooms_server.sources import Sources
 from rooms_server.sources.spotify_player import SpotifyPlayer
+from rooms_server.timers import TrackEndTimers
 from rooms_server.web import (
     error_pages,
     groups,
@@ -98,9 +99,12 @@ def create_app(
         sources = Sources.build(settings, db, engine)
         live = LiveGroups(engine, db, settings, sources, metrics, clock=clock or ServerClock())
         follow = SpotifyFollow(live, SpotifyPlayer(sources.spotify), hub, engine)
-        presence = Presence(hub, engine, live)
-        hub.react(presence.react)
-        hub.react(follow.react)
+        live.observers.append(follow.on_commit)  # drives the followers' Spotify after each change
+        live.follow = follow  # the follow command checks the member's Spotify through it
+        hub.react(follow.react)  # a follow_changed notice goes to its member's sockets
+        timers = TrackEndTimers(hub, live, live.clock)
+        hub.react(timers.react)  # re-armed from the events' ends_at_ms
+        presence = Presence(hub, engine, live, timers)
         presence.start()
         housekeeper = Housekeeper(
             purge_jobs(

@@ -1,58 +1,115 @@
-"""From a parsed client frame to a change of the group: permissions, then the right transition.
+"""The one command path, for the socket and HTTP alike: authorize → transition → durable write → publish.
 
-One small handler per command type; each returns the seq the acknowledgement carries.
+A parsed client frame (``protocol.parse_client_frame`` on the socket; web/playlist.py builds the
+same ``protocol.Add`` from an HTTP body) and its ``Actor`` go through ``Commands.execute``: the
+role check keyed by the frame's wire type (``rooms.ADMIN_ONLY``), then one small handler per frame
+class picked by an exhaustive ``match`` (mypy --strict fails on a frame class without a case,
+through ``assert_never``), which hands a pure transition from ``rooms`` to ``LiveGroups.run`` (the
+group lock, the durable write, the engine commit that publishes the events). Each handler returns
+the seq the acknowledgement carries; a refusal is a ``RoomError`` for the caller to map (the
+socket's ``error`` frame, HTTP's ``errors.room_error``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import assert_never
 
 from rooms_server import chat, protocol, rooms
-from rooms_server.db.models import User
-from rooms_server.live import Actor, LiveGroups
+from rooms_server.live import Inputs, LiveGroups
 from rooms_server.outcomes import CommandId
 from rooms_server.protocol import ClientFrame
+from rooms_server.room_state import Actor, NewTrack
 from rooms_server.rooms import Change, LiveState, RoomError
 from rooms_server.sources import SourceError, TrackInfo, described_track
 
 PresentUsers = Callable[[], Awaitable[int]]
 
 
-class Commands:
-    """Executes the commands of one socket: its user, its group, its current role."""
+class SourceRefused(RoomError):
+    """The link of an add could not be resolved; ``source`` keeps the provider's status and retry hint."""
 
-    def __init__(self, live: LiveGroups, group_id: str, actor: Actor, present_users: PresentUsers) -> None:
+    def __init__(self, source: SourceError) -> None:
+        super().__init__(source.code, source.hint)
+        self.source = source
+
+
+async def _nobody_counted() -> int:
+    return 1
+
+
+class Commands:
+    """Executes the commands of one actor in one group (a socket's user, or one HTTP request's)."""
+
+    def __init__(
+        self, live: LiveGroups, group_id: str, actor: Actor, present_users: PresentUsers = _nobody_counted
+    ) -> None:
         self.live = live
         self.group_id = group_id
         self.actor = actor
-        self.present_users = present_users
+        self.present_users = present_users  # voters present, for vote_skip
         self.command: CommandId | None = None  # the id of the command being executed, if it has one
 
     async def execute(self, frame: ClientFrame) -> int:
         """Run one command; raises RoomError (refused), Duplicate (answered before) or a backend failure."""
-        kind = type(frame).__name__
-        handler = getattr(self, f"_{kind.lower()}", None)
-        if handler is None:
-            raise RoomError("unsupported", f"{kind} is not a command")
+        if isinstance(frame, protocol.Hello | protocol.Ping):
+            raise RoomError("unsupported", f"{type(frame).__name__} is not a command")
         self.command = CommandId.of(self.actor.user_id, self.group_id, frame.id)
         if self.command is not None:
             # Outside the lock too: a retried add must not resolve its link again. The lookup
             # under the lock (LiveGroups.run) is the one that decides.
             await self.live.outcomes.check_live(self.command)
         try:
-            rooms.require_role(_WIRE_NAMES.get(kind, kind.lower()), self.actor.role)
-            seq: int = await handler(frame)
+            rooms.require_role(frame.type, self.actor.role)
+            seq: int = await self._dispatch(frame)
         except RoomError as exc:
             if self.command is not None:  # a refusal is an answer too (unless it says "try again")
                 await self.live.outcomes.record_refusal(self.command, exc.code, exc.message)
             raise
         return seq
 
+    async def _dispatch(self, frame: ClientFrame) -> int:
+        """The handler of each frame class; a new ClientFrame member without a case fails mypy."""
+        match frame:
+            case protocol.Add():
+                return await self._add(frame)
+            case protocol.Remove():
+                return await self._remove(frame)
+            case protocol.Move():
+                return await self._move(frame)
+            case protocol.Skip():
+                return await self._skip(frame)
+            case protocol.Previous():
+                return await self._previous(frame)
+            case protocol.Jump():
+                return await self._jump(frame)
+            case protocol.Play():
+                return await self._scheduled(lambda s, t: rooms.play(s, **t), durable=False)
+            case protocol.Pause():
+                return await self._scheduled(lambda s, t: rooms.pause(s, **t), durable=False)
+            case protocol.Seek():
+                return await self._seek(frame)
+            case protocol.VoteSkip():
+                return await self._vote_skip(frame)
+            case protocol.ListeningMode():
+                return await self._listening_mode(frame)
+            case protocol.MarkSpeaker():
+                return await self._mark_speaker(frame)
+            case protocol.UnmarkSpeaker():
+                return await self._unmark_speaker(frame)
+            case protocol.Follow():
+                return await self._follow(frame)
+            case protocol.Chat():
+                return await self._chat(frame)
+            case protocol.React():
+                return await self._react(frame)
+            case protocol.Hello() | protocol.Ping():
+                raise RoomError("unsupported", f"{type(frame).__name__} is not a command")
+            case _:
+                assert_never(frame)
+
     async def _state_change(self, fn: Callable[[LiveState], Change], *, durable: bool) -> int:
-        async def transition(state: LiveState, _: AsyncSession | None) -> Change:
+        async def transition(state: LiveState, _: Inputs) -> Change:
             return fn(state)
 
         return await self.live.run(self.group_id, transition, durable=durable, command=self.command)
@@ -65,7 +122,7 @@ class Commands:
         """
         lead = await self.live.lead_ms(self.group_id)
 
-        async def transition(state: LiveState, _: AsyncSession | None) -> Change:
+        async def transition(state: LiveState, _: Inputs) -> Change:
             return fn(state, {"now_ms": self.live.now_ms(), "lead_ms": lead})
 
         return await self.live.run(
@@ -73,18 +130,15 @@ class Commands:
         )
 
     async def _add(self, frame: protocol.Add) -> int:
-        track = await self._track_of(frame)
-        user = User(id=self.actor.user_id, name=self.actor.name)
-        return await self.live.add_track(
-            self.group_id,
-            user,
-            service=track.service,
-            url=track.url,
-            title=track.title,
-            duration_s=track.duration_s,
-            artwork_url=track.artwork_url,
-            command=self.command,
-        )
+        info = await self._track_of(frame)
+        actor, max_queue = self.actor, self.live.settings.limits.max_queue_tracks
+        new = NewTrack(info.service, info.title, info.duration_s, info.url, actor.user_id, actor.name, info.artwork_url)
+
+        async def add(state: LiveState, inputs: Inputs) -> Change:
+            (track,) = inputs.new_tracks  # its row, inserted in this command's transaction
+            return rooms.add_track(state, track, max_queue=max_queue)
+
+        return await self.live.run(self.group_id, add, durable=True, command=self.command, new_tracks=[new])
 
     async def _track_of(self, frame: protocol.Add) -> TrackInfo:
         """Resolve the link before taking the group's lock: the provider's latency never blocks the room."""
@@ -96,7 +150,7 @@ class Commands:
                 frame.service, frame.url, self.actor.user_id, title=frame.title, duration_s=frame.duration
             )
         except SourceError as exc:
-            raise RoomError(exc.code, exc.hint) from None
+            raise SourceRefused(exc) from None
 
     async def _remove(self, frame: protocol.Remove) -> int:
         is_admin = self.actor.role == rooms.ADMIN
@@ -121,16 +175,10 @@ class Commands:
     async def _jump(self, frame: protocol.Jump) -> int:
         return await self._scheduled(lambda s, t: rooms.jump(s, frame.track_id, **t), durable=True)
 
-    async def _play(self, frame: protocol.Play) -> int:
-        return await self._scheduled(lambda s, t: rooms.play(s, **t), durable=False)
-
-    async def _pause(self, frame: protocol.Pause) -> int:
-        return await self._scheduled(lambda s, t: rooms.pause(s, **t), durable=False)
-
     async def _seek(self, frame: protocol.Seek) -> int:
         return await self._scheduled(lambda s, t: rooms.seek(s, frame.position_ms, **t), durable=False)
 
-    async def _voteskip(self, frame: protocol.VoteSkip) -> int:
+    async def _vote_skip(self, frame: protocol.VoteSkip) -> int:
         present = max(await self.present_users(), 1)
         ratio = self.live.settings.vote_skip_ratio
         return await self._scheduled(
@@ -140,18 +188,18 @@ class Commands:
             durable=True,
         )
 
-    async def _listeningmode(self, frame: protocol.ListeningMode) -> int:
-        return await self.live.set_listening_mode(self.group_id, frame.mode)
+    async def _listening_mode(self, frame: protocol.ListeningMode) -> int:
+        return await self._state_change(lambda s: rooms.set_listening_mode(s, frame.mode), durable=True)
 
-    async def _markspeaker(self, frame: protocol.MarkSpeaker) -> int:
+    async def _mark_speaker(self, frame: protocol.MarkSpeaker) -> int:
         """The sender's own device becomes a speaker of the room (hosts only)."""
         if self.actor.device_key is None:
             raise RoomError("no_device", "this page sent no device id; reload it to mark it as a speaker")
         speaker = rooms.Speaker(self.actor.device_key, self.actor.user_id, self.actor.name)
-        return await self.live.mark_speaker(self.group_id, speaker)
+        return await self._state_change(lambda s: rooms.mark_speaker(s, speaker), durable=True)
 
-    async def _unmarkspeaker(self, frame: protocol.UnmarkSpeaker) -> int:
-        return await self.live.unmark_speaker(self.group_id, frame.device_key)
+    async def _unmark_speaker(self, frame: protocol.UnmarkSpeaker) -> int:
+        return await self._state_change(lambda s: rooms.unmark_speaker(s, frame.device_key), durable=True)
 
     async def _follow(self, frame: protocol.Follow) -> int:
         """Opt in (or out) of "play on my Spotify"; opting in first checks the member's connection."""
@@ -176,12 +224,3 @@ class Commands:
             raise RoomError("invalid_reaction", f"reactions are {' '.join(protocol.REACTIONS)}")
         event = protocol.reaction_event(self.actor.user_id, self.actor.name, emoji, chat.now_ms_precision())
         return await self.live.publish(self.group_id, event, command=self.command)
-
-
-# Dataclass names that differ from the wire `type` (used for the role check).
-_WIRE_NAMES: dict[str, Any] = {
-    "VoteSkip": "vote_skip",
-    "ListeningMode": "listening_mode",
-    "MarkSpeaker": "mark_speaker",
-    "UnmarkSpeaker": "unmark_speaker",
-}

@@ -70,8 +70,6 @@ class SpotifyFollow:
         self.engine = engine
         self._pending: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._delivering: set[asyncio.Task[None]] = set()
-        live.observers.append(self._on_commit)
-        live.follow = self
 
     async def check(self, user_id: str) -> None:
         """Before an opt-in: the member's Spotify is connected with the playback scopes."""
@@ -90,12 +88,12 @@ class SpotifyFollow:
 
     # -- driving ---------------------------------------------------------------------------------
 
-    def _on_commit(self, group_id: str, before: LiveState, after: LiveState) -> None:
+    def on_commit(self, group_id: str, before: LiveState, after: LiveState) -> None:
         for user_id in before.followers - after.followers:
             task = self._pending.pop((group_id, user_id), None)
             if task is not None:
                 task.cancel()
-        now = self.live.now_ms()
+        now = self.live.clock.now_ms()
         for user_id in after.followers:
             step = step_for(before, after, user_id, now_ms=now)
             if step is not None:
@@ -111,7 +109,7 @@ class SpotifyFollow:
         task.add_done_callback(lambda done: self._pending.pop(key, None) if self._pending.get(key) is done else None)
 
     async def _run(self, group_id: str, user_id: str, step: Step, state: LiveState) -> None:
-        delay_ms = step.at_ms - self.live.now_ms()
+        delay_ms = step.at_ms - self.live.clock.now_ms()
         if delay_ms > 0:
             await asyncio.sleep(delay_ms / 1000)
         try:
@@ -119,7 +117,7 @@ class SpotifyFollow:
                 await self.player.pause(user_id)
                 return
             assert step.uri is not None
-            position = state.playback.position_at(self.live.now_ms(), step.duration_ms)
+            position = state.playback.position_at(self.live.clock.now_ms(), step.duration_ms)
             if step.kind == "seek":
                 await self.player.seek(user_id, position)
             else:

@@ -23,24 +23,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from rooms_server import failures, protocol, rooms
 from rooms_server.clock import ServerClock
 from rooms_server.config import Settings
 from rooms_server.db import live as sql
-from rooms_server.db.models import User
+from rooms_server.db.live import LiveStore, LiveWrite
 from rooms_server.db.session import Database
 from rooms_server.engine.base import Engine, Stored
 from rooms_server.failures import BACKEND_ERRORS
 from rooms_server.latency import RoomLatency
 from rooms_server.metrics import Metrics
 from rooms_server.outcomes import CommandId, Duplicate, Outcomes, acked
+from rooms_server.room_state import NewTrack, Track
 from rooms_server.rooms import Change, LiveState, RoomError
 
 if TYPE_CHECKING:
@@ -49,7 +48,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Transition = Callable[[LiveState, AsyncSession | None], Awaitable[Change]]
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """What a transition gets besides the state: the tracks it adds, with the ids SQL gave them."""
+
+    new_tracks: tuple[Track, ...] = ()
+
+
+Transition = Callable[[LiveState, Inputs], Awaitable[Change]]
 # Called after every commit that changed the live state, with (group id, before, after); must not
 # block (the Spotify driver schedules its calls from here).
 CommitObserver = Callable[[str, LiveState, LiveState], None]
@@ -57,14 +64,6 @@ CommitObserver = Callable[[str, LiveState, LiveState], None]
 
 class GroupGone(Exception):
     """The group no longer exists in SQL."""
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    user_id: str
-    name: str
-    role: str
-    device_key: str | None = None  # the sender's device in this room (from hello's device_id)
 
 
 class LiveGroups:
@@ -82,6 +81,7 @@ class LiveGroups:
     ) -> None:
         self.engine = engine
         self.db = db
+        self.store = LiveStore(db)
         self.settings = settings
         self.sources = sources  # resolves the links of add commands; None: clients describe their tracks
         self.outcomes = Outcomes(engine, settings.command_id_window_s)
@@ -121,8 +121,7 @@ class LiveGroups:
 
     async def _rebuild(self, group_id: str, *, replace: bool) -> tuple[Stored, LiveState]:
         """Load the group from SQL under a new epoch; ``replace`` drops a live state that exists."""
-        async with self.db.read() as session:
-            state = await sql.load_state(session, group_id, self.now_ms())
+        state = await self.store.load(group_id, self.now_ms())
         if state is None:
             raise GroupGone(group_id)
         encoded = rooms.encode_state(rooms.rebuild(state))
@@ -143,21 +142,25 @@ class LiveGroups:
         durable: bool,
         lead_ms: int | None = None,
         command: CommandId | None = None,
+        new_tracks: Sequence[NewTrack] = (),
     ) -> int:
         """Apply ``transition`` under the group lock; return the seq after its events.
 
         ``lead_ms``: the lead a durable transition scheduled with; its start is re-stamped with it
-        once SQL has committed. Raises Duplicate when ``command`` was answered before, RoomError
-        when the room refuses.
+        once SQL has committed. ``new_tracks`` (durable only) get their rows, hence their ids, in
+        the command's transaction before the transition runs. Raises Duplicate when ``command`` was
+        answered before, RoomError when the room refuses.
         """
+        if new_tracks and not durable:
+            raise ValueError("tracks are only added by durable transitions")
         async with self._locked(group_id):
             if command is not None:
                 await self.outcomes.check_live(command)
             if durable:
-                seq, before, change = await self._run_durable(group_id, transition, command, lead_ms)
+                seq, before, change = await self._run_durable(group_id, transition, command, lead_ms, new_tracks)
             else:
                 stored, before = await self.current(group_id)
-                change = await transition(before, None)
+                change = await transition(before, Inputs())
                 seq = await self._commit(group_id, stored, change, command)
         if change.state is not before:
             for observe in self.observers:
@@ -165,19 +168,25 @@ class LiveGroups:
         return seq
 
     async def _run_durable(
-        self, group_id: str, transition: Transition, command: CommandId | None, lead_ms: int | None
+        self,
+        group_id: str,
+        transition: Transition,
+        command: CommandId | None,
+        lead_ms: int | None,
+        new_tracks: Sequence[NewTrack],
     ) -> tuple[int, LiveState, Change]:
         stored, state = await self.current(group_id)
         for attempt in range(2):
             try:
-                async with self.db.write() as session:
+                async with self.store.write() as write:
                     if command is not None:
-                        await self._check_durable(session, group_id, state, command)
-                    change = await transition(state, session)
-                    await sql.save_playlist(session, state, change.state)
+                        await self._check_durable(write, group_id, state, command)
+                    added = await write.add_tracks(state, new_tracks)
+                    change = await transition(state, Inputs(added))
+                    await write.save(state, change.state)
                     answer = acked(stored.seq + len(change.events))
                     if command is not None:
-                        await self.outcomes.record_durable(session, command, answer)
+                        await self.outcomes.record_durable(write, command, answer)
                 break
             except sql.StaleState:
                 # The live state lags SQL (a process died between its two commits, or a lock lease
@@ -190,13 +199,13 @@ class LiveGroups:
         await self._stall_for_tests(command)
         return await self._commit(group_id, stored, change, command, durable=True), state, change
 
-    async def _check_durable(self, session: AsyncSession, group_id: str, state: LiveState, command: CommandId) -> None:
+    async def _check_durable(self, write: LiveWrite, group_id: str, state: LiveState, command: CommandId) -> None:
         try:
-            await self.outcomes.check_durable(session, command)
+            await self.outcomes.check_durable(write, command)
         except Duplicate:
             # Answered in SQL but not in the engine: the answering process may have died before its
             # engine commit, so the live state may lag SQL; bring it up to date before answering.
-            if await sql.current_version(session, state.playlist_id) != state.version:
+            if await write.current_version(state.playlist_id) != state.version:
                 await self._rebuild(group_id, replace=True)
             raise
 
@@ -245,13 +254,13 @@ class LiveGroups:
     async def publish(self, group_id: str, *events: rooms.Event, command: CommandId | None = None) -> int:
         """Events that change no durable or live state (presence, chat, roles, reactions)."""
 
-        async def same_state(state: LiveState, _: AsyncSession | None) -> Change:
+        async def same_state(state: LiveState, _: Inputs) -> Change:
             return Change(state, list(events))
 
         return await self.run(group_id, same_state, durable=False, command=command)
 
     async def update_group(self, group_id: str, *, name: str, is_public: bool) -> int:
-        async def rename(state: LiveState, _: AsyncSession | None) -> Change:
+        async def rename(state: LiveState, _: Inputs) -> Change:
             return rooms.update_group(state, name=name, is_public=is_public)
 
         return await self.run(group_id, rename, durable=False)
@@ -269,74 +278,21 @@ class LiveGroups:
         """Move on when the current track has ended; a no-op for every process but the first."""
         lead = await self.lead_ms(group_id)
 
-        async def advance_if_ended(state: LiveState, _: AsyncSession | None) -> Change:
+        async def advance_if_ended(state: LiveState, _: Inputs) -> Change:
             return rooms.advance_if_ended(state, now_ms=self.now_ms(), lead_ms=lead)
 
         return await self.run(group_id, advance_if_ended, durable=True, lead_ms=lead)
 
     async def set_listening_mode(self, group_id: str, mode: str) -> int:
-        async def change_mode(state: LiveState, session: AsyncSession | None) -> Change:
-            assert session is not None
-            change = rooms.set_listening_mode(state, mode)
-            if change.events:
-                await sql.set_listening_mode(session, group_id, mode)
-            return change
+        """The group's listening mode (PATCH /api/groups/{id}); written to SQL by the generic save."""
+
+        async def change_mode(state: LiveState, _: Inputs) -> Change:
+            return rooms.set_listening_mode(state, mode)
 
         return await self.run(group_id, change_mode, durable=True)
 
-    async def mark_speaker(self, group_id: str, speaker: rooms.Speaker) -> int:
-        async def mark(state: LiveState, session: AsyncSession | None) -> Change:
-            assert session is not None
-            change = rooms.mark_speaker(state, speaker)
-            if change.events:
-                await sql.add_speaker(session, group_id, speaker)
-            return change
-
-        return await self.run(group_id, mark, durable=True)
-
-    async def unmark_speaker(self, group_id: str, device_key: str) -> int:
-        async def unmark(state: LiveState, session: AsyncSession | None) -> Change:
-            assert session is not None
-            change = rooms.unmark_speaker(state, device_key)
-            await sql.remove_speaker(session, group_id, device_key)
-            return change
-
-        return await self.run(group_id, unmark, durable=True)
-
     async def set_follow(self, group_id: str, user_id: str, following: bool, *, notice: str | None = None) -> int:
-        async def follow(state: LiveState, _: AsyncSession | None) -> Change:
+        async def follow(state: LiveState, _: Inputs) -> Change:
             return rooms.set_follow(state, user_id, following, notice=notice)
 
         return await self.run(group_id, follow, durable=False)
-
-    async def add_track(
-        self,
-        group_id: str,
-        actor: User,
-        *,
-        service: str,
-        url: str,
-        title: str,
-        duration_s: int,
-        artwork_url: str | None = None,
-        command: CommandId | None = None,
-    ) -> int:
-        max_queue = self.settings.limits.max_queue_tracks
-
-        async def add(state: LiveState, session: AsyncSession | None) -> Change:
-            assert session is not None
-            if len(state.tracks) >= max_queue:
-                raise RoomError("queue_full", f"the playlist holds at most {max_queue} tracks")
-            track = await sql.insert_track(
-                session,
-                state,
-                user=actor,
-                service=service,
-                title=title,
-                duration_s=duration_s,
-                url=url,
-                artwork_url=artwork_url,
-            )
-            return rooms.add_track(state, track, max_queue=max_queue)
-
-        return await self.run(group_id, add, durable=True, command=command)

@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from rooms_server.db import outcomes as sql
-from rooms_server.db.models import utcnow
+from rooms_server.db.live import LiveWrite
 from rooms_server.engine.base import Engine, Remembered
 
 log = logging.getLogger(__name__)
@@ -99,15 +97,16 @@ class Outcomes:
         if answer is not None:
             raise Duplicate(orjson.loads(answer))
 
-    async def check_durable(self, session: AsyncSession, command: CommandId) -> None:
+    async def check_durable(self, write: LiveWrite, command: CommandId) -> None:
         """Raise Duplicate when SQL holds an answer for the command (within the window)."""
-        since = utcnow() - timedelta(seconds=self.window_s)
-        answer = await sql.find(session, command.user_id, command.group_id, command.id, since)
+        since = datetime.now(UTC) - timedelta(seconds=self.window_s)
+        answer = await write.find_answer(command.user_id, command.group_id, command.id, since)
         if answer is not None:
             raise Duplicate(orjson.loads(answer))
 
-    async def record_durable(self, session: AsyncSession, command: CommandId, answer: bytes) -> None:
-        await sql.record(session, command.user_id, command.group_id, command.id, answer.decode())
+    async def record_durable(self, write: LiveWrite, command: CommandId, answer: bytes) -> None:
+        """In the command's own transaction: the answer exists exactly when the change does."""
+        await write.record_answer(command.user_id, command.group_id, command.id, answer.decode())
 
     def with_commit(self, command: CommandId | None, answer: bytes) -> Remembered | None:
         """What the engine commit keeps for the command, atomically with its events."""

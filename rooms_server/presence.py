@@ -1,4 +1,4 @@
-"""Who is in the room, and the group's clocks: presence, heartbeats, track-end timers, resyncs.
+"""Who is in the room: presence, heartbeats, the session check of open sockets, resyncs.
 
 A user is present while at least one of their sockets is registered in the engine (on any
 process). Their first socket emits ``member_joined``, their last one ``member_left``. Each process
@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
-from typing import Any
 
 from rooms_server import failures, protocol, rooms
 from rooms_server.client import Client
@@ -24,6 +22,7 @@ from rooms_server.engine.base import Engine
 from rooms_server.hub import Hub
 from rooms_server.live import GroupGone, LiveGroups
 from rooms_server.protocol import CloseCode
+from rooms_server.timers import TrackEndTimers
 
 log = logging.getLogger(__name__)
 
@@ -31,17 +30,15 @@ log = logging.getLogger(__name__)
 # moment (a timer, web/ws.py); this periodic check is the backstop for a broadcast lost in an
 # engine outage or a session deleted straight in the database.
 SESSION_CHECK_S = 10.0
-# Events after which the track-end timer is re-armed.
-TIMED_EVENTS = frozenset({"index_changed", "playback_changed", "track_removed", "track_moved", "track_added"})
 
 
 class Presence:
-    def __init__(self, hub: Hub, engine: Engine, live: LiveGroups) -> None:
+    def __init__(self, hub: Hub, engine: Engine, live: LiveGroups, timers: TrackEndTimers) -> None:
         self.hub = hub
         self.engine = engine
         self.live = live
+        self.timers = timers  # armed here when this process starts holding a group, cancelled when it stops
         self.ttl_s = live.settings.presence_ttl_s
-        self._timers: dict[str, asyncio.Task[None]] = {}
         self._heartbeat: asyncio.Task[None] | None = None
         self._leaving: set[asyncio.Task[None]] = set()
 
@@ -51,17 +48,16 @@ class Presence:
     async def stop(self) -> None:
         if self._leaving:  # let departures finish while the engine is still open
             await asyncio.wait(self._leaving, timeout=5)
-        for task in [self._heartbeat, *self._timers.values()]:
-            if task is not None:
-                task.cancel()
-        self._timers.clear()
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+        self.timers.stop()
 
     # -- joining and leaving ---------------------------------------------------------------------
 
     async def attach(self, conn: Client) -> None:
         if self.hub.add(conn):
             await self.engine.broker.subscribe(conn.group_id)
-            self.rearm(conn.group_id)
+            self.timers.arm_current(conn.group_id)
         # Entries that expired with nobody to sweep them (their process died while no other process
         # held the group) leave first: the snapshot this socket gets must not list them.
         await self._sweep(conn.group_id)
@@ -87,9 +83,7 @@ class Presence:
     async def detach(self, conn: Client) -> None:
         if self.hub.remove(conn):
             await self.engine.broker.unsubscribe(conn.group_id)
-            timer = self._timers.pop(conn.group_id, None)
-            if timer is not None:
-                timer.cancel()
+            self.timers.cancel(conn.group_id)
         user_id, remaining = await self.engine.presence.remove(conn.group_id, conn.id)
         if user_id is not None and remaining == 0:
             with contextlib.suppress(GroupGone):
@@ -144,38 +138,3 @@ class Presence:
         """Remove expired entries; their users who thereby left get their member_left."""
         for user_id in await self.engine.presence.expired(group_id):
             await self.live.publish(group_id, protocol.member_left(user_id))
-
-    # -- track-end timers ------------------------------------------------------------------------
-
-    def react(self, group_id: str, event: Mapping[str, Any]) -> None:
-        """The hub's reactor (wired in app.py): playback changes re-arm the track-end timer."""
-        if event.get("type") in TIMED_EVENTS:
-            self.rearm(group_id)
-
-    def rearm(self, group_id: str) -> None:
-        """(Re)schedule the advance at the end of the current track, if this process holds the group."""
-        old = self._timers.pop(group_id, None)
-        if old is not None and old is not asyncio.current_task():
-            old.cancel()
-        if self.hub.groups.get(group_id):
-            self._timers[group_id] = asyncio.create_task(self._advance_at_end(group_id), name=f"advance-{group_id}")
-
-    async def _advance_at_end(self, group_id: str) -> None:
-        """Advance when the current track ends; an outage is retried until the backend is back."""
-        while True:
-            try:
-                _, state = await self.live.current(group_id)
-                ends_at = rooms.track_ends_at_ms(state)
-                if ends_at is None:
-                    return
-                await asyncio.sleep(max(ends_at - self.live.now_ms(), 0) / 1000)
-                await self.live.advance(group_id)
-                return
-            except (GroupGone, asyncio.CancelledError):
-                return
-            except Exception as exc:
-                failures.log_error(log, exc, f"advancing group {group_id} failed")
-                failure = failures.classify(exc)
-                if failure is None:
-                    return
-                await asyncio.sleep(failure.retry_after_ms / 1000)

@@ -138,6 +138,33 @@ class Member:
     role: str
 
 
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who issues a command, on the socket or over HTTP: the one shape commands are checked against."""
+
+    user_id: str
+    name: str
+    role: str  # admin | member: read per command, so a promotion applies to the very next one
+    device_key: str | None = None  # the sender's device in this room (from hello's device_id)
+
+    @property
+    def member(self) -> Member:
+        return Member(self.user_id, self.name, self.role)
+
+
+@dataclass(frozen=True, slots=True)
+class NewTrack:
+    """A track a command adds, before the database gave it its id (``Track`` once it has one)."""
+
+    service: str
+    title: str
+    duration_s: int
+    url: str
+    added_by: str
+    added_by_name: str
+    artwork_url: str | None = None
+
+
 def current_track(state: LiveState) -> Track | None:
     if 0 <= state.current_index < len(state.tracks):
         return state.tracks[state.current_index]

@@ -209,6 +209,8 @@ def _playback_event(state: LiveState, cause: str | None = None) -> Event:
         "type": "playback_changed",
         "playback": playback_to_dict(state.playback),
         "track_id": _current_id(state),
+        # What the track-end timers need, so they arm from the event instead of re-reading the state.
+        "ends_at_ms": track_ends_at_ms(state),
     }
     if cause is not None:
         event["cause"] = cause
@@ -315,7 +317,7 @@ def _with_playback(state: LiveState, playback: Playback) -> Change:
 
 def add_track(state: LiveState, track: Track, *, max_queue: int) -> Change:
     if len(state.tracks) >= max_queue:
-        raise RoomError("queue_full", f"the playlist already holds {max_queue} tracks")
+        raise RoomError("queue_full", f"the playlist holds at most {max_queue} tracks")
     if any(t.id == track.id for t in state.tracks):
         raise ValueError(f"track id {track.id} is already in the playlist")  # a caller bug, not a user error
     index = len(state.tracks)

@@ -408,6 +408,7 @@ def test_skip_while_playing_starts_the_next_track_scheduled() -> None:
             "type": "playback_changed",
             "playback": rooms.playback_to_dict(Playback(True, 0, NOW + LEAD)),
             "track_id": 2,
+            "ends_at_ms": NOW + LEAD + 180_000,
             "cause": "host",
         },
     ]
@@ -524,7 +525,12 @@ def test_play_schedules_the_start_from_the_paused_position() -> None:
     change = rooms.play(state, now_ms=NOW, lead_ms=LEAD)
     assert change.state.playback == Playback(True, 12_000, NOW + LEAD)
     assert change.events == [
-        {"type": "playback_changed", "playback": rooms.playback_to_dict(change.state.playback), "track_id": 1}
+        {
+            "type": "playback_changed",
+            "playback": rooms.playback_to_dict(change.state.playback),
+            "track_id": 1,
+            "ends_at_ms": NOW + LEAD + 180_000 - 12_000,
+        }
     ]
     assert change.state.version == state.version
 
@@ -852,6 +858,34 @@ def test_transitions_keep_invariants_and_events_replay_to_the_same_state(
         moved = ids_of(before) != ids_of(state) or before.current_index != state.current_index
         assert state.version == before.version + (1 if moved or current_id(before) != current_id(state) else 0)
         assert (change.events == []) == (state == before)
+        assert_events_carry_the_track_end(before, change)
+
+
+def assert_events_carry_the_track_end(before: LiveState, change: Change) -> None:
+    """The track-end timers arm from the last playback_changed: it must hold the change's end, and
+    a change without one must leave the end where it was."""
+    ends = [e["ends_at_ms"] for e in change.events if e["type"] == "playback_changed"]
+    expected = rooms.track_ends_at_ms(change.state)
+    if ends:
+        assert ends[-1] == expected
+    else:
+        assert expected == rooms.track_ends_at_ms(before)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ops=st.lists(OPS, max_size=30), steps=st.lists(st.integers(0, 120_000), min_size=30, max_size=30))
+def test_transitions_restamped_carry_the_track_end_in_their_last_playback_event(
+    ops: list[tuple[Any, ...]], steps: list[int]
+) -> None:
+    state, now = make_state((1, 2), current=0), NOW
+    for op, step in zip(ops, steps, strict=False):
+        now += step
+        try:
+            change = rooms.restamp(state, apply_op(state, op, now), now_ms=now + 50, lead_ms=LEAD)
+        except RoomError:
+            continue
+        assert_events_carry_the_track_end(state, change)
+        state = change.state
 
 
 # -- scheduling: prior clocks, track ends, restamping ----------------------------------------------
@@ -888,6 +922,7 @@ def test_restamp_moves_a_track_start_to_after_the_durable_write() -> None:
             "type": "playback_changed",
             "playback": rooms.playback_to_dict(late.state.playback),
             "track_id": 2,
+            "ends_at_ms": NOW + 88 + LEAD + 180_000,
             "cause": "host",
         }
     ]

@@ -9,17 +9,18 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.testclient import TestClient
 
-from rooms_server import rooms
+from rooms_server import protocol, rooms
 from rooms_server.app import create_app
 from rooms_server.clock import ServerClock
+from rooms_server.commands import Commands
 from rooms_server.config import Settings
 from rooms_server.db import identity, queries
 from rooms_server.db.session import Database
 from rooms_server.engine import create_engine
-from rooms_server.live import LiveGroups
+from rooms_server.live import Inputs, LiveGroups
+from rooms_server.room_state import Actor
 from rooms_server.rooms import Change, LiveState
 from tests.helpers import Guest, make_group
 from tests.source_helpers import app_settings, source_settings, sqlite_copy
@@ -168,14 +169,17 @@ async def test_live_durable_start_is_stamped_after_the_sql_commit(
         async with db.write() as session:
             user = await identity.create_user(session, "Ann")
             group = await queries.create_group(session, "Room", False, user.id)
+        commands = Commands(live, group.id, Actor(user.id, user.name, rooms.ADMIN))
         for title in ("one", "two"):
-            await live.add_track(group.id, user, service="youtube", url="https://youtu.be/x", title=title, duration_s=9)
+            await commands.execute(
+                protocol.Add(service="youtube", url="https://youtu.be/dQw4w9WgXcQ", title=title, duration=9)
+            )
         _, state = await live.current(group.id)
         first = state.tracks[0].id
         await live.run(group.id, _play, durable=False)
         before = clock.now_ms()
 
-        async def slow_skip(state: LiveState, session: AsyncSession | None) -> Change:
+        async def slow_skip(state: LiveState, session: Inputs) -> Change:
             change = rooms.skip(state, first, now_ms=clock.now_ms(), lead_ms=400)
             clock.advance(0.088)  # the SQL commit of this skip takes 88 ms
             return change
@@ -190,7 +194,7 @@ async def test_live_durable_start_is_stamped_after_the_sql_commit(
         await db.close()
 
 
-async def _play(state: LiveState, _: AsyncSession | None) -> Change:
+async def _play(state: LiveState, _: Inputs) -> Change:
     return rooms.play(state, now_ms=state.playback.server_time_ms, lead_ms=0)
 
 

@@ -1,20 +1,29 @@
-"""The durable side of live commands: load a group's state from SQL, write playlist changes back.
+"""The durable side of live commands: load a group's state from SQL, write its changes back.
 
-Changes are written as a diff between the state before and after a command, under a
+Changes are written as one generic diff between the state before and after a command (playlist
+order, removals, current index, version; listening mode; speakers), the playlist part under a
 compare-and-set on ``playlists.version``: if another writer got there first the update matches no
 row and the whole transaction fails with ``StaleState``, so SQL is never overwritten blindly.
+
+New tracks get their ids from the database (they are row ids, increasing): ``LiveWrite.add_tracks``
+inserts their rows in the command's transaction *before* the pure transition runs, which takes the
+resulting ``Track`` values as an input (like ``now_ms``); a refused command rolls them back.
+Callers above ``db/`` see ``LiveStore`` and ``LiveWrite`` only, never a session or a row.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rooms_server.db import queries
+from rooms_server.db import outcomes, queries
 from rooms_server.db.models import Group, GroupSpeaker, Playlist, Track, User, utcnow
-from rooms_server.rooms import LiveState, Playback, Speaker, Track as LiveTrack
+from rooms_server.db.session import Database
+from rooms_server.room_state import LiveState, NewTrack, Playback, Speaker, Track as LiveTrack
 
 
 class StaleState(Exception):
@@ -72,56 +81,6 @@ async def speakers_of(session: AsyncSession, group_id: str) -> tuple[Speaker, ..
     return tuple(Speaker(key, user_id, name) for key, user_id, name in (await session.execute(query)).all())
 
 
-async def set_listening_mode(session: AsyncSession, group_id: str, mode: str) -> None:
-    await session.execute(update(Group).where(Group.id == group_id).values(listening_mode=mode))
-
-
-async def add_speaker(session: AsyncSession, group_id: str, speaker: Speaker) -> None:
-    """Idempotent: a device marked twice keeps its first row."""
-    exists = select(GroupSpeaker.device_key).where(
-        GroupSpeaker.group_id == group_id, GroupSpeaker.device_key == speaker.device_key
-    )
-    if (await session.execute(exists)).first() is None:
-        row = GroupSpeaker(group_id=group_id, device_key=speaker.device_key, user_id=speaker.user_id)
-        row.marked_at = utcnow()
-        session.add(row)
-        await session.flush()
-
-
-async def remove_speaker(session: AsyncSession, group_id: str, device_key: str) -> None:
-    await session.execute(
-        delete(GroupSpeaker).where(GroupSpeaker.group_id == group_id, GroupSpeaker.device_key == device_key)
-    )
-
-
-async def insert_track(
-    session: AsyncSession,
-    state: LiveState,
-    *,
-    user: User,
-    service: str,
-    title: str,
-    duration_s: int,
-    url: str,
-    artwork_url: str | None = None,
-) -> LiveTrack:
-    """A new row at the end of the playlist; its id is what the live event will carry."""
-    row = Track(
-        playlist_id=state.playlist_id,
-        added_by_user_id=user.id,
-        service=service,
-        title=title,
-        duration=duration_s,
-        external_url=url,
-        added_at=utcnow(),
-        position=len(state.tracks),
-        artwork_url=artwork_url,
-    )
-    session.add(row)
-    await session.flush()
-    return to_live_track(row, user.name)
-
-
 async def save_playlist(session: AsyncSession, before: LiveState, after: LiveState) -> None:
     """Write the order, removals and current index of ``after``; ``before.version`` must still hold."""
     if before.version == after.version:
@@ -146,3 +105,97 @@ async def save_playlist(session: AsyncSession, before: LiveState, after: LiveSta
 async def current_version(session: AsyncSession, playlist_id: str) -> int | None:
     result = await session.execute(select(Playlist.version).where(Playlist.id == playlist_id))
     return result.scalar_one_or_none()
+
+
+async def save_room(session: AsyncSession, before: LiveState, after: LiveState) -> None:
+    """Everything durable that changed from ``before`` to ``after``."""
+    await save_playlist(session, before, after)
+    if after.listening_mode != before.listening_mode:
+        await session.execute(
+            update(Group).where(Group.id == before.group_id).values(listening_mode=after.listening_mode)
+        )
+    if after.speakers != before.speakers:
+        await _save_speakers(session, before, after)
+
+
+async def _save_speakers(session: AsyncSession, before: LiveState, after: LiveState) -> None:
+    kept = {s.device_key for s in after.speakers}
+    gone = [s.device_key for s in before.speakers if s.device_key not in kept]
+    if gone:
+        await session.execute(
+            delete(GroupSpeaker).where(GroupSpeaker.group_id == before.group_id, GroupSpeaker.device_key.in_(gone))
+        )
+    known = {s.device_key for s in before.speakers}
+    for speaker in after.speakers:
+        if speaker.device_key not in known:
+            await _add_speaker(session, before.group_id, speaker)
+
+
+async def _add_speaker(session: AsyncSession, group_id: str, speaker: Speaker) -> None:
+    """Idempotent: a device marked twice keeps its first row."""
+    exists = select(GroupSpeaker.device_key).where(
+        GroupSpeaker.group_id == group_id, GroupSpeaker.device_key == speaker.device_key
+    )
+    if (await session.execute(exists)).first() is None:
+        row = GroupSpeaker(group_id=group_id, device_key=speaker.device_key, user_id=speaker.user_id)
+        row.marked_at = utcnow()
+        session.add(row)
+        await session.flush()
+
+
+async def insert_track(session: AsyncSession, state: LiveState, track: NewTrack, position: int) -> LiveTrack:
+    """A new row of the playlist; its id is what the live event will carry."""
+    row = Track(
+        playlist_id=state.playlist_id,
+        added_by_user_id=track.added_by,
+        service=track.service,
+        title=track.title,
+        duration=track.duration_s,
+        external_url=track.url,
+        added_at=utcnow(),
+        position=position,
+        artwork_url=track.artwork_url,
+    )
+    session.add(row)
+    await session.flush()
+    return to_live_track(row, track.added_by_name)
+
+
+class LiveWrite:
+    """One durable command's transaction, as the live core sees it (no session leaves db/)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add_tracks(self, state: LiveState, tracks: Sequence[NewTrack]) -> tuple[LiveTrack, ...]:
+        """Rows at the end of the playlist for the tracks a command adds: their ids, for the transition."""
+        start = len(state.tracks)
+        return tuple([await insert_track(self._session, state, t, start + i) for i, t in enumerate(tracks)])
+
+    async def save(self, before: LiveState, after: LiveState) -> None:
+        await save_room(self._session, before, after)
+
+    async def current_version(self, playlist_id: str) -> int | None:
+        return await current_version(self._session, playlist_id)
+
+    async def find_answer(self, user_id: str, group_id: str, command_id: str, since: datetime) -> str | None:
+        return await outcomes.find(self._session, user_id, group_id, command_id, since)
+
+    async def record_answer(self, user_id: str, group_id: str, command_id: str, answer: str) -> None:
+        await outcomes.record(self._session, user_id, group_id, command_id, answer)
+
+
+class LiveStore:
+    """The live core's door to SQL: a group's state, its durable writes, who of it is present."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def load(self, group_id: str, now_ms: int) -> LiveState | None:
+        async with self.db.read() as session:
+            return await load_state(session, group_id, now_ms)
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[LiveWrite]:
+        async with self.db.write() as session:
+            yield LiveWrite(session)

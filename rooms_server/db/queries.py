@@ -152,3 +152,18 @@ async def tracks_of(session: AsyncSession, playlist_id: str) -> list[tuple[Track
         .order_by(Track.position, Track.id)
     )
     return [(track, name) for track, name in (await session.execute(query)).all()]
+
+
+async def member_names(session: AsyncSession, group_id: str) -> list[tuple[str, str, str]]:
+    """(user id, name, role) of the group's members, in joining order: three columns, no ORM objects.
+
+    Every snapshot lists the members present, so N sockets joining read O(N²) membership rows;
+    built as ORM entities they took most of the server's time in a join storm (docs/BENCHMARKS.md).
+    """
+    query = (
+        select(User.id, User.name, Membership.role)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.group_id == group_id)
+        .order_by(Membership.joined_at, User.name)
+    )
+    return [(user_id, name, role) for user_id, name, role in (await session.execute(query)).all()]

@@ -7,13 +7,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from rooms_server import protocol
+from rooms_server.commands import Commands, SourceRefused
 from rooms_server.db import queries
 from rooms_server.errors import ApiError, not_found
+from rooms_server.room_state import Actor
 from rooms_server.rooms import RoomError
-from rooms_server.sources import SourceError
 from rooms_server.web.deps import current_user, db_of, iso, json, live_of, settings_of
 from rooms_server.web.groups import visible_group
-from rooms_server.web.services import SourceApiError, sources_of
+from rooms_server.web.services import SourceApiError
 from rooms_server.web.validation import Fields, read_json_object
 
 
@@ -96,23 +97,21 @@ async def add_track(request: Request) -> Response:
         group, member = await visible_group(session, request.path_params["group_id"], user)
     if member is None:
         raise ApiError(403, "forbidden", "Join the group to add tracks.")
+    # The socket's command path, with the same frame: one resolver, one transition, one write.
+    actor = Actor(user.id, user.name, member.role)
+    frame = protocol.Add(service=service, url=url, title=title, duration=duration)
     try:
-        track = await sources_of(request).for_add(service, url, user.id, title=title, duration_s=duration)
-    except SourceError as exc:
-        raise SourceApiError(exc) from None
-    try:
-        seq = await live_of(request).add_track(
-            group.id,
-            user,
-            service=track.service,
-            url=track.url,
-            title=track.title,
-            duration_s=track.duration_s,
-            artwork_url=track.artwork_url,
-        )
+        seq = await Commands(live_of(request), group.id, actor).execute(frame)
     except RoomError as exc:
-        raise ApiError(409, exc.code, exc.message) from None
+        raise command_error(exc) from None
     return json({"seq": seq}, 201)
+
+
+def command_error(exc: RoomError) -> ApiError:
+    """A refused command over HTTP: a link or provider failure keeps its own status, the room's are 409."""
+    if isinstance(exc, SourceRefused):
+        return SourceApiError(exc.source)
+    return ApiError(409, exc.code, exc.message)
 
 
 routes = [

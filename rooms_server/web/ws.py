@@ -18,7 +18,6 @@ import uuid
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import select
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -27,7 +26,7 @@ from rooms_server.auth import bearer_token, hash_token
 from rooms_server.client import Client
 from rooms_server.config import Settings
 from rooms_server.db import queries
-from rooms_server.db.models import Membership, User, utcnow
+from rooms_server.db.models import utcnow
 from rooms_server.db.session import Database
 from rooms_server.engine.base import Engine
 from rooms_server.failures import BACKEND_ERRORS
@@ -256,20 +255,10 @@ async def _first_frame(ws: WebSocket, conn: Client, hello: protocol.Hello) -> No
 
 
 async def _present_members(ws: WebSocket, group_id: str) -> list[rooms.Member]:
-    """``Presence.members`` reading three columns per member instead of two ORM objects.
-
-    Every snapshot lists the members present, so N sockets joining read O(N²) membership rows;
-    built as ORM entities they took most of the server's time in a join storm (docs/BENCHMARKS.md).
-    """
+    """``Presence.members`` reading three columns per member (db.queries.member_names)."""
     present = await cast(Engine, ws.state.engine).presence.users(group_id)
-    query = (
-        select(User.id, User.name, Membership.role)
-        .join(User, User.id == Membership.user_id)
-        .where(Membership.group_id == group_id)
-        .order_by(Membership.joined_at, User.name)
-    )
     async with cast(Database, ws.state.db).read() as session:
-        rows = (await session.execute(query)).all()
+        rows = await queries.member_names(session, group_id)
     return [rooms.Member(user_id, name, role) for user_id, name, role in rows if user_id in present]
 
 

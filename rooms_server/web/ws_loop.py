@@ -25,10 +25,11 @@ from rooms_server.commands import Commands
 from rooms_server.config import Settings
 from rooms_server.engine.base import EngineBusy
 from rooms_server.failures import BACKEND_ERRORS
-from rooms_server.live import Actor, LiveGroups
+from rooms_server.live import LiveGroups
 from rooms_server.metrics import Metrics
 from rooms_server.outcomes import Duplicate
 from rooms_server.protocol import ClientFrame, CloseCode, ProtocolError
+from rooms_server.room_state import Actor
 
 log = logging.getLogger(__name__)
 
