@@ -24,12 +24,14 @@ from rooms_server.db.session import Database
 from rooms_server.engine import Engine, create_engine
 from rooms_server.errors import ApiError
 from rooms_server.follow import SpotifyFollow
+from rooms_server.heartbeat import Heartbeat
 from rooms_server.housekeeping import Housekeeper, purge_jobs
 from rooms_server.hub import Hub
 from rooms_server.live import LiveGroups
 from rooms_server.metrics import Metrics
 from rooms_server.presence import Presence
 from rooms_server.protocol import CloseCode
+from rooms_server.session_check import SessionCheck
 from rooms_server.sources import Sources
 from rooms_server.sources.spotify_player import SpotifyPlayer
 from rooms_server.timers import TrackEndTimers
@@ -105,7 +107,10 @@ def create_app(
         timers = TrackEndTimers(hub, live, live.clock)
         hub.react(timers.react)  # re-armed from the events' ends_at_ms
         presence = Presence(hub, engine, live, timers)
-        presence.start()
+        heartbeat = Heartbeat(hub, engine.presence, presence, settings.presence_ttl_s)
+        heartbeat.start()
+        session_check = SessionCheck(hub, db)
+        session_check.start()
         housekeeper = Housekeeper(
             purge_jobs(
                 db,
@@ -132,6 +137,8 @@ def create_app(
         finally:
             await housekeeper.stop()
             await hub.close_all(CloseCode.SHUTDOWN, "server shutting down")
+            await session_check.stop()
+            await heartbeat.stop()
             await presence.stop()
             await follow.stop()
             await engine.close()

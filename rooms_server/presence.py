@@ -1,11 +1,9 @@
-"""Who is in the room: presence, heartbeats, the session check of open sockets, resyncs.
+"""Who is in the room: a user's first socket joins them, their last one leaves them.
 
 A user is present while at least one of their sockets is registered in the engine (on any
-process). Their first socket emits ``member_joined``, their last one ``member_left``. Each process
-refreshes its sockets' entries every third of the presence TTL and sweeps expired entries of the
-groups it holds, so a crashed process's ghosts leave within 4/3 of a TTL (PRESENCE_TTL_S): their
-entries expire at most one TTL after the crash, the next sweep comes at most TTL/3 later. A new
-socket sweeps its group before its snapshot, so the snapshot lists no expired entry.
+process). Their first socket emits ``member_joined``, their last one ``member_left``. Entries are
+kept alive and swept by the heartbeat (heartbeat.py); a new socket sweeps its group before its
+snapshot, so the snapshot lists no expired entry.
 """
 
 from __future__ import annotations
@@ -16,20 +14,13 @@ import logging
 
 from rooms_server import failures, protocol, rooms
 from rooms_server.client import Client
-from rooms_server.db import identity, queries
-from rooms_server.db.models import utcnow
+from rooms_server.db import queries
 from rooms_server.engine.base import Engine
 from rooms_server.hub import Hub
 from rooms_server.live import GroupGone, LiveGroups
-from rooms_server.protocol import CloseCode
 from rooms_server.timers import TrackEndTimers
 
 log = logging.getLogger(__name__)
-
-# A logout ends the token's sockets at once (a broadcast, hub.on_signal) and a token's expiry at its
-# moment (a timer, web/ws.py); this periodic check is the backstop for a broadcast lost in an
-# engine outage or a session deleted straight in the database.
-SESSION_CHECK_S = 10.0
 
 
 class Presence:
@@ -39,17 +30,11 @@ class Presence:
         self.live = live
         self.timers = timers  # armed here when this process starts holding a group, cancelled when it stops
         self.ttl_s = live.settings.presence_ttl_s
-        self._heartbeat: asyncio.Task[None] | None = None
         self._leaving: set[asyncio.Task[None]] = set()
-
-    def start(self) -> None:
-        self._heartbeat = asyncio.create_task(self._beat(), name="presence-heartbeat")
 
     async def stop(self) -> None:
         if self._leaving:  # let departures finish while the engine is still open
             await asyncio.wait(self._leaving, timeout=5)
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
         self.timers.stop()
 
     # -- joining and leaving ---------------------------------------------------------------------
@@ -60,7 +45,7 @@ class Presence:
             self.timers.arm_current(conn.group_id)
         # Entries that expired with nobody to sweep them (their process died while no other process
         # held the group) leave first: the snapshot this socket gets must not list them.
-        await self._sweep(conn.group_id)
+        await self.sweep(conn.group_id)
         if await self.engine.presence.add(conn.group_id, conn.id, conn.user_id, self.ttl_s) == 1:
             member = rooms.Member(conn.user_id, conn.name, conn.role)
             await self.live.publish(conn.group_id, protocol.member_joined(member))
@@ -95,8 +80,8 @@ class Presence:
         """Members present, with their names and current roles from SQL."""
         present = await self.engine.presence.users(group_id)
         async with self.live.db.read() as session:
-            rows = await queries.members(session, group_id)
-        return [rooms.Member(user.id, user.name, conn.role) for conn, user in rows if user.id in present]
+            rows = await queries.member_names(session, group_id)
+        return [rooms.Member(user_id, name, role) for user_id, name, role in rows if user_id in present]
 
     async def count(self, group_id: str) -> int:
         return len(await self.engine.presence.users(group_id))
@@ -105,36 +90,7 @@ class Presence:
         """Present members a vote to skip counts (``rooms.voters``: not the hosts)."""
         return rooms.voters(await self.members(group_id))
 
-    # -- heartbeat and sweeping ------------------------------------------------------------------
-
-    async def _beat(self) -> None:
-        while True:
-            await asyncio.sleep(min(self.ttl_s / 3, SESSION_CHECK_S))
-            for group_id in list(self.hub.groups):
-                try:
-                    await self._refresh(group_id)
-                except Exception as exc:
-                    failures.log_error(log, exc, f"presence refresh failed for group {group_id}")
-            try:
-                await self._end_revoked_sessions()
-            except Exception as exc:
-                failures.log_error(log, exc, "checking the sessions of open sockets failed")
-
-    async def _end_revoked_sessions(self) -> None:
-        """Close sockets whose token was revoked (logout) or has expired since they connected."""
-        conns = [c for group in self.hub.groups.values() for c in group if not c.closed]
-        async with self.live.db.read() as session:
-            alive = await identity.live_token_hashes(session, {c.token_hash for c in conns}, utcnow())
-        for conn in conns:
-            if conn.token_hash not in alive:
-                await conn.shut(CloseCode.UNAUTHORIZED, "the token was revoked or has expired")
-
-    async def _refresh(self, group_id: str) -> None:
-        conn_ids = [c.id for c in self.hub.connections(group_id)]
-        await self.engine.presence.touch(group_id, conn_ids, self.ttl_s)
-        await self._sweep(group_id)
-
-    async def _sweep(self, group_id: str) -> None:
+    async def sweep(self, group_id: str) -> None:
         """Remove expired entries; their users who thereby left get their member_left."""
         for user_id in await self.engine.presence.expired(group_id):
             await self.live.publish(group_id, protocol.member_left(user_id))

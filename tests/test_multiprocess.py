@@ -220,7 +220,7 @@ async def test_multiprocess_presence_killed_process_users_leave_within_ttl(start
     """After ``kill -9`` of process B, its users leave (member_left on A) within TTL + TTL/3 + 1 s.
 
     Derivation, with TTL = PRESENCE_TTL_S = 3 s: each process refreshes its sockets' presence
-    entries every TTL/3 and sweeps expired entries of its groups every TTL/3 (rooms_server/presence.py).
+    entries every TTL/3 and sweeps expired entries of its groups every TTL/3 (rooms_server/heartbeat.py).
     B's entries were last refreshed at most TTL/3 before the kill, so they expire at most TTL after
     it; A's next sweep comes at most TTL/3 later and publishes member_left. 1 s covers delivery and
     scheduling. Bound: 3 + 1 + 1 = 5 s (expected: between 2 and 4 s).

@@ -12,7 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-import rooms_server.presence
+import rooms_server.session_check
 from rooms_server.app import create_app
 from rooms_server.config import Settings
 from tests.helpers import Guest, make_group
@@ -20,14 +20,14 @@ from tests.ws_client import Phone, close_all
 
 
 def test_session_expiry_check_period_is_at_most_60_s() -> None:
-    assert rooms_server.presence.SESSION_CHECK_S <= 60
+    assert rooms_server.session_check.SESSION_CHECK_S <= 60
     assert Settings().presence_ttl_s / 3 <= 60
 
 
 def test_session_expiry_expired_token_closes_a_live_socket_4501(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, migrated_sqlite_template: Path
 ) -> None:
-    monkeypatch.setattr(rooms_server.presence, "SESSION_CHECK_S", 0.2)
+    monkeypatch.setattr(rooms_server.session_check, "SESSION_CHECK_S", 0.2)
     db = tmp_path / "rooms.db"
     shutil.copy(migrated_sqlite_template, db)
     settings = Settings(

@@ -278,9 +278,9 @@ def test_ws_revoked_token_closes_the_socket(
 ) -> None:
     import shutil
 
-    import rooms_server.presence
+    import rooms_server.session_check
 
-    monkeypatch.setattr(rooms_server.presence, "SESSION_CHECK_S", 0.2)
+    monkeypatch.setattr(rooms_server.session_check, "SESSION_CHECK_S", 0.2)
     shutil.copy(migrated_sqlite_template, tmp_path / "rooms.db")
     settings = Settings(
         database_url=f"sqlite+aiosqlite:///{tmp_path}/rooms.db",

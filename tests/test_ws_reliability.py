@@ -27,7 +27,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-import rooms_server.presence
+import rooms_server.session_check
 import rooms_server.web.ws
 from rooms_server.app import create_app
 from rooms_server.auth import hash_token
@@ -92,7 +92,7 @@ def hold_group_lock(client: TestClient, gid: str) -> Callable[[], None]:
 def make_app(tmp_path: Path, migrated_sqlite_template: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """``make_app(**settings)``: an app of this test's own on SQLite and memory://; the periodic
     session check is off (hours), so whatever closes a socket here is the mechanism under test."""
-    monkeypatch.setattr(rooms_server.presence, "SESSION_CHECK_S", 3600.0)
+    monkeypatch.setattr(rooms_server.session_check, "SESSION_CHECK_S", 3600.0)
     with contextlib.ExitStack() as stack:
 
         def start(**changes: Any) -> TestClient:
