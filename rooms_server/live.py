@@ -57,8 +57,9 @@ class Inputs:
 
 
 Transition = Callable[[LiveState, Inputs], Awaitable[Change]]
-# Called after every commit that changed the live state, with (group id, before, after); must not
-# block (the Spotify driver schedules its calls from here).
+# Called after every commit that changed the live state of a room somebody follows (``followers``:
+# members whose own Spotify plays the room), with (group id, before, after); must not block (the
+# Spotify driver schedules its calls from here). A room nobody follows never calls them.
 CommitObserver = Callable[[str, LiveState, LiveState], None]
 
 
@@ -162,7 +163,7 @@ class LiveGroups:
                 stored, before = await self.current(group_id)
                 change = await transition(before, Inputs())
                 seq = await self._commit(group_id, stored, change, command)
-        if change.state is not before:
+        if change.state is not before and (before.followers or change.state.followers):
             for observe in self.observers:
                 observe(group_id, before, change.state)
         return seq
