@@ -226,7 +226,7 @@ class CommandLoop:
     def _reply(self, text: str) -> None:
         """Answers share the socket's queue (or direct path) with events, so order is kept."""
         if not self.conn.push("", 0, text):
-            asyncio.ensure_future(self.conn.shut(CloseCode.SLOW_CONSUMER, "send queue full"))
+            self.conn.shut_nowait(CloseCode.SLOW_CONSUMER, "send queue full")
 
 
 def _replayed(answer: dict[str, Any], frame_id: str | None) -> str:
