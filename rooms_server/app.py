@@ -6,7 +6,7 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TypedDict
 
 from starlette.applications import Starlette
@@ -82,67 +82,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
-        if settings.migrate_on_start:
-            await migrate.upgrade(settings.database_url)
-        metrics = Metrics()
-        db = Database(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
-        hub = Hub(metrics)
-        metrics.watch(sockets=hub.socket_count, groups=lambda: len(hub.groups), fast_path=hub.fast_path_count)
-        engine = create_engine(
-            settings.engine_url,
-            on_event=hub.on_event,
-            on_reset=hub.on_reset,
-            on_signal=hub.on_signal,
-            on_error=lambda exc: metrics.backend_error(exc, "engine"),
-            prefix=settings.redis_prefix,
-            history_size=settings.history_size,
-        )
-        await engine.connect()
-        sources = Sources.build(settings, db, engine)
-        live = LiveGroups(engine, db, settings, sources, metrics, clock=clock or ServerClock())
-        follow = SpotifyFollow(live, SpotifyPlayer(sources.spotify), hub, engine)
-        live.observers.append(follow.on_commit)  # drives the followers' Spotify after each change
-        live.follow = follow  # the follow command checks the member's Spotify through it
-        hub.react(follow.react)  # a follow_changed notice goes to its member's sockets
-        timers = TrackEndTimers(hub, live, live.clock)
-        hub.react(timers.react)  # re-armed from the events' ends_at_ms
-        presence = Presence(hub, engine, live, timers)
-        heartbeat = Heartbeat(hub, engine.presence, presence, settings.presence_ttl_s)
-        heartbeat.start()
-        session_check = SessionCheck(hub, db)
-        session_check.start()
-        housekeeper = Housekeeper(
-            purge_jobs(
-                db,
-                invites_every_s=settings.invite_cleanup_s,
-                sessions_every_s=settings.session_cleanup_s,
-                command_id_window_s=settings.command_id_window_s,
-            ),
-            metrics,
-        )
-        housekeeper.start()
-        log.info("engine %s ready", settings.engine_url.split("@")[-1])
-        try:
-            yield {
-                "settings": settings,
-                "db": db,
-                "engine": engine,
-                "hub": hub,
-                "live": live,
-                "presence": presence,
-                "sources": sources,
-                "metrics": metrics,
-                "rate_clock": rate_clock,
-            }
-        finally:
-            await housekeeper.stop()
-            await hub.close_all(CloseCode.SHUTDOWN, "server shutting down")
-            await session_check.stop()
-            await heartbeat.stop()
-            await presence.stop()
-            await follow.stop()
-            await engine.close()
-            await db.close()
+        async with running(settings, clock=clock or ServerClock(), rate_clock=rate_clock) as state:
+            yield state
 
     routes = [
         *health.routes,
@@ -175,6 +116,75 @@ def create_app(
             Exception: _internal_error,
         },
     )
+
+
+@asynccontextmanager
+async def running(settings: Settings, *, clock: ServerClock, rate_clock: Callable[[], float]) -> AsyncIterator[State]:
+    """Every part, built in dependency order and wired here; stopped in reverse order on the way out."""
+    if settings.migrate_on_start:
+        await migrate.upgrade(settings.database_url)
+    async with AsyncExitStack() as stack:
+        metrics = Metrics()
+        db = Database(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+        stack.push_async_callback(db.close)
+        hub = Hub(metrics)
+        metrics.watch(sockets=hub.socket_count, groups=lambda: len(hub.groups), fast_path=hub.fast_path_count)
+        engine = _engine(settings, hub, metrics)
+        await engine.connect()
+        stack.push_async_callback(engine.close)
+        sources = Sources.build(settings, db, engine)
+        live = LiveGroups(engine, db, settings, sources, metrics, clock=clock)
+        follow = SpotifyFollow(live, SpotifyPlayer(sources.spotify), hub, engine)
+        live.observers.append(follow.on_commit)  # drives the followers' Spotify after each change
+        live.follow = follow  # the follow command checks the member's Spotify through it
+        hub.react(follow.react)  # a follow_changed notice goes to its member's sockets
+        stack.push_async_callback(follow.stop)
+        timers = TrackEndTimers(hub, live, live.clock)
+        hub.react(timers.react)  # re-armed from the events' ends_at_ms
+        presence = Presence(hub, engine, live, timers)
+        stack.push_async_callback(presence.stop)
+        for service in (Heartbeat(hub, engine.presence, presence, settings.presence_ttl_s), SessionCheck(hub, db)):
+            service.start()
+            stack.push_async_callback(service.stop)
+        stack.push_async_callback(hub.close_all, CloseCode.SHUTDOWN, "server shutting down")
+        housekeeper = _housekeeper(settings, db, metrics)
+        housekeeper.start()
+        stack.push_async_callback(housekeeper.stop)
+        log.info("engine %s ready", settings.engine_url.split("@")[-1])
+        yield {
+            "settings": settings,
+            "db": db,
+            "engine": engine,
+            "hub": hub,
+            "live": live,
+            "presence": presence,
+            "sources": sources,
+            "metrics": metrics,
+            "rate_clock": rate_clock,
+        }
+
+
+def _engine(settings: Settings, hub: Hub, metrics: Metrics) -> Engine:
+    """The live engine of ENGINE_URL, delivering to this process's hub."""
+    return create_engine(
+        settings.engine_url,
+        on_event=hub.on_event,
+        on_reset=hub.on_reset,
+        on_signal=hub.on_signal,
+        on_error=lambda exc: metrics.backend_error(exc, "engine"),
+        prefix=settings.redis_prefix,
+        history_size=settings.history_size,
+    )
+
+
+def _housekeeper(settings: Settings, db: Database, metrics: Metrics) -> Housekeeper:
+    jobs = purge_jobs(
+        db,
+        invites_every_s=settings.invite_cleanup_s,
+        sessions_every_s=settings.session_cleanup_s,
+        command_id_window_s=settings.command_id_window_s,
+    )
+    return Housekeeper(jobs, metrics)
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
