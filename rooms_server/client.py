@@ -79,6 +79,8 @@ class Client:
     # Set once the close begins: the socket's handler stops serving, even if the client never sends again.
     shut_down: asyncio.Event = field(init=False, default_factory=asyncio.Event)
     state: ClientState = field(init=False, default=ClientState.CONNECTING)
+    # True from CLOSING on: a plain field, not a property, because fan-out reads it per socket per event.
+    closed: bool = field(init=False, default=False)
     # Created when a frame has to wait, dropped once drained: an idle socket holds no queue and no task.
     _queue: deque[tuple[str, int, str]] | None = field(init=False, default=None)
     _drain_task: asyncio.Task[None] | None = field(init=False, default=None)
@@ -87,10 +89,6 @@ class Client:
     _dropped: tuple[str, int] | None = field(init=False, default=None)  # the newest event dropped before start
     _overflowed: bool = field(init=False, default=False)
     _finished: asyncio.Event = field(init=False, default_factory=asyncio.Event)  # the close frame is done
-
-    @property
-    def closed(self) -> bool:
-        return self.state in (ClientState.CLOSING, ClientState.CLOSED)
 
     @property
     def queued(self) -> int:
@@ -209,6 +207,7 @@ class Client:
             return
         started = self.state is ClientState.STARTED
         self.state = ClientState.CLOSING
+        self.closed = True
         self._after_flush = (code, reason)
         if started and (self._drain_task is None or self._drain_task.done()):
             self._flushed()  # nothing waits: the explaining event is already on the transport
@@ -222,6 +221,7 @@ class Client:
 
     def _begin_close(self, code: int, reason: str) -> None:
         self.state = ClientState.CLOSING
+        self.closed = True
         self.close_code = code
         self.shut_down.set()
         drain = self._drain_task
@@ -235,6 +235,7 @@ class Client:
                 await self.close(code, reason)
         finally:
             self.state = ClientState.CLOSED
+            self.closed = True
             self._finished.set()
 
     async def wait_closed(self) -> None:
@@ -250,6 +251,7 @@ class Client:
         """
         if not self.closed:
             self.state = ClientState.CLOSED
+            self.closed = True
         elif self._after_flush is not None and (self._drain_task is None or self._drain_task.done()):
             self._flushed()  # the first frame never went out: nothing will drain, close now
         try:
@@ -264,4 +266,5 @@ class Client:
             await asyncio.gather(*tasks, return_exceptions=True)
             self._drain_task = self._closing = None
             self.state = ClientState.CLOSED
+            self.closed = True
             self._finished.set()
