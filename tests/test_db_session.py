@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from queue import SimpleQueue
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 
+from rooms_server.db import session
 from rooms_server.db.session import Database, _connect_sqlite
 
 
@@ -53,3 +57,23 @@ def test_session_sqlite_connection_collected_after_its_loop_closed_stops_quietly
         asyncio.set_event_loop(None)
     assert not connection._thread.is_alive()
     assert died == []
+
+
+def test_session_sqlite_worker_drops_answers_for_a_closed_loop_and_carries_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An operation that finishes after its loop closed (a test's or a shut-down app's) has nobody
+    to answer: the worker drops the answer (a result or an error) and serves the next one."""
+    died: list[threading.ExceptHookArgs] = []
+    monkeypatch.setattr(threading, "excepthook", died.append)
+    loop = asyncio.new_event_loop()
+    future = loop.create_future()
+    loop.close()
+    tx: SimpleQueue[tuple[asyncio.Future[Any] | None, Callable[[], Any]]] = SimpleQueue()
+    served: list[str] = []
+    tx.put((future, lambda: served.append("result")))
+    tx.put((future, lambda: 1 / 0))
+    tx.put((None, lambda: session._STOP_RUNNING))
+    worker = threading.Thread(target=session._worker, args=(tx,))
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive()
+    assert died == [] and served == ["result"] and not future.done()

@@ -13,9 +13,12 @@ each give up after POOL_TIMEOUT_S.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from queue import SimpleQueue
 from typing import Any
 
 import aiosqlite
@@ -53,10 +56,15 @@ class _SqliteConnection(aiosqlite.Connection):
     torn down at shutdown), stopping it by force. aiosqlite's ``close`` then stops the worker thread
     a second time and awaits an answer from a thread that already left: that future never resolves
     and the event loop cannot finish (seen as a TestClient that hangs at exit). A second stop is a
-    no-op here instead.
+    no-op here instead. Its worker thread is a daemon (as SQLAlchemy makes aiosqlite's own) and
+    drops answers for a loop that has closed (``_worker``).
     """
 
     _stop_requested = False
+
+    def __init__(self, connector: Callable[[], sqlite3.Connection], iter_chunk_size: int) -> None:
+        super().__init__(connector, iter_chunk_size)
+        self._thread = threading.Thread(target=_worker, args=(self._tx,), daemon=True)
 
     def stop(self) -> asyncio.Future[Any] | None:
         if self._stop_requested:
@@ -76,6 +84,36 @@ class _SqliteConnection(aiosqlite.Connection):
             self._connection.close()
             self._connection = None
         return _STOP_RUNNING
+
+
+def _worker(tx: SimpleQueue[tuple[asyncio.Future[Any] | None, Callable[[], Any]]]) -> None:
+    """aiosqlite's worker loop, except that an answer for a loop that has closed is dropped.
+
+    aiosqlite hands each answer to the awaiting loop with ``call_soon_threadsafe``, which raises once
+    that loop is closed (a test's or a shut-down app's), and then raises again handing the error
+    over: the worker thread dies with "Event loop is closed". Nobody can await on a closed loop, so
+    the answer goes nowhere instead, and the thread carries on until it is stopped.
+    """
+    while True:
+        future, function = tx.get()
+        try:
+            result = function()
+        except BaseException as exc:  # noqa: B036 - handed to the awaiting task, as aiosqlite does
+            _answer(future, aiosqlite.core.set_exception, exc)
+            continue
+        _answer(future, aiosqlite.core.set_result, result)
+        if result is _STOP_RUNNING:
+            return
+
+
+def _answer(future: asyncio.Future[Any] | None, setter: Callable[[asyncio.Future[Any], Any], None], value: Any) -> None:
+    if future is None:
+        return
+    loop = future.get_loop()
+    if loop.is_closed():
+        return
+    with contextlib.suppress(RuntimeError):  # it closed between the check and the call
+        loop.call_soon_threadsafe(setter, future, value)
 
 
 def _no_running_loop() -> bool:
@@ -98,7 +136,6 @@ def _connect_sqlite(database: str, *, iter_chunk_size: int = 64, **kwargs: Any) 
         return connection
 
     proxy: aiosqlite.Connection = _SqliteConnection(connector, iter_chunk_size)
-    proxy._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own connections
     return proxy
 
 
