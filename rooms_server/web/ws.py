@@ -227,7 +227,7 @@ async def _first_frame(ws: WebSocket, conn: Client, hello: protocol.Hello) -> No
             if not conn.start(resume.epoch, resume.seq + len(events)):
                 await conn.shut(CloseCode.SLOW_CONSUMER, "send queue full")
             return
-    members = await _present_members(ws, conn.group_id)
+    members = await cast(Presence, ws.state.presence).members(conn.group_id)
     db = cast(Database, ws.state.db)
     async with db.read() as session:
         invite = await live_invite(session, conn.group_id)
@@ -252,14 +252,6 @@ async def _first_frame(ws: WebSocket, conn: Client, hello: protocol.Hello) -> No
     await ws.send_text(frame)
     if not conn.start(stored.epoch, stored.seq):
         await conn.shut(CloseCode.SLOW_CONSUMER, "send queue full")
-
-
-async def _present_members(ws: WebSocket, group_id: str) -> list[rooms.Member]:
-    """``Presence.members`` reading three columns per member (db.queries.member_names)."""
-    present = await cast(Engine, ws.state.engine).presence.users(group_id)
-    async with cast(Database, ws.state.db).read() as session:
-        rows = await queries.member_names(session, group_id)
-    return [rooms.Member(user_id, name, role) for user_id, name, role in rows if user_id in present]
 
 
 async def _serve(ws: WebSocket, conn: Client, settings: Settings) -> None:
