@@ -146,6 +146,48 @@ class Follow:
     id: str | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueSettingsChange:
+    """A host changes some of the room's queue settings (queue_rules.QueueSettings); None: unchanged."""
+
+    type: ClassVar[str] = "queue_settings"
+    queue_mode: str | None = None  # in_order | fair_turns
+    repeat: str | None = None  # off | one | all
+    autoplay: bool | None = None
+    autoplay_avoid_last: int | None = None
+    who_may_add: str | None = None  # everyone | hosts
+    max_queued_per_member: int | None = None  # 0: no limit
+    max_track_s: int | None = None  # 0: no limit
+    replay_block_min: int | None = None  # 0: no limit
+    id: str | None = None
+
+    def changes(self) -> dict[str, str | int | bool]:
+        """The settings this frame names, by their QueueSettings field names."""
+        named = {
+            "queue_mode": self.queue_mode,
+            "repeat": self.repeat,
+            "autoplay": self.autoplay,
+            "autoplay_avoid_last": self.autoplay_avoid_last,
+            "who_may_add": self.who_may_add,
+            "max_queued_per_member": self.max_queued_per_member,
+            "max_track_s": self.max_track_s,
+            "replay_block_min": self.replay_block_min,
+        }
+        return {name: value for name, value in named.items() if value is not None}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Shuffle:
+    type: ClassVar[str] = "shuffle"  # the upcoming tracks, in a random order
+    id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Unshuffle:
+    type: ClassVar[str] = "unshuffle"  # the upcoming tracks, back in the order they were added
+    id: str | None = None
+
+
 ClientFrame: TypeAlias = (
     Hello
     | Add
@@ -165,4 +207,7 @@ ClientFrame: TypeAlias = (
     | MarkSpeaker
     | UnmarkSpeaker
     | Follow
+    | QueueSettingsChange
+    | Shuffle
+    | Unshuffle
 )

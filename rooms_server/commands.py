@@ -15,10 +15,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import assert_never
 
-from rooms_server import chat, protocol, rooms
+from rooms_server import chat, protocol, queue_transitions, rooms
 from rooms_server.live import Inputs, LiveGroups
 from rooms_server.outcomes import CommandId
 from rooms_server.protocol import ClientFrame
+from rooms_server.queue_rules import HOSTS_ADD
 from rooms_server.room_state import Actor, NewTrack
 from rooms_server.rooms import Change, LiveState, RoomError
 from rooms_server.sources import SourceError, TrackInfo, described_track
@@ -103,6 +104,14 @@ class Commands:
                 return await self._chat(frame)
             case protocol.React():
                 return await self._react(frame)
+            case protocol.QueueSettingsChange():
+                return await self._queue_settings(frame)
+            case protocol.Shuffle():
+                return await self._state_change(
+                    lambda s: queue_transitions.shuffle(s, queue_transitions.shuffle_seed(s)), durable=True
+                )
+            case protocol.Unshuffle():
+                return await self._state_change(queue_transitions.unshuffle, durable=True)
             case protocol.Hello() | protocol.Ping():
                 raise RoomError("unsupported", f"{type(frame).__name__} is not a command")
             case _:
@@ -130,15 +139,34 @@ class Commands:
         )
 
     async def _add(self, frame: protocol.Add) -> int:
+        await self._may_add()
         info = await self._track_of(frame)
         actor, max_queue = self.actor, self.live.settings.limits.max_queue_tracks
         new = NewTrack(info.service, info.title, info.duration_s, info.url, actor.user_id, actor.name, info.artwork_url)
 
         async def add(state: LiveState, inputs: Inputs) -> Change:
             (track,) = inputs.new_tracks  # its row, inserted in this command's transaction
-            return rooms.add_track(state, track, max_queue=max_queue)
+            by = rooms.Adding(
+                is_host=actor.role == rooms.ADMIN,
+                now_ms=self.live.now_ms(),
+                last_played_ms=inputs.last_played.get(new.url),
+            )
+            return rooms.add_track(state, track, max_queue=max_queue, by=by)
 
         return await self.live.run(self.group_id, add, durable=True, command=self.command, new_tracks=[new])
+
+    async def _queue_settings(self, frame: protocol.QueueSettingsChange) -> int:
+        """Durable and scheduled: turning autoplay on in a room with nothing current starts a track."""
+        changes = frame.changes()
+        return await self._scheduled(lambda s, _: queue_transitions.set_queue_settings(s, changes), durable=True)
+
+    async def _may_add(self) -> None:
+        """A curated room refuses a guest's add before its link is resolved (the lock's check decides)."""
+        if self.actor.role == rooms.ADMIN:
+            return
+        _, state = await self.live.current(self.group_id)
+        if state.queue.who_may_add == HOSTS_ADD:
+            raise RoomError("hosts_only", "only hosts add tracks in this room; vote and chat instead")
 
     async def _track_of(self, frame: protocol.Add) -> TrackInfo:
         """Resolve the link before taking the group's lock: the provider's latency never blocks the room."""

@@ -23,12 +23,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from rooms_server import failures, protocol, rooms
+from rooms_server import autoplay, failures, protocol, rooms
 from rooms_server.clock import ServerClock
 from rooms_server.config import Settings
 from rooms_server.db import live as sql
@@ -51,9 +51,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Inputs:
-    """What a transition gets besides the state: the tracks it adds, with the ids SQL gave them."""
+    """What a transition gets besides the state, read in its own transaction: the tracks it adds,
+    with the ids SQL gave them, and when each of their links last played in the room."""
 
     new_tracks: tuple[Track, ...] = ()
+    last_played: Mapping[str, int] = field(default_factory=dict)  # url → ms since the epoch
 
 
 Transition = Callable[[LiveState, Inputs], Awaitable[Change]]
@@ -162,6 +164,8 @@ class LiveGroups:
             else:
                 stored, before = await self.current(group_id)
                 change = await transition(before, Inputs())
+                if change.played:  # a play ending is durable history: the transition must be too
+                    raise ValueError("a live-only transition ended a play")
                 seq = await self._commit(group_id, stored, change, command)
         if change.state is not before and (before.followers or change.state.followers):
             for observe in self.observers:
@@ -183,8 +187,12 @@ class LiveGroups:
                     if command is not None:
                         await self._check_durable(write, group_id, state, command)
                     added = await write.add_tracks(state, new_tracks)
-                    change = await transition(state, Inputs(added))
-                    await write.save(state, change.state)
+                    last_played = await write.last_played(state.group_id, [t.url for t in new_tracks])
+                    change = await transition(state, Inputs(added, last_played))
+                    change = await autoplay.follow_up(
+                        write, state, change, now_ms=self.now_ms(), lead_ms=lead_ms or self.settings.playback_lead_ms
+                    )
+                    await write.save(state, change.state, change.played)
                     answer = acked(stored.seq + len(change.events))
                     if command is not None:
                         await self.outcomes.record_durable(write, command, answer)

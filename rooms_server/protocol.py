@@ -31,15 +31,19 @@ from rooms_server.client_frames import (
     Ping as Ping,
     Play as Play,
     Previous as Previous,
+    QueueSettingsChange as QueueSettingsChange,
     React as React,
     Remove as Remove,
     Resume as Resume,
     Seek as Seek,
+    Shuffle as Shuffle,
     Skip as Skip,
     UnmarkSpeaker as UnmarkSpeaker,
+    Unshuffle as Unshuffle,
     VoteSkip as VoteSkip,
 )
 from rooms_server.fields import MAX_SAFE_INT as MAX_SAFE_INT, FieldError, Fields, clean_text
+from rooms_server.queue_rules import QUEUE_MODES, REPEAT_MODES, WHO_MAY_ADD
 from rooms_server.rooms import (
     LISTENING_MODES,
     Event,
@@ -49,6 +53,7 @@ from rooms_server.rooms import (
     member_to_dict,
     playback_to_dict,
     queue_ended,
+    queue_to_dict,
     speaker_to_dict,
     track_to_dict,
 )
@@ -218,6 +223,29 @@ def _cleaned(text: str | None) -> str | None:
     return None if text is None else clean_text(text) or None
 
 
+# Bounds of the queue settings a host may set (0 turns a limit off).
+MAX_AUTOPLAY_AVOID = 100
+MAX_QUEUED_PER_MEMBER = 1000
+MAX_REPLAY_BLOCK_MIN = 24 * 60
+
+
+def _queue_settings(f: Fields, _: int) -> QueueSettingsChange:
+    frame = QueueSettingsChange(
+        queue_mode=f.choice("queue_mode", QUEUE_MODES) if f.has("queue_mode") else None,
+        repeat=f.choice("repeat", REPEAT_MODES) if f.has("repeat") else None,
+        autoplay=f.boolean("autoplay") if f.has("autoplay") else None,
+        autoplay_avoid_last=f.optional_integer("autoplay_avoid_last", lo=0, hi=MAX_AUTOPLAY_AVOID),
+        who_may_add=f.choice("who_may_add", WHO_MAY_ADD) if f.has("who_may_add") else None,
+        max_queued_per_member=f.optional_integer("max_queued_per_member", lo=0, hi=MAX_QUEUED_PER_MEMBER),
+        max_track_s=f.optional_integer("max_track_s", lo=0, hi=MAX_DURATION_S),
+        replay_block_min=f.optional_integer("replay_block_min", lo=0, hi=MAX_REPLAY_BLOCK_MIN),
+        id=f.frame_id,
+    )
+    if not frame.changes():
+        raise FieldError("queue_settings: name at least one setting")
+    return frame
+
+
 def _track_id(f: Fields, key: str) -> int:
     return f.integer(key, lo=1)
 
@@ -247,6 +275,9 @@ _PARSERS: dict[str, _Parser] = {
         device_key=f.pattern("device_key", DEVICE_KEY, "32 lowercase hex characters"), id=f.frame_id
     ),
     "follow": lambda f, _: Follow(following=f.boolean("following"), id=f.frame_id),
+    "queue_settings": _queue_settings,
+    "shuffle": lambda f, _: Shuffle(id=f.frame_id),
+    "unshuffle": lambda f, _: Unshuffle(id=f.frame_id),
 }
 CLIENT_FRAME_TYPES: frozenset[str] = frozenset(_PARSERS)
 
@@ -321,6 +352,7 @@ def _room(state: LiveState, votes_needed: int) -> dict[str, Any]:
         "speakers": [speaker_to_dict(s) for s in state.speakers],
         "followers": sorted(state.followers),
         "queue_ended": queue_ended(state),
+        "queue": queue_to_dict(state.queue),
     }
 
 

@@ -7,10 +7,13 @@ from typing import Any
 
 import orjson
 
+from rooms_server.queue_rules import QueueSettings
+
 # Bumped when the encoded layout changes: states outlive a deploy in Redis, and a state the new
 # code cannot read must be rebuilt from SQL rather than misread. 2: scheduled pauses and seeks
-# (Playback.prior), listening mode, speakers, Spotify followers.
-STATE_FORMAT = 2
+# (Playback.prior), listening mode, speakers, Spotify followers. 3: queue settings, the start of
+# the current play.
+STATE_FORMAT = 3
 
 EVERYONE = "everyone"  # every phone that joined plays the room
 SPEAKER = "speaker"  # only the devices marked as the room's speaker play; the others are remotes
@@ -114,10 +117,46 @@ class LiveState:
     listening_mode: str = EVERYONE  # durable (groups.listening_mode)
     speakers: tuple[Speaker, ...] = ()  # durable (group_speakers), sorted by device key
     followers: frozenset[str] = frozenset()  # user ids whose own Spotify follows the room (live only)
+    queue: QueueSettings = QueueSettings()  # durable (groups' queue columns)
+    # When the current track's play began on the room's clock (its first start), None while it has
+    # not started: what the history row written when the play ends says. Live only: a play cut off
+    # by a rebuild of the live state is not recorded.
+    play_started_ms: int | None = None
 
     @property
     def current_track(self) -> Track | None:
         return current_track(self)
+
+
+# How a play ended, as the history keeps it: played to its end, moved on by a host (skip, previous,
+# jump, a restart), voted off, or removed from the playlist while it played.
+ENDED, SKIPPED, VOTED, REMOVED = "ended", "skipped", "voted", "removed"
+PLAY_OUTCOMES = (ENDED, SKIPPED, VOTED, REMOVED)
+
+
+@dataclass(frozen=True, slots=True)
+class Play:
+    """One play of a track that ended: what a transition hands to the durable history."""
+
+    track: Track
+    started_ms: int  # server clock (ms since the Unix epoch)
+    ended_ms: int
+    played_ms: int  # the position it reached (a seek counts as played), at most its duration
+    outcome: str  # one of PLAY_OUTCOMES
+
+
+@dataclass(frozen=True, slots=True)
+class PlayedTrack:
+    """A play as the history returns it to the live core (autoplay picks from these)."""
+
+    service: str
+    title: str
+    duration_s: int
+    url: str
+    added_by: str
+    added_by_name: str
+    artwork_url: str | None
+    started_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +246,19 @@ def member_to_dict(member: Member) -> dict[str, Any]:
     return {"user_id": member.user_id, "name": member.name, "role": member.role}
 
 
+def queue_to_dict(queue: QueueSettings) -> dict[str, Any]:
+    return {
+        "queue_mode": queue.queue_mode,
+        "repeat": queue.repeat,
+        "autoplay": queue.autoplay,
+        "autoplay_avoid_last": queue.autoplay_avoid_last,
+        "who_may_add": queue.who_may_add,
+        "max_queued_per_member": queue.max_queued_per_member,
+        "max_track_s": queue.max_track_s,
+        "replay_block_min": queue.replay_block_min,
+    }
+
+
 def encode_state(state: LiveState) -> bytes:
     return orjson.dumps(
         {
@@ -223,6 +275,8 @@ def encode_state(state: LiveState) -> bytes:
             "listening_mode": state.listening_mode,
             "speakers": [speaker_to_dict(s) for s in state.speakers],
             "followers": sorted(state.followers),
+            "queue": queue_to_dict(state.queue),
+            "play_started_ms": state.play_started_ms,
         }
     )
 
@@ -245,6 +299,8 @@ def decode_state(data: bytes) -> LiveState:
         listening_mode=raw["listening_mode"],
         speakers=tuple(Speaker(**s) for s in raw["speakers"]),
         followers=frozenset(raw["followers"]),
+        queue=QueueSettings(**raw["queue"]),
+        play_started_ms=raw["play_started_ms"],
     )
 
 

@@ -17,14 +17,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any, TypeAlias
 
+from rooms_server import queue_rules
 from rooms_server.room_state import (
+    ENDED,
     EVERYONE,
     LISTENING_MODES,
+    REMOVED,
+    SKIPPED,
     SPEAKER,
     STATE_FORMAT,
+    VOTED,
     Clock,
     LiveState,
     Member,
+    Play,
     Playback,
     Speaker,
     Track,
@@ -33,6 +39,7 @@ from rooms_server.room_state import (
     encode_state,
     member_to_dict,
     playback_to_dict,
+    queue_to_dict,
     speaker_to_dict,
     track_to_dict,
 )
@@ -47,6 +54,7 @@ __all__ = [
     "MEMBER",
     "SPEAKER",
     "STATE_FORMAT",
+    "Adding",
     "Change",
     "Clock",
     "Event",
@@ -60,6 +68,7 @@ __all__ = [
     "advance_if_ended",
     "current_track",
     "decode_state",
+    "index_event",
     "encode_state",
     "jump",
     "mark_speaker",
@@ -68,9 +77,11 @@ __all__ = [
     "needed_votes",
     "pause",
     "play",
+    "playback_event",
     "playback_to_dict",
     "previous",
     "queue_ended",
+    "queue_to_dict",
     "rebuild",
     "remove_track",
     "require_role",
@@ -92,7 +103,21 @@ ADMIN = "admin"
 MEMBER = "member"
 # Remove is not here: members may remove the tracks they added (checked in remove_track).
 ADMIN_ONLY: frozenset[str] = frozenset(
-    {"skip", "previous", "jump", "play", "pause", "seek", "move", "listening_mode", "mark_speaker", "unmark_speaker"}
+    {
+        "skip",
+        "previous",
+        "jump",
+        "play",
+        "pause",
+        "seek",
+        "move",
+        "listening_mode",
+        "mark_speaker",
+        "unmark_speaker",
+        "queue_settings",
+        "shuffle",
+        "unshuffle",
+    }
 )
 MAX_SPEAKERS = 8
 
@@ -110,6 +135,7 @@ ERROR_CODES: frozenset[str] = frozenset(
         "too_many_speakers",
         "no_device",  # mark_speaker from a page that named no device (commands.py)
         "invalid_reaction",  # a react outside protocol.REACTIONS (commands.py)
+        *queue_rules.REFUSAL_CODES,  # an add the room's queue settings refuse
     }
 )
 
@@ -131,6 +157,7 @@ class Change:
 
     state: LiveState
     events: list[Event]
+    played: tuple[Play, ...] = ()  # plays this change ended, for the durable history
 
 
 def require_role(command_type: str, role: str) -> None:
@@ -178,7 +205,7 @@ def rebuild(state: LiveState) -> LiveState:
     """
     index = min(max(state.current_index, 0), len(state.tracks))
     playback = Playback(is_playing=False, position_ms=0, server_time_ms=state.playback.server_time_ms)
-    return replace(state, current_index=index, playback=playback, votes=frozenset())
+    return replace(state, current_index=index, playback=playback, votes=frozenset(), play_started_ms=None)
 
 
 # -- event bodies --------------------------------------------------------------------------------
@@ -194,7 +221,7 @@ def queue_ended(state: LiveState) -> bool:
     return bool(state.tracks) and state.current_index >= len(state.tracks)
 
 
-def _index_event(state: LiveState, cause: str) -> Event:
+def index_event(state: LiveState, cause: str) -> Event:
     return {
         "type": "index_changed",
         "index": state.current_index,
@@ -204,7 +231,7 @@ def _index_event(state: LiveState, cause: str) -> Event:
     }
 
 
-def _playback_event(state: LiveState, cause: str | None = None) -> Event:
+def playback_event(state: LiveState, cause: str | None = None) -> Event:
     event: Event = {
         "type": "playback_changed",
         "playback": playback_to_dict(state.playback),
@@ -285,50 +312,107 @@ def _switch_to(
     vote keeps ``vote``, so that everyone sees the skip was voted), and the room stops.
     """
     playing = state.playback.is_playing and index < len(tracks)
+    playback = _started(playing, 0, now_ms=now_ms, lead_ms=lead_ms)
     new = replace(
         state,
         tracks=tracks,
         current_index=index,
-        playback=_started(playing, 0, now_ms=now_ms, lead_ms=lead_ms),
+        playback=playback,
         votes=frozenset(),
         version=state.version + 1,
+        play_started_ms=playback.server_time_ms if playing else None,
     )
     ended = queue_ended(new)
     index_cause = "queue_end" if ended and cause != "vote" else cause
-    events = [_index_event(new, index_cause), _playback_event(new, "queue_end" if ended else cause)]
+    events = [index_event(new, index_cause), playback_event(new, "queue_end" if ended else cause)]
     if state.votes:
         events.append(_votes_event(new, needed=None))
-    return Change(new, events)
+    return Change(new, events, _ended_play(state, now_ms, cause))
 
 
-def _restart(state: LiveState, *, now_ms: int, lead_ms: int) -> Change:
-    return _with_playback(state, _started(state.playback.is_playing, 0, now_ms=now_ms, lead_ms=lead_ms))
+# What the history says of a play a transition ends, by the transition's cause.
+_OUTCOMES = {"end": ENDED, "host": SKIPPED, "vote": VOTED, "removed": REMOVED}
+
+
+def _ended_play(state: LiveState, now_ms: int, cause: str) -> tuple[Play, ...]:
+    """The current play of ``state`` as it ends now; none when the track had not started playing."""
+    track = current_track(state)
+    started = state.play_started_ms
+    if track is None or started is None or now_ms < started:
+        return ()
+    played_ms = state.playback.position_at(now_ms, track.duration_ms)
+    return (Play(track, started, now_ms, played_ms, _OUTCOMES[cause]),)
+
+
+def _restart(state: LiveState, *, now_ms: int, lead_ms: int, cause: str = "host") -> Change:
+    """The current track from 0: the play that was on ends, and a new one starts if the room plays."""
+    playing = state.playback.is_playing
+    playback = _started(playing, 0, now_ms=now_ms, lead_ms=lead_ms)
+    played = _ended_play(state, now_ms, cause)
+    if playback == state.playback and not played:
+        return Change(state, [])
+    new = replace(state, playback=playback, play_started_ms=playback.server_time_ms if playing else None)
+    return Change(new, [playback_event(new, "repeat" if cause == "end" else None)], played)
 
 
 def _with_playback(state: LiveState, playback: Playback) -> Change:
     if playback == state.playback:
         return Change(state, [])
     new = replace(state, playback=playback)
-    return Change(new, [_playback_event(new)])
+    return Change(new, [playback_event(new)])
 
 
 # -- transitions ---------------------------------------------------------------------------------
 
 
-def add_track(state: LiveState, track: Track, *, max_queue: int) -> Change:
+@dataclass(frozen=True, slots=True)
+class Adding:
+    """Who adds a track and what the history knows of it: what the queue's limits are checked against."""
+
+    is_host: bool
+    now_ms: int
+    last_played_ms: int | None = None  # when the track (by its link) last played in the room
+
+
+def add_track(state: LiveState, track: Track, *, max_queue: int, by: Adding) -> Change:
+    """Add a track where the queue mode puts it: at the end, or at its adder's fair turn."""
     if len(state.tracks) >= max_queue:
         raise RoomError("queue_full", f"the playlist holds at most {max_queue} tracks")
     if any(t.id == track.id for t in state.tracks):
         raise ValueError(f"track id {track.id} is already in the playlist")  # a caller bug, not a user error
-    index = len(state.tracks)
-    new = replace(state, tracks=(*state.tracks, track), version=state.version + 1)
+    _check_queue_limits(state, track, by)
+    if current_track(state) is None:
+        index = len(state.tracks)
+    else:
+        upcoming = [t.added_by for t in state.tracks[state.current_index + 1 :]]
+        index = state.current_index + 1 + queue_rules.insert_position(state.queue, upcoming, track.added_by)
+    tracks = (*state.tracks[:index], track, *state.tracks[index:])
+    new = replace(state, tracks=tracks, version=state.version + 1)
     events: list[Event] = [{"type": "track_added", "track": track_to_dict(track), "index": index}]
     if state.current_index == index:  # nothing was current: the new track is, paused at 0
-        new = replace(new, playback=Playback(False, 0, state.playback.server_time_ms))
-        events.append(_index_event(new, "added"))
+        new = replace(new, playback=Playback(False, 0, state.playback.server_time_ms), play_started_ms=None)
+        events.append(index_event(new, "added"))
         if new.playback != state.playback:
-            events.append(_playback_event(new))
+            events.append(playback_event(new))
     return Change(new, events)
+
+
+def _check_queue_limits(state: LiveState, track: Track, by: Adding) -> None:
+    current = current_track(state)
+    last_played = by.last_played_ms
+    if current is not None and current.url == track.url and state.play_started_ms is not None:
+        last_played = by.now_ms  # the track playing now counts as just played
+    queued = sum(1 for t in state.tracks[state.current_index + 1 :] if t.added_by == track.added_by)
+    refusal = queue_rules.refuse_add(
+        state.queue,
+        is_host=by.is_host,
+        queued_by_adder=queued,
+        duration_s=track.duration_s,
+        last_played_ms=last_played,
+        now_ms=by.now_ms,
+    )
+    if refusal is not None:
+        raise RoomError(refusal.code, refusal.message)
 
 
 def remove_track(state: LiveState, track_id: int, *, by_user: str, is_admin: bool, now_ms: int, lead_ms: int) -> Change:
@@ -339,11 +423,11 @@ def remove_track(state: LiveState, track_id: int, *, by_user: str, is_admin: boo
     removed: Event = {"type": "track_removed", "track_id": track_id}
     if index == state.current_index:  # the next track (now at the same index) becomes current
         change = _switch_to(state, tracks, index, now_ms=now_ms, lead_ms=lead_ms, cause="removed")
-        return Change(change.state, [removed, *change.events])
+        return Change(change.state, [removed, *change.events], change.played)
     # Removing a track before the current one shifts the index so the same track stays current.
     shift = 1 if index < state.current_index else 0
     new = replace(state, tracks=tracks, current_index=state.current_index - shift, version=state.version + 1)
-    return Change(new, [removed, _index_event(new, "removed")] if shift else [removed])
+    return Change(new, [removed, index_event(new, "removed")] if shift else [removed])
 
 
 def move_track(state: LiveState, track_id: int, after_track_id: int | None) -> Change:
@@ -362,7 +446,7 @@ def move_track(state: LiveState, track_id: int, after_track_id: int | None) -> C
     new = replace(state, tracks=tracks, current_index=current_index, version=state.version + 1)
     events: list[Event] = [{"type": "track_moved", "track_id": track_id, "after_track_id": after_track_id, "index": at}]
     if current_index != state.current_index:
-        events.append(_index_event(new, "moved"))
+        events.append(index_event(new, "moved"))
     return Change(new, events)
 
 
@@ -370,7 +454,8 @@ def skip(state: LiveState, expected_track_id: int, *, now_ms: int, lead_ms: int,
     _expect_current(state, expected_track_id)
     if state.current_track is None:  # only reachable with expected None, which the type excludes
         raise RoomError("stale_track", "the queue has already ended")
-    return _switch_to(state, state.tracks, state.current_index + 1, now_ms=now_ms, lead_ms=lead_ms, cause=cause)
+    index = queue_rules.after_skip(state.current_index, len(state.tracks), state.queue.repeat)
+    return _switch_to(state, state.tracks, index, now_ms=now_ms, lead_ms=lead_ms, cause=cause)
 
 
 def previous(state: LiveState, expected_track_id: int | None, *, now_ms: int, lead_ms: int) -> Change:
@@ -401,7 +486,10 @@ def play(state: LiveState, *, now_ms: int, lead_ms: int) -> Change:
     position = min(max(playback.clock.at(at), 0), track.duration_ms)
     if position >= track.duration_ms:  # paused at the very end: it would end the moment it starts
         position = 0
-    return _with_playback(state, _scheduled(playback, Clock(True, position, at), now_ms=now_ms))
+    change = _with_playback(state, _scheduled(playback, Clock(True, position, at), now_ms=now_ms))
+    if state.play_started_ms is None:  # the track's first start: its play begins at that instant
+        return Change(replace(change.state, play_started_ms=at), change.events)
+    return change
 
 
 def pause(state: LiveState, *, now_ms: int, lead_ms: int) -> Change:
@@ -445,7 +533,10 @@ def advance_if_ended(state: LiveState, *, now_ms: int, lead_ms: int) -> Change:
     track = current_track(state)
     if ends_at is None or track is None or now_ms < ends_at:
         return Change(state, [])
-    return skip(state, track.id, now_ms=now_ms, lead_ms=lead_ms, cause="end")
+    index = queue_rules.after_end(state.current_index, len(state.tracks), state.queue.repeat)
+    if index == state.current_index:  # repeat one: the same track plays again, as a new play
+        return _restart(state, now_ms=now_ms, lead_ms=lead_ms, cause="end")
+    return _switch_to(state, state.tracks, index, now_ms=now_ms, lead_ms=lead_ms, cause="end")
 
 
 def restamp(before: LiveState, change: Change, *, now_ms: int, lead_ms: int) -> Change:
@@ -460,12 +551,13 @@ def restamp(before: LiveState, change: Change, *, now_ms: int, lead_ms: int) -> 
     at = now_ms + lead_ms if playback.is_playing else now_ms
     if at == playback.server_time_ms:
         return change
-    new = replace(change.state, playback=replace(playback, server_time_ms=at))
+    started = at if change.state.play_started_ms == playback.server_time_ms else change.state.play_started_ms
+    new = replace(change.state, playback=replace(playback, server_time_ms=at), play_started_ms=started)
     # The playback event is rebuilt with the new instant; its cause stays.
     events = [
-        {**event, **_playback_event(new)} if event["type"] == "playback_changed" else event for event in change.events
+        {**event, **playback_event(new)} if event["type"] == "playback_changed" else event for event in change.events
     ]
-    return Change(new, events)
+    return Change(new, events, change.played)
 
 
 def set_listening_mode(state: LiveState, mode: str) -> Change:

@@ -44,6 +44,7 @@ MEMBER_MAY = {
     ("GET", "/api/groups/{group_id}"),
     ("GET", "/api/groups/{group_id}/members"),
     ("GET", "/api/groups/{group_id}/playlist"),
+    ("GET", "/api/groups/{group_id}/history"),
     ("POST", "/api/groups/{group_id}/tracks"),
     ("GET", "/api/groups/{group_id}/invite"),
     ("GET", "/api/groups/{group_id}/invite/qr.png"),

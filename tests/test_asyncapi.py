@@ -13,8 +13,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from jsonschema import Draft7Validator, ValidationError
 
-from rooms_server import protocol, rooms
+from rooms_server import protocol, queue_transitions, rooms
 from rooms_server.protocol import CloseCode, ProtocolError, parse_client_frame
+from rooms_server.queue_rules import QueueSettings
 from rooms_server.rooms import Member
 from tests.asyncapi_frames import (
     CLIENT,
@@ -27,7 +28,7 @@ from tests.asyncapi_frames import (
     validate_server_frame,
 )
 from tests.test_protocol import VALID_FRAMES, mutants
-from tests.test_rooms import LEAD, NOW, make_state, make_track, remove
+from tests.test_rooms import HOST, LEAD, NOW, make_state, make_track, remove
 
 MESSAGES: dict[str, Any] = load_document()["components"]["messages"]
 
@@ -107,8 +108,8 @@ def test_asyncapi_spotify_player_codes_are_documented_for_errors_and_notices() -
 def room_events() -> list[dict[str, Any]]:
     """Event bodies from every transition, including the edge cases (ended queue, cleared votes)."""
     changes = [
-        rooms.add_track(make_state(()), make_track(9), max_queue=5),
-        rooms.add_track(make_state((), position_ms=5), make_track(9), max_queue=5),
+        rooms.add_track(make_state(()), make_track(9), max_queue=5, by=HOST),
+        rooms.add_track(make_state((), position_ms=5), make_track(9), max_queue=5, by=HOST),
         remove(make_state(current=1, votes=frozenset({"u1"})), 2),
         remove(make_state(current=2), 1),
         remove(make_state(current=2, playing=True), 3),
@@ -131,7 +132,14 @@ def room_events() -> list[dict[str, Any]]:
         rooms.update_group(make_state(), name="New name", is_public=True),
         rooms.vote_skip(make_state(current=2), "u1", 3, present_users=1, ratio=0.5, now_ms=NOW, lead_ms=LEAD),
         rooms.skip(make_state(current=2, playing=True), 3, now_ms=NOW, lead_ms=LEAD),
-        rooms.add_track(make_state((1,), current=1), make_track(9), max_queue=5),
+        rooms.add_track(make_state((1,), current=1), make_track(9), max_queue=5, by=HOST),
+        queue_transitions.set_queue_settings(make_state(), {"repeat": "all", "autoplay": True}),
+        queue_transitions.shuffle(make_state((1, 2, 3, 4), current=0), seed=1),
+        queue_transitions.unshuffle(make_state((1, 4, 3, 2), current=0)),
+        queue_transitions.autoplay(make_state((1,), current=1), make_track(9), playing=True, now_ms=NOW, lead_ms=LEAD),
+        rooms.advance_if_ended(
+            replace(make_state(playing=True), queue=QueueSettings(repeat="one")), now_ms=NOW + 10**6, lead_ms=LEAD
+        ),
     ]
     member = Member(user_id="u1", name="Ann", role="member")
     hub_bodies = [

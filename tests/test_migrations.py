@@ -25,6 +25,7 @@ TABLES = {
     "command_results",
     "group_speakers",
     "chat_messages",
+    "playback_history",
 }
 
 

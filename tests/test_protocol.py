@@ -90,6 +90,34 @@ VALID_FRAMES: list[tuple[dict[str, Any], protocol.ClientFrame]] = [
     ),
     ({"type": "follow", "following": True}, Follow(following=True)),
     ({"type": "follow", "following": False, "id": "f"}, Follow(following=False, id="f")),
+    ({"type": "queue_settings", "repeat": "all"}, protocol.QueueSettingsChange(repeat="all")),
+    (
+        {
+            "type": "queue_settings",
+            "id": "q",
+            "queue_mode": "fair_turns",
+            "repeat": "one",
+            "autoplay": True,
+            "autoplay_avoid_last": 0,
+            "who_may_add": "hosts",
+            "max_queued_per_member": 0,
+            "max_track_s": 86_400,
+            "replay_block_min": 1440,
+        },
+        protocol.QueueSettingsChange(
+            queue_mode="fair_turns",
+            repeat="one",
+            autoplay=True,
+            autoplay_avoid_last=0,
+            who_may_add="hosts",
+            max_queued_per_member=0,
+            max_track_s=86_400,
+            replay_block_min=1440,
+            id="q",
+        ),
+    ),
+    ({"type": "shuffle"}, protocol.Shuffle()),
+    ({"type": "unshuffle", "id": "u"}, protocol.Unshuffle(id="u")),
 ]
 
 
@@ -430,6 +458,27 @@ def test_hello_device_id_and_ping_rtt_are_bounded() -> None:
         assert refused({"type": "ping", "client_time": 1, "rtt_ms": bad_rtt}).code == "bad_frame"
     assert refused({"type": "listening_mode", "mode": "loud"}).code == "bad_frame"
     assert refused({"type": "follow", "following": 1}).code == "bad_frame"
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "queue_settings"},  # names no setting
+        {"type": "queue_settings", "repeat": "twice"},
+        {"type": "queue_settings", "queue_mode": "random"},
+        {"type": "queue_settings", "autoplay": 1},
+        {"type": "queue_settings", "who_may_add": "guests"},
+        {"type": "queue_settings", "max_queued_per_member": -1},
+        {"type": "queue_settings", "max_track_s": 86_401},
+        {"type": "queue_settings", "replay_block_min": 1441},
+        {"type": "queue_settings", "autoplay_avoid_last": 101},
+        {"type": "queue_settings", "repeat": None},
+        {"type": "queue_settings", "repeat": "all", "volume": 3},
+        {"type": "shuffle", "seed": 4},
+    ],
+)
+def test_parse_client_frame_refuses_bad_queue_frames(frame: dict[str, Any]) -> None:
+    assert refused(frame).code == "bad_frame"
     assert refused({"type": "unmark_speaker", "device_key": "A" * 32}).code == "bad_frame"
 
 

@@ -22,6 +22,7 @@ from rooms_server.rooms import (
 
 NOW = 1_700_000_000_000
 LEAD = 800
+HOST = rooms.Adding(is_host=True, now_ms=NOW)  # hosts are exempt from the queue limits
 
 
 def make_track(track_id: int, *, by: str = "u1", duration_s: int = 180) -> Track:
@@ -126,7 +127,7 @@ def test_encode_state_round_trip_holds_for_any_state(
 
 
 def test_decode_state_refuses_another_format() -> None:
-    data = rooms.encode_state(make_state()).replace(b'"format":2', b'"format":99')
+    data = rooms.encode_state(make_state()).replace(b'"format":3', b'"format":99')
     with pytest.raises(ValueError):
         rooms.decode_state(data)
 
@@ -159,6 +160,9 @@ def test_require_role_host_commands_are_exactly_these() -> None:
         "listening_mode",
         "mark_speaker",
         "unmark_speaker",
+        "queue_settings",
+        "shuffle",
+        "unshuffle",
     }
 
 
@@ -167,7 +171,7 @@ def test_require_role_host_commands_are_exactly_these() -> None:
 
 def test_add_track_appends_and_bumps_version() -> None:
     state = make_state()
-    change = rooms.add_track(state, make_track(9), max_queue=10)
+    change = rooms.add_track(state, make_track(9), max_queue=10, by=HOST)
     assert ids_of(change.state) == [1, 2, 3, 9]
     assert change.state.version == state.version + 1
     assert change.state.current_index == 0
@@ -175,7 +179,7 @@ def test_add_track_appends_and_bumps_version() -> None:
 
 
 def test_add_track_to_empty_playlist_becomes_current_paused_at_zero() -> None:
-    change = rooms.add_track(make_state(()), make_track(5), max_queue=10)
+    change = rooms.add_track(make_state(()), make_track(5), max_queue=10, by=HOST)
     assert current_id(change.state) == 5
     assert change.state.playback == Playback(False, 0, NOW)
     assert types_of(change) == ["track_added", "index_changed"]
@@ -189,7 +193,7 @@ def test_add_track_to_empty_playlist_becomes_current_paused_at_zero() -> None:
 
 
 def test_add_track_after_queue_ended_becomes_current() -> None:
-    change = rooms.add_track(make_state(current=3), make_track(4), max_queue=10)
+    change = rooms.add_track(make_state(current=3), make_track(4), max_queue=10, by=HOST)
     assert current_id(change.state) == 4
     assert change.events[1] == {
         "type": "index_changed",
@@ -201,20 +205,20 @@ def test_add_track_after_queue_ended_becomes_current() -> None:
 
 
 def test_add_track_resets_a_stray_playback_when_it_becomes_current() -> None:
-    change = rooms.add_track(make_state((), position_ms=500), make_track(5), max_queue=10)
+    change = rooms.add_track(make_state((), position_ms=500), make_track(5), max_queue=10, by=HOST)
     assert change.state.playback.position_ms == 0
     assert types_of(change) == ["track_added", "index_changed", "playback_changed"]
 
 
 def test_add_track_refuses_a_full_queue() -> None:
     with pytest.raises(RoomError) as exc:
-        rooms.add_track(make_state(), make_track(9), max_queue=3)
+        rooms.add_track(make_state(), make_track(9), max_queue=3, by=HOST)
     assert exc.value.code == "queue_full"
 
 
 def test_add_track_duplicate_id_is_a_caller_bug() -> None:
     with pytest.raises(ValueError):
-        rooms.add_track(make_state(), make_track(2), max_queue=10)
+        rooms.add_track(make_state(), make_track(2), max_queue=10, by=HOST)
 
 
 # -- remove -------------------------------------------------------------------------------------
@@ -810,7 +814,7 @@ def apply_op(state: LiveState, op: tuple[Any, ...], now: int) -> Change:
     pick = ids[a % len(ids)]
     cur = current_id(state)
     ops = {
-        "add": lambda: rooms.add_track(state, make_track(new_id, by=f"u{a % 3}"), max_queue=8),
+        "add": lambda: rooms.add_track(state, make_track(new_id, by=f"u{a % 3}"), max_queue=8, by=HOST),
         "remove": lambda: remove(state, pick, by=f"u{b % 3}", admin=b % 2 == 0),
         "move": lambda: rooms.move_track(state, pick, None if b % 4 == 0 else ids[b % len(ids)]),
         "skip": lambda: rooms.skip(state, cur if b % 5 and cur is not None else pick, now_ms=now, lead_ms=LEAD),
@@ -1026,7 +1030,7 @@ def test_encode_state_keeps_prior_mode_speakers_and_followers() -> None:
 
 
 def test_decode_state_refuses_the_previous_format() -> None:
-    old = rooms.encode_state(make_state()).replace(b'"format":2', b'"format":1')
+    old = rooms.encode_state(make_state()).replace(b'"format":3', b'"format":2')
     with pytest.raises(ValueError):
         rooms.decode_state(old)
 

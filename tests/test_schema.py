@@ -19,6 +19,14 @@ COLUMNS = {
         ("name", "VARCHAR(1000)", True),
         ("is_public", "BOOLEAN", True),
         ("listening_mode", "VARCHAR(8)", True),
+        ("queue_mode", "VARCHAR(10)", True),
+        ("repeat_mode", "VARCHAR(3)", True),
+        ("autoplay", "BOOLEAN", True),
+        ("autoplay_avoid_last", "INTEGER", True),
+        ("who_may_add", "VARCHAR(8)", True),
+        ("max_queued_per_member", "INTEGER", True),
+        ("max_track_s", "INTEGER", True),
+        ("replay_block_min", "INTEGER", True),
     ],
     "playlists": [
         ("id", "CHAR(32)", True),
@@ -68,6 +76,21 @@ COLUMNS = {
         ("text", "TEXT", True),
         ("sent_at", "DATETIME", True),
     ],
+    "playback_history": [
+        ("id", "INTEGER", True),
+        ("group_id", "CHAR(32)", True),
+        ("track_id", "INTEGER", False),
+        ("added_by_user_id", "CHAR(32)", True),
+        ("service", "VARCHAR(12)", True),
+        ("title", "VARCHAR(512)", True),
+        ("duration", "INTEGER", True),
+        ("external_url", "TEXT", True),
+        ("artwork_url", "TEXT", False),
+        ("started_at", "DATETIME", True),
+        ("ended_at", "DATETIME", True),
+        ("played_ms", "INTEGER", True),
+        ("outcome", "VARCHAR(8)", True),
+    ],
     "auth_sessions": [
         ("id", "CHAR(32)", True),
         ("user_id", "CHAR(32)", True),
@@ -98,6 +121,9 @@ CONSTRAINTS = {
         "groups_pk": "PRIMARY KEY (id)",
         "groups_name_unique": "UNIQUE (name)",
         "groups_listening_mode_check": "CHECK (listening_mode IN ('everyone', 'speaker'))",
+        "groups_queue_mode_check": "CHECK (queue_mode IN ('in_order', 'fair_turns'))",
+        "groups_repeat_mode_check": "CHECK (repeat_mode IN ('off', 'one', 'all'))",
+        "groups_who_may_add_check": "CHECK (who_may_add IN ('everyone', 'hosts'))",
     },
     "playlists": {
         "playlists_pk": "PRIMARY KEY (id, group_id)",
@@ -132,6 +158,13 @@ CONSTRAINTS = {
         "chat_messages_group_id_fkey": "FOREIGN KEY(group_id) REFERENCES groups (id)",
         "chat_messages_user_id_fkey": "FOREIGN KEY(user_id) REFERENCES users (id)",
     },
+    "playback_history": {
+        "playback_history_pk": "PRIMARY KEY AUTOINCREMENT",
+        "playback_history_group_id_fkey": "FOREIGN KEY(group_id) REFERENCES groups (id)",
+        "playback_history_added_by_user_id_fkey": "FOREIGN KEY(added_by_user_id) REFERENCES users (id)",
+        "playback_history_outcome_check": "CHECK (outcome IN ('ended', 'skipped', 'voted', 'removed'))",
+        "playback_history_played_ms_check": "CHECK (played_ms >= 0)",
+    },
     "auth_sessions": {
         "auth_sessions_pk": "PRIMARY KEY (id)",
         "auth_sessions_user_id_fkey": "FOREIGN KEY(user_id) REFERENCES users (id)",
@@ -158,6 +191,8 @@ INDEXES = {
     "idx_groupqr_expired_at": ("groupqr", ["expired_at"]),
     "idx_command_results_created_at": ("command_results", ["created_at"]),
     "idx_chat_messages_group_id": ("chat_messages", ["group_id", "id"]),
+    "idx_playback_history_group_id": ("playback_history", ["group_id", "id"]),
+    "idx_playback_history_group_id_url": ("playback_history", ["group_id", "external_url", "ended_at"]),
 }
 
 
@@ -197,7 +232,7 @@ def test_schema_recommended_indexes(schema: sqlite3.Connection, index: str) -> N
 
 
 def test_schema_autoincrement_ids_are_rowid_aliases(schema: sqlite3.Connection) -> None:
-    for table in ("tracks", "user_credentials", "chat_messages"):
+    for table in ("tracks", "user_credentials", "chat_messages", "playback_history"):
         pk = [row for row in schema.execute(f"PRAGMA table_info({table})").fetchall() if row[5]]
         assert [(row[1], row[2]) for row in pk] == [("id", "INTEGER")]
         assert f"id INTEGER NOT NULL CONSTRAINT {table}_pk PRIMARY KEY AUTOINCREMENT" in _sql(schema, table)

@@ -20,10 +20,11 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rooms_server.db import outcomes, queries
+from rooms_server.db import history, outcomes, queries
 from rooms_server.db.models import Group, GroupSpeaker, Playlist, Track, User, utcnow
 from rooms_server.db.session import Database
-from rooms_server.room_state import LiveState, NewTrack, Playback, Speaker, Track as LiveTrack
+from rooms_server.queue_rules import QueueSettings
+from rooms_server.room_state import LiveState, NewTrack, Play, Playback, PlayedTrack, Speaker, Track as LiveTrack
 
 
 class StaleState(Exception):
@@ -68,7 +69,34 @@ async def load_state(session: AsyncSession, group_id: str, now_ms: int) -> LiveS
         votes=frozenset(),
         listening_mode=group.listening_mode,
         speakers=speakers,
+        queue=queue_settings(group),
     )
+
+
+def queue_settings(group: Group) -> QueueSettings:
+    return QueueSettings(
+        queue_mode=group.queue_mode,
+        repeat=group.repeat_mode,
+        autoplay=group.autoplay,
+        autoplay_avoid_last=group.autoplay_avoid_last,
+        who_may_add=group.who_may_add,
+        max_queued_per_member=group.max_queued_per_member,
+        max_track_s=group.max_track_s,
+        replay_block_min=group.replay_block_min,
+    )
+
+
+def _queue_columns(queue: QueueSettings) -> dict[str, object]:
+    return {
+        "queue_mode": queue.queue_mode,
+        "repeat_mode": queue.repeat,
+        "autoplay": queue.autoplay,
+        "autoplay_avoid_last": queue.autoplay_avoid_last,
+        "who_may_add": queue.who_may_add,
+        "max_queued_per_member": queue.max_queued_per_member,
+        "max_track_s": queue.max_track_s,
+        "replay_block_min": queue.replay_block_min,
+    }
 
 
 async def speakers_of(session: AsyncSession, group_id: str) -> tuple[Speaker, ...]:
@@ -107,13 +135,17 @@ async def current_version(session: AsyncSession, playlist_id: str) -> int | None
     return result.scalar_one_or_none()
 
 
-async def save_room(session: AsyncSession, before: LiveState, after: LiveState) -> None:
-    """Everything durable that changed from ``before`` to ``after``."""
+async def save_room(session: AsyncSession, before: LiveState, after: LiveState, played: Sequence[Play] = ()) -> None:
+    """Everything durable that changed from ``before`` to ``after``, and the plays the change ended."""
     await save_playlist(session, before, after)
+    group: dict[str, object] = {}
     if after.listening_mode != before.listening_mode:
-        await session.execute(
-            update(Group).where(Group.id == before.group_id).values(listening_mode=after.listening_mode)
-        )
+        group["listening_mode"] = after.listening_mode
+    if after.queue != before.queue:
+        group.update(_queue_columns(after.queue))
+    if group:
+        await session.execute(update(Group).where(Group.id == before.group_id).values(**group))
+    await history.record(session, before.group_id, played)
     if after.speakers != before.speakers:
         await _save_speakers(session, before, after)
 
@@ -172,8 +204,14 @@ class LiveWrite:
         start = len(state.tracks)
         return tuple([await insert_track(self._session, state, t, start + i) for i, t in enumerate(tracks)])
 
-    async def save(self, before: LiveState, after: LiveState) -> None:
-        await save_room(self._session, before, after)
+    async def save(self, before: LiveState, after: LiveState, played: Sequence[Play] = ()) -> None:
+        await save_room(self._session, before, after, played)
+
+    async def last_played(self, group_id: str, urls: Sequence[str]) -> dict[str, int]:
+        return await history.last_played(self._session, group_id, urls)
+
+    async def recent_plays(self, group_id: str, limit: int) -> list[PlayedTrack]:
+        return await history.recent_plays(self._session, group_id, limit)
 
     async def current_version(self, playlist_id: str) -> int | None:
         return await current_version(self._session, playlist_id)

@@ -16,6 +16,9 @@ Extensions to that schema, each in a migration of its own and listed in docs/SCH
   speaker devices) and which devices are its speakers.
 - ``groupqr.code``: the invite's short join code; ``tracks.artwork_url``: a track's cover;
   ``chat_messages``: the room's recent chat, for phones that join later.
+- the queue settings of ``groups`` (``queue_mode``, ``repeat_mode``, ``autoplay``,
+  ``autoplay_avoid_last``, ``who_may_add``, ``max_queued_per_member``, ``max_track_s``,
+  ``replay_block_min``) and ``playback_history``: one row per play of a track that ended.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
@@ -114,12 +118,24 @@ class Group(Base):
         PrimaryKeyConstraint("id", name="groups_pk"),
         UniqueConstraint("name", name="groups_name_unique"),
         CheckConstraint("listening_mode IN ('everyone', 'speaker')", name="groups_listening_mode_check"),
+        CheckConstraint("queue_mode IN ('in_order', 'fair_turns')", name="groups_queue_mode_check"),
+        CheckConstraint("repeat_mode IN ('off', 'one', 'all')", name="groups_repeat_mode_check"),
+        CheckConstraint("who_may_add IN ('everyone', 'hosts')", name="groups_who_may_add_check"),
     )
 
     id: Mapped[str] = mapped_column(CHAR(32))
     name: Mapped[str] = mapped_column(String(1000))
     is_public: Mapped[bool] = mapped_column(Boolean)
     listening_mode: Mapped[str] = mapped_column(String(8), server_default="everyone")
+    # The queue settings (queue_rules.QueueSettings; its defaults are the server defaults here).
+    queue_mode: Mapped[str] = mapped_column(String(10), server_default="in_order")
+    repeat_mode: Mapped[str] = mapped_column(String(3), server_default="off")
+    autoplay: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    autoplay_avoid_last: Mapped[int] = mapped_column(Integer, server_default="10")
+    who_may_add: Mapped[str] = mapped_column(String(8), server_default="everyone")
+    max_queued_per_member: Mapped[int] = mapped_column(Integer, server_default="10")
+    max_track_s: Mapped[int] = mapped_column(Integer, server_default="1200")
+    replay_block_min: Mapped[int] = mapped_column(Integer, server_default="60")
 
 
 class GroupSpeaker(Base):
@@ -270,3 +286,41 @@ class ChatMessage(Base):
     name: Mapped[str] = mapped_column(String(255))  # the sender's name when they sent it
     text: Mapped[str] = mapped_column(Text)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+PLAY_OUTCOMES = ("ended", "skipped", "voted", "removed")
+
+
+class PlaybackHistory(Base):
+    """One play of a track in a group that ended: written in the transaction of the command that ended it.
+
+    The track is copied (service, link, title, duration, artwork) because its playlist row goes
+    when it is removed; ``track_id`` names that row while it lasts (no foreign key, on purpose).
+    ``played_ms`` is the position the play reached; ``outcome`` how it ended.
+    """
+
+    __tablename__ = "playback_history"
+    __table_args__ = (
+        PrimaryKeyConstraint("id", name="playback_history_pk"),
+        Index("idx_playback_history_group_id", "group_id", "id"),
+        Index("idx_playback_history_group_id_url", "group_id", "external_url", "ended_at"),
+        CheckConstraint("outcome IN ('ended', 'skipped', 'voted', 'removed')", name="playback_history_outcome_check"),
+        CheckConstraint("played_ms >= 0", name="playback_history_played_ms_check"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, autoincrement=True)
+    group_id: Mapped[str] = mapped_column(CHAR(32), ForeignKey("groups.id", name="playback_history_group_id_fkey"))
+    track_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    added_by_user_id: Mapped[str] = mapped_column(
+        CHAR(32), ForeignKey("users.id", name="playback_history_added_by_user_id_fkey")
+    )
+    service: Mapped[str] = mapped_column(String(12))
+    title: Mapped[str] = mapped_column(String(512))
+    duration: Mapped[int] = mapped_column(Integer)
+    external_url: Mapped[str] = mapped_column(Text)
+    artwork_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    played_ms: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(8))

@@ -14,6 +14,7 @@ from rooms_server.db.models import (
     GroupQR,
     GroupSpeaker,
     Membership,
+    PlaybackHistory,
     Playlist,
     Track,
     User,
@@ -57,7 +58,7 @@ async def update_group(session: AsyncSession, group: Group, *, name: str | None,
 
 async def delete_group(session: AsyncSession, group_id: str) -> None:
     """Everything of the group goes: tracks, playlist, memberships, invite, speakers, chat,
-    remembered command answers, then the group."""
+    playback history, remembered command answers, then the group."""
     playlist_ids = select(Playlist.id).where(Playlist.group_id == group_id).scalar_subquery()
     await session.execute(delete(Track).where(Track.playlist_id.in_(playlist_ids)))
     await session.execute(delete(Playlist).where(Playlist.group_id == group_id))
@@ -65,6 +66,7 @@ async def delete_group(session: AsyncSession, group_id: str) -> None:
     await session.execute(delete(GroupQR).where(GroupQR.group_id == group_id))
     await session.execute(delete(GroupSpeaker).where(GroupSpeaker.group_id == group_id))
     await session.execute(delete(ChatMessage).where(ChatMessage.group_id == group_id))
+    await session.execute(delete(PlaybackHistory).where(PlaybackHistory.group_id == group_id))
     await session.execute(delete(CommandResult).where(CommandResult.group_id == group_id))
     await session.execute(delete(Group).where(Group.id == group_id))
 

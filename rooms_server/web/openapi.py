@@ -175,6 +175,28 @@ COMPONENTS: dict[str, Any] = {
         "Invite": INVITE,
         "InvitePreview": _obj({"group": INVITE_GROUP, "code": CODE, "expired_at": STRING}),
         "CodeInvite": _obj({"group": INVITE_GROUP, "code": CODE, "expired_at": STRING, "token": STRING}),
+        "HistoryEntry": _obj(
+            {
+                "id": {"type": "integer"},
+                "track_id": {"type": "integer", "nullable": True},
+                "service": {"type": "string", "enum": ["spotify", "youtube"]},
+                "url": STRING,
+                "title": STRING,
+                "duration_s": {"type": "integer"},
+                "artwork_url": {"type": "string", "nullable": True},
+                "added_by": STRING,
+                "added_by_name": STRING,
+                "started_at": STRING,
+                "played_ms": {"type": "integer", "minimum": 0},
+                "outcome": {"type": "string", "enum": ["ended", "skipped", "voted", "removed"]},
+            }
+        ),
+        "HistoryPage": _obj(
+            {
+                "entries": {"type": "array", "items": {"$ref": "#/components/schemas/HistoryEntry"}},
+                "next_before": {"type": "integer", "nullable": True},
+            }
+        ),
         "Playlist": _obj(
             {
                 "id": STRING,

@@ -59,12 +59,14 @@ async def read_playlist(request: Request) -> Response:
 
 async def add_track(request: Request) -> Response:
     """
-    summary: Add a track to the end of the playlist (members); the room sees it live
+    summary: Add a track to the playlist (members); the room sees it live
     description: |
       The server resolves the link's title and duration through the service (the caller's own
       connection, else the server's app credentials). title and duration are only used, and then
       required, when nobody holds credentials for the service. Link and provider errors have their
-      own codes (see docs/SOURCES.md); rate limits answer 429 with Retry-After.
+      own codes (see docs/SOURCES.md); rate limits answer 429 with Retry-After. The room's queue
+      settings decide where it goes (the end, or the adder's fair turn) and may refuse a member:
+      403 `hosts_only`, 409 `member_queue_limit`, `track_too_long`, `recently_played`.
     security: [{bearer: []}]
     requestBody:
       content: {application/json: {schema: {$ref: '#/components/schemas/NewTrack'}}}
@@ -108,9 +110,12 @@ async def add_track(request: Request) -> Response:
 
 
 def command_error(exc: RoomError) -> ApiError:
-    """A refused command over HTTP: a link or provider failure keeps its own status, the room's are 409."""
+    """A refused command over HTTP: a link or provider failure keeps its own status, a curated room's
+    refusal of a guest is 403, the room's other refusals are 409."""
     if isinstance(exc, SourceRefused):
         return SourceApiError(exc.source)
+    if exc.code in ("hosts_only", "forbidden"):
+        return ApiError(403, exc.code, exc.message)
     return ApiError(409, exc.code, exc.message)
 
 
