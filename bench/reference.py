@@ -1,10 +1,10 @@
 """The reference: a bare ``websockets`` server that broadcasts like a room, with nothing else.
 
 Run as ``python -m bench.reference --port P``. Every socket sends ``hello`` and gets a small
-``snapshot``; a ``skip`` or ``previous`` from any socket produces the same two event frames our
-server produces for one (``index_changed`` then ``playback_changed``, same keys, same
-``epoch``/``seq``/``ts`` framing, so the same sizes), each serialised once with orjson and sent to
-every socket with ``websockets.broadcast()``; the sender then gets ``ack {id, seq}``. ``ping``
+``snapshot``; a ``skip`` or ``previous`` from any socket produces the same event frame our server
+produces for one (one ``index_changed`` carrying the new playback, same keys, same
+``epoch``/``seq``/``ts`` framing, so the same size), serialised once with orjson and sent to every
+socket with ``websockets.broadcast()``; the sender then gets ``ack {id, seq}``. ``ping``
 gets ``pong``. No database, no engine, no permissions, no compression: what is left is the cost
 of a Python asyncio server writing one frame to N sockets, which is what our fan-out is compared
 with. ``SIGTERM`` stops it.
@@ -39,19 +39,23 @@ class Room:
         return orjson.dumps({"type": "snapshot", "epoch": self.epoch, "seq": self.seq, "server_time": now_ms()})
 
     def switch(self, index: int) -> int:
-        """The two frames of a skip, broadcast to every socket; returns the seq to acknowledge."""
+        """The frame of a skip, broadcast to every socket; returns the seq to acknowledge."""
         self.index = index % len(self.track_ids)
         track_id = self.track_ids[self.index]
         ts = now_ms()
         playback = {"is_playing": False, "position_ms": 0, "server_time_ms": ts}
-        bodies = [
-            {"type": "index_changed", "index": self.index, "track_id": track_id},
-            {"type": "playback_changed", "playback": playback, "track_id": track_id},
-        ]
-        for body in bodies:
-            self.seq += 1
-            frame = orjson.dumps({**body, "epoch": self.epoch, "seq": self.seq, "ts": ts}).decode()
-            broadcast(self.sockets, frame)
+        body = {
+            "type": "index_changed",
+            "index": self.index,
+            "track_id": track_id,
+            "cause": "host",
+            "queue_ended": False,
+            "playback": playback,
+            "ends_at_ms": None,
+        }
+        self.seq += 1
+        frame = orjson.dumps({**body, "epoch": self.epoch, "seq": self.seq, "ts": ts}).decode()
+        broadcast(self.sockets, frame)
         return self.seq
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from rooms_server import queue_rules
 from rooms_server.queue_rules import QueueSettings
 from rooms_server.room_state import LiveState, Playback, Track, current_track, queue_to_dict, track_to_dict
-from rooms_server.rooms import Change, Event, index_event, playback_event
+from rooms_server.rooms import Change, Event, track_changed_event
 
 SETTING_NAMES: tuple[str, ...] = tuple(f.name for f in fields(QueueSettings))
 
@@ -99,4 +99,4 @@ def autoplay(state: LiveState, track: Track, *, playing: bool, now_ms: int, lead
         play_started_ms=start if playing else None,
     )
     added: Event = {"type": "track_added", "track": track_to_dict(track), "index": index, "cause": "autoplay"}
-    return Change(new, [added, index_event(new, "autoplay"), playback_event(new, "autoplay")])
+    return Change(new, [added, track_changed_event(new, "autoplay")])

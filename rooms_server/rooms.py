@@ -69,6 +69,7 @@ __all__ = [
     "current_track",
     "decode_state",
     "index_event",
+    "track_changed_event",
     "encode_state",
     "jump",
     "mark_speaker",
@@ -231,14 +232,23 @@ def index_event(state: LiveState, cause: str) -> Event:
     }
 
 
+def track_changed_event(state: LiveState, cause: str) -> Event:
+    """The one event of a change of the current track: its index and cause, with the new playback.
+
+    One frame per skip (previous, jump, vote, end, removal, autoplay) instead of an
+    ``index_changed`` followed by a ``playback_changed``: the fan-out cost of a track change is
+    per listener per frame. A track change also clears the votes, so no ``votes_changed`` follows.
+    """
+    return {**index_event(state, cause), **_playback_fields(state)}
+
+
+def _playback_fields(state: LiveState) -> Event:
+    # ends_at_ms is what the track-end timers need, so they arm from the event instead of re-reading the state.
+    return {"playback": playback_to_dict(state.playback), "ends_at_ms": track_ends_at_ms(state)}
+
+
 def playback_event(state: LiveState, cause: str | None = None) -> Event:
-    event: Event = {
-        "type": "playback_changed",
-        "playback": playback_to_dict(state.playback),
-        "track_id": _current_id(state),
-        # What the track-end timers need, so they arm from the event instead of re-reading the state.
-        "ends_at_ms": track_ends_at_ms(state),
-    }
+    event: Event = {"type": "playback_changed", "track_id": _current_id(state), **_playback_fields(state)}
     if cause is not None:
         event["cause"] = cause
     return event
@@ -324,10 +334,7 @@ def _switch_to(
     )
     ended = queue_ended(new)
     index_cause = "queue_end" if ended and cause != "vote" else cause
-    events = [index_event(new, index_cause), playback_event(new, "queue_end" if ended else cause)]
-    if state.votes:
-        events.append(_votes_event(new, needed=None))
-    return Change(new, events, _ended_play(state, now_ms, cause))
+    return Change(new, [track_changed_event(new, index_cause)], _ended_play(state, now_ms, cause))
 
 
 # What the history says of a play a transition ends, by the transition's cause.
@@ -391,9 +398,7 @@ def add_track(state: LiveState, track: Track, *, max_queue: int, by: Adding) -> 
     events: list[Event] = [{"type": "track_added", "track": track_to_dict(track), "index": index}]
     if state.current_index == index:  # nothing was current: the new track is, paused at 0
         new = replace(new, playback=Playback(False, 0, state.playback.server_time_ms), play_started_ms=None)
-        events.append(index_event(new, "added"))
-        if new.playback != state.playback:
-            events.append(playback_event(new))
+        events.append(track_changed_event(new, "added"))
     return Change(new, events)
 
 
@@ -553,10 +558,8 @@ def restamp(before: LiveState, change: Change, *, now_ms: int, lead_ms: int) -> 
         return change
     started = at if change.state.play_started_ms == playback.server_time_ms else change.state.play_started_ms
     new = replace(change.state, playback=replace(playback, server_time_ms=at), play_started_ms=started)
-    # The playback event is rebuilt with the new instant; its cause stays.
-    events = [
-        {**event, **playback_event(new)} if event["type"] == "playback_changed" else event for event in change.events
-    ]
+    # The events that carry the playback are rebuilt with the new instant; their causes stay.
+    events = [{**event, **_playback_fields(new)} if "playback" in event else event for event in change.events]
     return Change(new, events, change.played)
 
 

@@ -1,8 +1,9 @@
 """Track-end timers: advance a group when its current track ends, armed from the events.
 
-A reactor of the hub (``hub.react(timers.react)``, wired in app.py): every ``playback_changed``
-carries ``ends_at_ms`` (``rooms.track_ends_at_ms`` of the state it left, a property test in
-tests/test_rooms.py holds every transition to it), so the timer re-arms from the event alone;
+A reactor of the hub (``hub.react(timers.react)``, wired in app.py): every ``playback_changed``,
+and every ``index_changed`` of a track change, carries ``ends_at_ms`` (``rooms.track_ends_at_ms``
+of the state it left, a property test in tests/test_rooms.py holds every transition to it), so the
+timer re-arms from the event alone;
 events without a playback change leave the end where it was. The advance itself runs under the
 group's lock through ``LiveGroups.advance``: every process holding the group may fire, the first
 one skips, the others find the track not ended and change nothing.
@@ -31,7 +32,7 @@ class TrackEndTimers:
         self._timers: dict[str, asyncio.Task[None]] = {}
 
     def react(self, group_id: str, event: Mapping[str, Any]) -> None:
-        if event.get("type") == "playback_changed":
+        if "ends_at_ms" in event:  # playback_changed, and index_changed when the track changed
             ends_at = event.get("ends_at_ms")
             self.arm(group_id, ends_at if isinstance(ends_at, int) else None)
 

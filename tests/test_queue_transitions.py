@@ -252,7 +252,7 @@ def test_autoplay_makes_the_re_added_track_current_and_playing() -> None:
     change = queue_transitions.autoplay(ended, make_track(9), playing=True, now_ms=NOW, lead_ms=LEAD)
     assert current_id(change.state) == 9 and change.state.playback == rooms.Playback(True, 0, NOW + LEAD)
     assert change.state.play_started_ms == NOW + LEAD
-    assert [e["type"] for e in change.events] == ["track_added", "index_changed", "playback_changed"]
+    assert [e["type"] for e in change.events] == ["track_added", "index_changed"]
     assert {e.get("cause") for e in change.events} == {"autoplay"}
     with pytest.raises(ValueError):
         queue_transitions.autoplay(make_state(), make_track(9), playing=True, now_ms=NOW, lead_ms=LEAD)

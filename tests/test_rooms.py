@@ -189,6 +189,8 @@ def test_add_track_to_empty_playlist_becomes_current_paused_at_zero() -> None:
         "track_id": 5,
         "cause": "added",
         "queue_ended": False,
+        "playback": {"is_playing": False, "position_ms": 0, "server_time_ms": NOW},
+        "ends_at_ms": None,
     }
 
 
@@ -201,13 +203,16 @@ def test_add_track_after_queue_ended_becomes_current() -> None:
         "track_id": 4,
         "cause": "added",
         "queue_ended": False,
+        "playback": {"is_playing": False, "position_ms": 0, "server_time_ms": NOW},
+        "ends_at_ms": None,
     }
 
 
 def test_add_track_resets_a_stray_playback_when_it_becomes_current() -> None:
     change = rooms.add_track(make_state((), position_ms=500), make_track(5), max_queue=10, by=HOST)
     assert change.state.playback.position_ms == 0
-    assert types_of(change) == ["track_added", "index_changed", "playback_changed"]
+    assert types_of(change) == ["track_added", "index_changed"]  # the new playback comes with the index
+    assert change.events[1]["playback"]["position_ms"] == 0
 
 
 def test_add_track_refuses_a_full_queue() -> None:
@@ -255,7 +260,8 @@ def test_remove_current_track_while_playing_starts_the_next_one_scheduled() -> N
     assert current_id(change.state) == 2
     assert change.state.current_index == 0
     assert change.state.playback == Playback(True, 0, NOW + LEAD)
-    assert types_of(change) == ["track_removed", "index_changed", "playback_changed"]
+    assert types_of(change) == ["track_removed", "index_changed"]
+    assert change.events[1]["playback"] == rooms.playback_to_dict(change.state.playback)
     assert change.state.version == state.version + 1
 
 
@@ -275,14 +281,16 @@ def test_remove_current_last_track_ends_the_queue() -> None:
         "track_id": None,
         "cause": "queue_end",
         "queue_ended": True,
+        "playback": {"is_playing": False, "position_ms": 0, "server_time_ms": NOW},
+        "ends_at_ms": None,
     }
-    assert change.events[2]["cause"] == "queue_end"
+    assert len(change.events) == 2
 
 
 def test_remove_current_track_clears_its_votes() -> None:
     change = remove(make_state(current=0, votes=frozenset({"u2"})), 1)
     assert change.state.votes == frozenset()
-    assert change.events[-1] == {"type": "votes_changed", "track_id": 2, "votes": 0, "needed": None}
+    assert types_of(change)[-1] == "index_changed"  # a new track has no votes: no votes_changed
 
 
 def test_remove_track_after_the_queue_ended_keeps_nothing_current() -> None:
@@ -406,14 +414,15 @@ def test_skip_while_playing_starts_the_next_track_scheduled() -> None:
     assert change.state.current_index == 1
     assert change.state.playback == Playback(True, 0, NOW + LEAD)
     assert change.state.version == state.version + 1
-    assert change.events == [
-        {"type": "index_changed", "index": 1, "track_id": 2, "cause": "host", "queue_ended": False},
+    assert change.events == [  # one frame per skip
         {
-            "type": "playback_changed",
-            "playback": rooms.playback_to_dict(Playback(True, 0, NOW + LEAD)),
+            "type": "index_changed",
+            "index": 1,
             "track_id": 2,
-            "ends_at_ms": NOW + LEAD + 180_000,
             "cause": "host",
+            "queue_ended": False,
+            "playback": rooms.playback_to_dict(Playback(True, 0, NOW + LEAD)),
+            "ends_at_ms": NOW + LEAD + 180_000,
         },
     ]
 
@@ -434,9 +443,10 @@ def test_skip_the_last_track_ends_the_queue_paused() -> None:
         "track_id": None,
         "cause": "queue_end",
         "queue_ended": True,
+        "playback": {"is_playing": False, "position_ms": 0, "server_time_ms": NOW},
+        "ends_at_ms": None,
     }
-    assert change.events[1]["track_id"] is None
-    assert change.events[1]["cause"] == "queue_end"
+    assert len(change.events) == 1
 
 
 def test_skip_after_the_queue_ended_is_stale() -> None:
@@ -455,14 +465,14 @@ def test_skip_expecting_nothing_current_never_runs_past_the_end() -> None:
 def test_skip_clears_votes_and_says_so() -> None:
     change = rooms.skip(make_state(votes=frozenset({"u1", "u2"})), 1, now_ms=NOW, lead_ms=LEAD)
     assert change.state.votes == frozenset()
-    assert change.events[-1] == {"type": "votes_changed", "track_id": 2, "votes": 0, "needed": None}
+    assert types_of(change)[-1] == "index_changed"  # a new track has no votes: no votes_changed
 
 
 def test_previous_goes_back_one_track() -> None:
     change = rooms.previous(make_state(current=2, playing=True), 3, now_ms=NOW, lead_ms=LEAD)
     assert current_id(change.state) == 2
     assert change.state.playback == Playback(True, 0, NOW + LEAD)
-    assert types_of(change) == ["index_changed", "playback_changed"]
+    assert types_of(change) == ["index_changed"]
 
 
 def test_previous_at_the_first_track_restarts_it() -> None:
@@ -674,7 +684,7 @@ def test_vote_skip_more_than_half_skips() -> None:
     assert current_id(change.state) == 2
     assert change.state.votes == frozenset()
     assert change.state.playback == Playback(True, 0, NOW + LEAD)
-    assert types_of(change) == ["index_changed", "playback_changed", "votes_changed"]
+    assert types_of(change) == ["index_changed"]
 
 
 def test_vote_skip_exactly_half_is_not_enough() -> None:
@@ -793,6 +803,9 @@ class ClientView:
         elif kind == "index_changed":
             self.index = event["index"]
             assert event["track_id"] == (self.tracks[self.index] if self.index < len(self.tracks) else None)
+            if "playback" in event:  # the track changed: its playback comes along, its votes are none
+                self.playback = event["playback"]
+                self.votes = 0
         elif kind == "playback_changed":
             self.playback = event["playback"]
         elif kind == "votes_changed":
@@ -866,9 +879,9 @@ def test_transitions_keep_invariants_and_events_replay_to_the_same_state(
 
 
 def assert_events_carry_the_track_end(before: LiveState, change: Change) -> None:
-    """The track-end timers arm from the last playback_changed: it must hold the change's end, and
-    a change without one must leave the end where it was."""
-    ends = [e["ends_at_ms"] for e in change.events if e["type"] == "playback_changed"]
+    """The track-end timers arm from the last event with a playback: it must hold the change's end,
+    and a change without one must leave the end where it was."""
+    ends = [e["ends_at_ms"] for e in change.events if "ends_at_ms" in e]
     expected = rooms.track_ends_at_ms(change.state)
     if ends:
         assert ends[-1] == expected
@@ -921,13 +934,15 @@ def test_restamp_moves_a_track_start_to_after_the_durable_write() -> None:
     change = rooms.skip(state, 1, now_ms=NOW, lead_ms=LEAD)
     late = rooms.restamp(state, change, now_ms=NOW + 88, lead_ms=LEAD)  # the SQL commit took 88 ms
     assert late.state.playback == Playback(True, 0, NOW + 88 + LEAD)
-    assert [e for e in late.events if e["type"] == "playback_changed"] == [
+    assert [e for e in late.events if "playback" in e] == [
         {
-            "type": "playback_changed",
-            "playback": rooms.playback_to_dict(late.state.playback),
+            "type": "index_changed",
+            "index": 1,
             "track_id": 2,
-            "ends_at_ms": NOW + 88 + LEAD + 180_000,
             "cause": "host",
+            "queue_ended": False,
+            "playback": rooms.playback_to_dict(late.state.playback),
+            "ends_at_ms": NOW + 88 + LEAD + 180_000,
         }
     ]
     assert types_of(late) == types_of(change) and late.state.current_index == change.state.current_index
@@ -1037,16 +1052,15 @@ def test_decode_state_refuses_the_previous_format() -> None:
 
 def test_vote_skip_that_passes_says_vote_even_at_the_end_of_the_queue() -> None:
     middle = rooms.vote_skip(make_state(current=1), "u2", 2, present_users=1, ratio=0.5, now_ms=NOW, lead_ms=LEAD)
-    assert [e.get("cause") for e in middle.events[:2]] == ["vote", "vote"]
+    assert [e.get("cause") for e in middle.events] == ["vote"]
     last = rooms.vote_skip(make_state(current=2), "u2", 3, present_users=1, ratio=0.5, now_ms=NOW, lead_ms=LEAD)
-    assert last.events[0]["cause"] == "vote" and last.events[0]["queue_ended"] is True
-    assert last.events[1]["cause"] == "queue_end"  # everyone is also told the queue ran out
+    assert last.events[0]["cause"] == "vote" and last.events[0]["queue_ended"] is True  # and the queue ran out
 
 
 def test_track_end_of_the_last_track_is_queue_end() -> None:
     state = make_state(current=2, playing=True)
     change = rooms.advance_if_ended(state, now_ms=NOW + 180_000, lead_ms=LEAD)
-    assert [e["cause"] for e in change.events[:2]] == ["queue_end", "queue_end"]
+    assert [e["cause"] for e in change.events] == ["queue_end"]
     assert rooms.queue_ended(change.state) and not change.state.playback.is_playing
 
 

@@ -105,3 +105,25 @@ test("reducer: between a track change and its playback, the playback is not the 
   });
   assert.equal(playbackKnown(started), true);
 });
+
+test("reducer: a track change that carries its playback is applied from one frame, votes cleared", () => {
+  let room = applySnapshot(emptyRoom(), snapshot({ votes: { track_id: 1, votes: 2, needed: 3 } }));
+  const playback = { is_playing: true, position_ms: 0, server_time_ms: 500 };
+  room = applyEvent(room, {
+    type: "index_changed",
+    index: 1,
+    track_id: 2,
+    cause: "host",
+    queue_ended: false,
+    playback,
+    ends_at_ms: 100_500,
+    epoch: "e1",
+    seq: 5,
+  });
+  assert.equal(room.index, 1);
+  assert.deepEqual(room.playback, playback);
+  assert.equal(playbackKnown(room), true);
+  assert.equal(currentTrack(room).id, 2);
+  assert.deepEqual(room.votes, { track_id: 2, votes: 0, needed: 3 });
+  assert.equal(room.queueEnded, false);
+});

@@ -84,8 +84,14 @@ export function applyEvent(room, event) {
     case "index_changed": {
       const change = { cause: event.cause || null, track_id: event.track_id ?? null, seq: event.seq };
       const queueEnded = typeof event.queue_ended === "boolean" ? event.queue_ended : event.cause === "queue_end";
-      // The first song of an idle room comes with no playback of its own: the room's stopped
-      // playback (at 0) is its playback, so the phones load it at once.
+      if (event.playback) {
+        // A track change is one frame: the new track's playback comes with it, and it has no votes yet.
+        const votes = { track_id: event.track_id ?? null, votes: 0, needed: room.votes.needed };
+        const playbackFor = event.track_id ?? null;
+        return { ...next, index: event.index, change, queueEnded, playback: event.playback, playbackFor, votes };
+      }
+      // From an older server: the first song of an idle room comes with no playback of its own, the
+      // room's stopped playback (at 0) is its playback, so the phones load it at once.
       const idleStart = event.cause === "added" && !room.playback.is_playing;
       const playbackFor = idleStart ? (event.track_id ?? room.playbackFor) : room.playbackFor;
       return { ...next, index: event.index, change, queueEnded, playbackFor };
