@@ -176,6 +176,15 @@ class CommandLoop:
                 answer, result = await self._execute(frame)
                 self.metrics.command_done(frame.type, result, time.perf_counter() - arrived)
                 self._reply(answer)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling() > 0:
+                raise  # _finish cancelled us: the socket is gone, nobody waits for an answer
+            # A CancelledError nobody asked for (a library's timeout, a cancelled future awaited
+            # inside a command) must not end the worker silently: the socket would stay open while
+            # every later command went unanswered, a host gone deaf without being told.
+            log.error("command worker of connection %s was cancelled from inside", self.conn.id, exc_info=True)
+            await self.conn.shut(CloseCode.SERVER_ERROR, "server error; reconnect and resume")
         except Exception:
             # A bug: say so with the documented close (reconnect and resume), never leave the
             # commands behind it unanswered on an open socket.

@@ -1,0 +1,85 @@
+"""The command worker of a room socket never dies silently (issue 15, the deaf host).
+
+Under a 2000-listener flood a host's socket stopped answering its commands while it stayed open:
+a worker that ends without closing leaves every later command unanswered. Whatever ends the worker
+from inside (a bug's exception, a CancelledError nobody asked for) closes the socket with 4000
+("reconnect and resume"), and the phone that reconnects finds the room working.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+import rooms_server.web.ws_loop
+from rooms_server.protocol import CloseCode
+from tests.helpers import Guest
+from tests.ws_client import Phone, close_all
+
+Room = tuple[TestClient, Guest, Guest, str]
+
+
+@pytest.fixture(autouse=True)
+def _close_phones() -> Any:
+    yield
+    close_all()
+
+
+def _fail_next_command(monkeypatch: pytest.MonkeyPatch, error: BaseException) -> None:
+    """The next command raises ``error`` from inside its execution; the ones after it run normally."""
+    execute = rooms_server.web.ws_loop.Commands.execute
+    failed = False
+
+    async def failing_once(self: Any, frame: Any) -> int:
+        nonlocal failed
+        if not failed:
+            failed = True
+            raise error
+        return await execute(self, frame)
+
+    monkeypatch.setattr(rooms_server.web.ws_loop.Commands, "execute", failing_once)
+
+
+def _close_code_after(phone: Phone, frame: dict[str, Any]) -> int:
+    phone.send({**frame, "id": "doomed"})
+    with pytest.raises(WebSocketDisconnect) as closed:
+        for _ in range(50):
+            reply = phone.receive()
+            assert reply.get("id") != "doomed", f"the failed command was answered: {reply}"
+    return closed.value.code
+
+
+@pytest.mark.parametrize(
+    "error",
+    [asyncio.CancelledError(), RuntimeError("a bug")],
+    ids=["stray-cancellation", "exception"],
+)
+def test_ws_loop_worker_failure_closes_with_server_error(
+    room: Room, monkeypatch: pytest.MonkeyPatch, error: BaseException
+) -> None:
+    client, ann, _bob, gid = room
+    host = Phone(client, ann, gid)
+    _fail_next_command(monkeypatch, error)
+
+    code = _close_code_after(host, {"type": "chat", "text": "lost"})
+
+    assert code == CloseCode.SERVER_ERROR == 4000
+    again = Phone(client, ann, gid, resume={"epoch": host.epoch, "seq": host.seq})
+    assert again.first["type"] in ("resumed", "snapshot")
+    assert again.command({"type": "chat", "text": "back"})["type"] == "ack"
+
+
+def test_ws_loop_stray_cancellation_is_logged(
+    room: Room, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    client, ann, _bob, gid = room
+    host = Phone(client, ann, gid)
+    _fail_next_command(monkeypatch, asyncio.CancelledError())
+
+    _close_code_after(host, {"type": "chat", "text": "hello"})
+
+    assert any("cancelled from inside" in record.getMessage() for record in caplog.records)
