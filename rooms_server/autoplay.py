@@ -28,7 +28,9 @@ class AutoplayWrite(Protocol):
     async def add_tracks(self, state: LiveState, tracks: list[NewTrack]) -> tuple[Track, ...]: ...
 
 
-async def follow_up(write: AutoplayWrite, before: LiveState, change: Change, *, now_ms: int, lead_ms: int) -> Change:
+async def follow_up(
+    write: AutoplayWrite, before: LiveState, change: Change, *, now_ms: int, lead_ms: int, max_tracks: int
+) -> Change:
     """``change``, followed by an autoplayed track when the room has autoplay on and ran out."""
     after = change.state
     if not queue_transitions.needs_autoplay(before, after):
@@ -43,7 +45,9 @@ async def follow_up(write: AutoplayWrite, before: LiveState, change: Change, *, 
     pick = next(play for play in plays if play.url == url)
     (track,) = await write.add_tracks(after, [_new_track(pick)])
     playing = before.playback.is_playing
-    follow = queue_transitions.autoplay(after, track, playing=playing, now_ms=now_ms, lead_ms=lead_ms)
+    follow = queue_transitions.autoplay(
+        after, track, playing=playing, now_ms=now_ms, lead_ms=lead_ms, max_tracks=max_tracks
+    )
     return replace(change, state=follow.state, events=[*change.events, *follow.events])
 
 

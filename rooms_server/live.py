@@ -190,7 +190,12 @@ class LiveGroups:
                     last_played = await write.last_played(state.group_id, [t.url for t in new_tracks])
                     change = await transition(state, Inputs(added, last_played))
                     change = await autoplay.follow_up(
-                        write, state, change, now_ms=self.now_ms(), lead_ms=lead_ms or self.settings.playback_lead_ms
+                        write,
+                        state,
+                        change,
+                        now_ms=self.now_ms(),
+                        lead_ms=lead_ms or self.settings.playback_lead_ms,
+                        max_tracks=self.settings.limits.max_queue_tracks,
                     )
                     await write.save(state, change.state, change.played)
                     answer = acked(stored.seq + len(change.events))

@@ -46,6 +46,8 @@ def shuffle(state: LiveState, seed: int) -> Change:
         order = queue_rules.shuffled(ids, seed + attempt)
         if order != ids:
             break
+    else:
+        order = ids[1:] + ids[:1]  # eight identities in a row (1 in 256 with two tracks): rotate
     return _reordered(state, order, "shuffle")
 
 
@@ -83,20 +85,27 @@ def needs_autoplay(before: LiveState, after: LiveState) -> bool:
     return current_track(before) is not None or not before.queue.autoplay
 
 
-def autoplay(state: LiveState, track: Track, *, playing: bool, now_ms: int, lead_ms: int) -> Change:
-    """Append ``track`` (re-added from the history) and make it current, playing if the room was."""
+def autoplay(state: LiveState, track: Track, *, playing: bool, now_ms: int, lead_ms: int, max_tracks: int) -> Change:
+    """Append ``track`` (re-added from the history) and make it current, playing if the room was.
+
+    A party that runs on autoplay for days would grow its playlist without end: once it holds
+    ``max_tracks``, the oldest played tracks leave it (their plays stay in the history).
+    """
     if current_track(state) is not None:
         raise ValueError("autoplay only fills a room with nothing current")  # needs_autoplay guards it
-    index = len(state.tracks)
+    dropped = state.tracks[: max(0, len(state.tracks) - max_tracks + 1)]
+    kept = state.tracks[len(dropped) :]
+    index = len(kept)
     start = now_ms + lead_ms if playing else now_ms
     new = replace(
         state,
-        tracks=(*state.tracks, track),
+        tracks=(*kept, track),
         current_index=index,
         playback=Playback(is_playing=playing, position_ms=0, server_time_ms=start),
         votes=frozenset(),
         version=state.version + 1,
         play_started_ms=start if playing else None,
     )
+    removed: list[Event] = [{"type": "track_removed", "track_id": old.id} for old in dropped]
     added: Event = {"type": "track_added", "track": track_to_dict(track), "index": index, "cause": "autoplay"}
-    return Change(new, [added, track_changed_event(new, "autoplay")])
+    return Change(new, [*removed, added, track_changed_event(new, "autoplay")])

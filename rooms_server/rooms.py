@@ -558,8 +558,13 @@ def restamp(before: LiveState, change: Change, *, now_ms: int, lead_ms: int) -> 
         return change
     started = at if change.state.play_started_ms == playback.server_time_ms else change.state.play_started_ms
     new = replace(change.state, playback=replace(playback, server_time_ms=at), play_started_ms=started)
-    # The events that carry the playback are rebuilt with the new instant; their causes stay.
-    events = [{**event, **_playback_fields(new)} if "playback" in event else event for event in change.events]
+    # The events that carry the final playback are rebuilt with the new instant, their causes kept;
+    # one that carries an earlier playback of the same change (a track that ended before autoplay
+    # picked the next, say) says what happened then and stays as it was.
+    final = playback_to_dict(playback)
+    events = [
+        {**event, **_playback_fields(new)} if event.get("playback") == final else event for event in change.events
+    ]
     return Change(new, events, change.played)
 
 

@@ -136,7 +136,9 @@ def room_events() -> list[dict[str, Any]]:
         queue_transitions.set_queue_settings(make_state(), {"repeat": "all", "autoplay": True}),
         queue_transitions.shuffle(make_state((1, 2, 3, 4), current=0), seed=1),
         queue_transitions.unshuffle(make_state((1, 4, 3, 2), current=0)),
-        queue_transitions.autoplay(make_state((1,), current=1), make_track(9), playing=True, now_ms=NOW, lead_ms=LEAD),
+        queue_transitions.autoplay(
+            make_state((1,), current=1), make_track(9), playing=True, now_ms=NOW, lead_ms=LEAD, max_tracks=500
+        ),
         rooms.advance_if_ended(
             replace(make_state(playing=True), queue=QueueSettings(repeat="one")), now_ms=NOW + 10**6, lead_ms=LEAD
         ),

@@ -283,3 +283,20 @@ def test_limits_strikes_are_forgotten_after_their_window() -> None:
     assert strikes.add() == 4  # still inside the window
     now[0] += 0.001
     assert strikes.add() == 1
+
+
+def test_limits_autoplay_keeps_a_full_playlist_at_its_limit(open_app: OpenApp) -> None:
+    client = open_app()
+    ann, gid = room(client)
+    phone = Phone(client, ann, gid)
+    for title in ("a", "b", "c"):
+        add(phone, title)
+    assert phone.command({"type": "queue_settings", "autoplay": True})["type"] == "ack"
+    assert phone.command({"type": "play"})["type"] == "ack"
+    for _ in range(3):  # run out of tracks: autoplay re-adds one, dropping the oldest played
+        current = client.get(f"/api/groups/{gid}/playlist", headers=ann.headers).json()
+        track_id = current["tracks"][current["current_track_index"]]["id"]
+        assert phone.command({"type": "skip", "expected_track_id": track_id})["type"] == "ack"
+    assert phone.until("track_removed")
+    titles = playlist_titles(client, ann, gid)
+    assert len(titles) == 3 and titles[:2] == ["b", "c"]

@@ -948,6 +948,17 @@ def test_restamp_moves_a_track_start_to_after_the_durable_write() -> None:
     assert types_of(late) == types_of(change) and late.state.current_index == change.state.current_index
 
 
+def test_restamp_rebuilds_only_the_events_that_carry_the_final_playback() -> None:
+    state = make_state(playing=True, server_time_ms=NOW - 1_000)
+    change = rooms.skip(state, 1, now_ms=NOW, lead_ms=LEAD)
+    earlier = {"type": "playback_changed", "track_id": 1, "playback": rooms.playback_to_dict(state.playback)}
+    change = Change(change.state, [earlier, *change.events], change.played)
+    late = rooms.restamp(state, change, now_ms=NOW + 88, lead_ms=LEAD)
+    assert late.events[0] == earlier
+    assert late.events[1]["playback"] == rooms.playback_to_dict(late.state.playback)
+    assert late.events[1]["playback"]["server_time_ms"] == NOW + 88 + LEAD
+
+
 def test_restamp_leaves_changes_without_a_new_start_alone() -> None:
     state = make_state(playing=True, server_time_ms=NOW - 1_000)
     for change in (

@@ -224,7 +224,8 @@ def test_ws_history_has_one_entry_per_play_newest_first_with_its_outcome(room: R
         ("second", "voted", ids[1]),
     ]
     assert entries[1]["played_ms"] >= 30_000 and entries[1]["added_by_name"] == "Ann"
-    assert entries[1]["started_at"].endswith("Z")
+    assert entries[1]["started_at"].endswith("Z") and entries[1]["started_at"][-5] == "."  # milliseconds, always
+    assert entries[1]["started_at"] <= entries[1]["ended_at"] and entries[0]["ended_at"] >= entries[1]["ended_at"]
     first_page = history(client, bob, gid, limit=1)
     assert [e["title"] for e in first_page["entries"]] == ["third"]
     rest = history(client, bob, gid, limit=1, before=first_page["next_before"])

@@ -20,6 +20,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rooms_server import protocol
 from rooms_server.db import history, outcomes, queries
 from rooms_server.db.models import Group, GroupSpeaker, Playlist, Track, User, utcnow
 from rooms_server.db.session import Database
@@ -31,10 +32,6 @@ class StaleState(Exception):
     """SQL's playlist version is not the one the live state was derived from."""
 
 
-def _iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
-
-
 def to_live_track(row: Track, added_by_name: str) -> LiveTrack:
     return LiveTrack(
         id=row.id,
@@ -44,7 +41,7 @@ def to_live_track(row: Track, added_by_name: str) -> LiveTrack:
         url=row.external_url,
         added_by=row.added_by_user_id,
         added_by_name=added_by_name,
-        added_at=_iso(row.added_at),
+        added_at=protocol.sent_at(row.added_at),
         artwork_url=row.artwork_url,
     )
 

@@ -8,6 +8,7 @@ from typing import cast
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 
+from rooms_server import protocol
 from rooms_server.auth import bearer_token, hash_token
 from rooms_server.config import Settings
 from rooms_server.db import identity
@@ -57,7 +58,8 @@ async def session_for_token(db: Database, token: str) -> tuple[User, datetime] |
 
 
 def iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
+    """Every time the API sends is one format: ISO 8601 UTC with milliseconds, ``…T03:04:05.123Z``."""
+    return protocol.sent_at(value)
 
 
 def json(body: object, status: int = 200) -> Response:

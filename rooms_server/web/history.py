@@ -21,7 +21,8 @@ async def read_history(request: Request) -> Response:
     description: |
       Members of a private group only (a public group's history is as visible as its playlist).
       `next_before` is the cursor of the next, older page (null on the last one): pass it as
-      `before`. `played_ms` is the position the play reached; `outcome` how it ended: `ended`
+      `before`. `started_at` and `ended_at` are when the play began and stopped (ISO 8601 UTC,
+      milliseconds); `played_ms` is the position the play reached; `outcome` how it ended: `ended`
       (played to its end), `skipped` (a host moved on: skip, previous, jump, restart), `voted`
       (skipped by vote), `removed` (removed from the playlist while it played). `track_id` names
       the playlist row while it exists (null once it is gone).
@@ -59,6 +60,7 @@ def entry_body(row: PlaybackHistory, added_by_name: str, track_exists: bool) -> 
         "added_by": row.added_by_user_id,
         "added_by_name": added_by_name,
         "started_at": iso(row.started_at),
+        "ended_at": iso(row.ended_at),
         "played_ms": row.played_ms,
         "outcome": row.outcome,
     }

@@ -186,7 +186,8 @@ COMPONENTS: dict[str, Any] = {
                 "artwork_url": {"type": "string", "nullable": True},
                 "added_by": STRING,
                 "added_by_name": STRING,
-                "started_at": STRING,
+                "started_at": {"type": "string", "format": "date-time"},
+                "ended_at": {"type": "string", "format": "date-time"},
                 "played_ms": {"type": "integer", "minimum": 0},
                 "outcome": {"type": "string", "enum": ["ended", "skipped", "voted", "removed"]},
             }
