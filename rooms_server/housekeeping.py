@@ -1,5 +1,6 @@
-"""Housekeeping that runs: expired invites, expired guest sessions, old command answers and chat
-beyond each room's last 200 messages are purged.
+"""Housekeeping that runs: expired invites, expired guest sessions, old command answers, chat
+beyond each room's last 200 messages and playback history beyond each room's last 1000 plays are
+purged.
 
 Expired rows are refused whether or not they are purged, so a missed round costs nothing but a few
 rows; a failed round is logged (and counted) and the next one comes on time. Every process runs
@@ -15,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from rooms_server.db import chat, identity, invites, outcomes
+from rooms_server.db import chat, history, identity, invites, outcomes
 from rooms_server.db.models import utcnow
 from rooms_server.db.session import Database
 from rooms_server.metrics import Metrics
@@ -52,9 +53,14 @@ def purge_jobs(
         async with db.write() as session:
             return await chat.purge_beyond(session, chat.KEPT)
 
+    async def purge_history() -> int:
+        async with db.write() as session:
+            return await history.purge_beyond(session, history.KEPT)
+
     return [
         Job("expired invites", invites_every_s, purge_invites),
         Job("old chat messages", invites_every_s, purge_chat),
+        Job("old plays", invites_every_s, purge_history),
         Job("expired sessions", sessions_every_s, purge_sessions),
         Job("old command answers", max(command_id_window_s / 2, 1.0), purge_answers),
     ]

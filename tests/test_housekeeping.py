@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 from starlette.testclient import TestClient
 
-from rooms_server.db.models import AuthSession, GroupQR
+from rooms_server.db import history
+from rooms_server.db.models import AuthSession, GroupQR, PlaybackHistory
 from rooms_server.housekeeping import Job, purge_jobs, run_forever
 from rooms_server.metrics import Metrics
 from tests.helpers import Guest, make_group
@@ -80,6 +81,7 @@ def test_housekeeping_purges_expired_invites_and_sessions_every_round(client: Te
         "expired sessions": [3600, 3600],
         "old command answers": [300.0, 300.0],  # half the COMMAND_ID_WINDOW_S
         "old chat messages": [600, 600],
+        "old plays": [600, 600],
     }
     assert _counts(client) == (1, 1)  # Bob's session and invite stay
     assert client.get("/api/me", headers=ann.headers).status_code == 401
@@ -107,4 +109,55 @@ def test_housekeeping_tasks_run_with_the_app(client: TestClient) -> None:
         return {task.get_name() for task in asyncio.all_tasks()}
 
     assert client.portal is not None
-    assert {"purge expired invites", "purge expired sessions", "purge old command answers"} <= client.portal.call(names)
+    assert {"purge expired invites", "purge expired sessions", "purge old command answers", "purge old plays"} <= (
+        client.portal.call(names)
+    )
+
+
+def _store_plays(client: TestClient, group_id: str, user_id: str, count: int) -> None:
+    async def store() -> None:
+        async with client.app_state["db"].write() as session:
+            for n in range(count):
+                session.add(
+                    PlaybackHistory(
+                        group_id=group_id,
+                        track_id=None,
+                        added_by_user_id=user_id,
+                        service="youtube",
+                        title=f"play {n}",
+                        duration=180,
+                        external_url=f"https://youtu.be/{n:0>11}",
+                        artwork_url=None,
+                        started_at=LONG_AGO,
+                        ended_at=LONG_AGO,
+                        played_ms=1_000,
+                        outcome="ended",
+                    )
+                )
+
+    assert client.portal is not None
+    client.portal.call(store)
+
+
+def test_housekeeping_keeps_the_last_thousand_plays_per_room(client: TestClient) -> None:
+    ann, bob = Guest(client, "Ann"), Guest(client, "Bob")
+    busy, quiet = make_group(client, ann, "Busy")["id"], make_group(client, bob, "Quiet")["id"]
+    _store_plays(client, busy, ann.id, history.KEPT + 5)
+    _store_plays(client, quiet, bob.id, 3)
+    (job,) = [
+        job
+        for job in purge_jobs(client.app_state["db"], invites_every_s=600, sessions_every_s=3600)
+        if job.name == "old plays"
+    ]
+
+    async def purge_and_read() -> tuple[int, list[str], int]:
+        deleted = await job.run()
+        async with client.app_state["db"].read() as session:
+            kept = await history.page(session, busy, before_id=None, limit=history.KEPT + 10)
+            others = await history.page(session, quiet, before_id=None, limit=10)
+        return deleted, [row.title for row, _ in kept.entries], len(others.entries)
+
+    assert client.portal is not None
+    deleted, kept, others = client.portal.call(purge_and_read)
+    assert deleted == 5 and others == 3
+    assert kept == [f"play {n}" for n in range(history.KEPT + 4, 4, -1)]  # newest first, the oldest five gone

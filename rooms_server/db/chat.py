@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rooms_server.db import queries
 from rooms_server.db.models import ChatMessage
 
 KEPT = 200  # per group; older ones are purged
@@ -32,10 +33,4 @@ async def recent(session: AsyncSession, group_id: str, limit: int = IN_SNAPSHOT)
 
 async def purge_beyond(session: AsyncSession, keep: int = KEPT) -> int:
     """Delete every message older than its group's last ``keep``; one statement for all groups."""
-    ranked = select(
-        ChatMessage.id,
-        func.row_number().over(partition_by=ChatMessage.group_id, order_by=ChatMessage.id.desc()).label("rank"),
-    ).subquery()
-    old = select(ranked.c.id).where(ranked.c.rank > keep)
-    result = await session.execute(delete(ChatMessage).where(ChatMessage.id.in_(old)))
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return await queries.keep_newest_per_group(session, ChatMessage.id, ChatMessage.group_id, keep)

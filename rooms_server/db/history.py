@@ -14,8 +14,13 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rooms_server.db import queries
 from rooms_server.db.models import PlaybackHistory, Track, User
 from rooms_server.room_state import Play, PlayedTrack
+
+# Per group; older plays are purged by housekeeping. Autoplay reads the newest 300, the replay
+# block the newest of a link, so a party's memory outlives a long night without growing forever.
+KEPT = 1000
 
 
 def from_ms(ms: int) -> datetime:
@@ -123,3 +128,8 @@ async def existing_tracks(session: AsyncSession, track_ids: Sequence[int | None]
     if not wanted:
         return set()
     return set((await session.execute(select(Track.id).where(Track.id.in_(wanted)))).scalars())
+
+
+async def purge_beyond(session: AsyncSession, keep: int = KEPT) -> int:
+    """Delete every play older than its group's last ``keep``; one statement for all groups."""
+    return await queries.keep_newest_per_group(session, PlaybackHistory.id, PlaybackHistory.group_id, keep)

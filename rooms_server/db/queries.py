@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from rooms_server.auth import new_id
 from rooms_server.db.models import (
@@ -169,3 +170,15 @@ async def member_names(session: AsyncSession, group_id: str) -> list[tuple[str, 
         .order_by(Membership.joined_at, User.name)
     )
     return [(user_id, name, role) for user_id, name, role in (await session.execute(query)).all()]
+
+
+async def keep_newest_per_group(
+    session: AsyncSession, id_column: InstrumentedAttribute[int], group_column: InstrumentedAttribute[str], keep: int
+) -> int:
+    """Delete every row older than its group's newest ``keep`` (by id); one statement for all groups."""
+    ranked = select(
+        id_column, func.row_number().over(partition_by=group_column, order_by=id_column.desc()).label("rank")
+    ).subquery()
+    old = select(ranked.c[id_column.key]).where(ranked.c.rank > keep)
+    result = await session.execute(delete(id_column.class_).where(id_column.in_(old)))
+    return int(result.rowcount)  # type: ignore[attr-defined]
