@@ -26,7 +26,8 @@ ENGINE_ERRORS: tuple[type[BaseException], ...] = (
     redis_errors.ConnectionError,  # also BusyLoadingError (a restarted Redis loading its data)
     redis_errors.TimeoutError,
     redis_errors.TryAgainError,
-    redis_errors.ClusterDownError,
+    redis_errors.ClusterDownError,  # also MasterDownError: a cluster failing over
+    redis_errors.SlotNotCoveredError,  # a slot whose primary is gone and not yet replaced
     redis_errors.ReadOnlyError,  # a replica promoted away from under us
 )
 # The database's exception classes and their meaning belong to the database layer.

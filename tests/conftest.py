@@ -16,8 +16,8 @@ from rooms_server.app import create_app
 from rooms_server.config import Settings
 from rooms_server.db import migrate
 from tests.helpers import FakeClock, Guest, make_group
-from tests.servers import Cluster, StartServers
-from tests.services import POSTGRES_URL, REDIS_URL, require
+from tests.servers import Cluster, PrivateRedisCluster, StartServers
+from tests.services import POSTGRES_URL, REDIS_URL, require, require_present
 from tests.ws_client import close_all
 
 TABLES = "auth_sessions, groupqr, user_credentials, connections, tracks, playlists, groups, users"
@@ -65,6 +65,18 @@ def fresh_postgres_url() -> Iterator[str]:
         yield with_database(POSTGRES_URL, name)
     finally:
         asyncio.run(_drop_database(name))
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The engine URL of a three-primary Redis Cluster on free ports, started once per session."""
+    missing = [tool for tool in ("redis-server", "redis-cli") if shutil.which(tool) is None]
+    require_present(f"{' and '.join(missing)} not installed (apt-get install redis-server)" if missing else None)
+    cluster = PrivateRedisCluster(tmp_path_factory.mktemp("redis-cluster")).start()
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import itertools
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -71,22 +72,41 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_cluster_port() -> int:
+    """A free port whose cluster bus port (10000 higher, at most 65535) is free too."""
+    for _ in range(200):
+        port = random.randint(20_000, 55_000)
+        with contextlib.ExitStack() as stack:
+            try:
+                for candidate in (port, port + 10_000):
+                    sock = stack.enter_context(socket.socket())
+                    sock.bind((HOST, candidate))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port pair for a Redis Cluster node")
+
+
 class PrivateRedis:
     """A ``redis-server`` of one test on a free port (no persistence), which the test may restart
     without disturbing anything else that shares the machine's Redis (other tests, other sessions)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
         self.workdir = workdir
-        self.port = free_port()
+        self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        self.cluster_args: list[str] = []
 
     @property
     def url(self) -> str:
         return f"redis://{HOST}:{self.port}/0"
 
-    def start(self) -> PrivateRedis:
+    def start(self, *, cluster: bool = False) -> PrivateRedis:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if cluster:  # its cluster config lives in its work directory; a restart keeps its slots
+            self.cluster_args = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
         args = [
+            *self.cluster_args,
             "--port",
             str(self.port),
             "--bind",
@@ -133,6 +153,59 @@ class PrivateRedis:
             return False
         finally:
             client.close()
+
+
+class PrivateRedisCluster:
+    """A Redis Cluster of three primaries (no replicas) on free ports, for the cluster tests: each
+    node a ``redis-server --cluster-enabled yes`` of its own, joined by ``redis-cli --cluster create``."""
+
+    def __init__(self, workdir: Path, size: int = 3) -> None:
+        self.nodes = [PrivateRedis(workdir / f"node-{index}", free_cluster_port()) for index in range(size)]
+
+    @property
+    def url(self) -> str:
+        """The engine URL naming every node: ``redis+cluster://127.0.0.1:p1,127.0.0.1:p2,…``."""
+        return "redis+cluster://" + ",".join(f"{HOST}:{node.port}" for node in self.nodes)
+
+    def start(self) -> PrivateRedisCluster:
+        for node in self.nodes:
+            node.start(cluster=True)
+        addresses = [f"{HOST}:{node.port}" for node in self.nodes]
+        subprocess.run(
+            ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=READY_TIMEOUT_S,
+        )
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not all(self._state_ok(node.port) for node in self.nodes):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the Redis Cluster did not reach cluster_state:ok")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    @staticmethod
+    def _state_ok(port: int) -> bool:
+        client = redis.Redis(host=HOST, port=port, socket_timeout=1)
+        try:
+            return client.cluster("info").get("cluster_state") == "ok"
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+
+
+def redis_client(url: str) -> redis.Redis | redis.RedisCluster:
+    """A blocking client for an engine URL, one server or a cluster (for tests' own reads and cleanup)."""
+    if url.startswith(("redis+cluster://", "rediss+cluster://")):
+        scheme, _, nodes = url.partition("://")
+        first = nodes.split(",")[0].split("/")[0]
+        return redis.RedisCluster.from_url(f"{scheme.removesuffix('+cluster')}://{first}")
+    return redis.Redis.from_url(url)
 
 
 class PrivatePostgres:
@@ -318,11 +391,13 @@ class Cluster:
         """Delete this cluster's keys matching ``<prefix><pattern>`` (never anything outside the prefix)."""
         if not self.redis_url:
             return 0
-        client = redis.Redis.from_url(self.redis_url)
+        client = redis_client(self.redis_url)
         try:
             keys = list(client.scan_iter(f"{self.prefix}{pattern}", count=1000))
-            for start in range(0, len(keys), 500):
-                client.delete(*keys[start : start + 500])
+            with client.pipeline(transaction=False) as pipe:  # one DEL per key: a cluster's keys span slots
+                for key in keys:
+                    pipe.delete(key)
+                pipe.execute()
             return len(keys)
         finally:
             client.close()

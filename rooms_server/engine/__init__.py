@@ -1,4 +1,5 @@
-"""Live-layer engines, chosen by URL: ``memory://`` (one process) or ``redis://`` / ``rediss://``."""
+"""Live-layer engines, chosen by URL: ``memory://`` (one process), ``redis://`` / ``rediss://`` (one
+Redis server) or ``redis+cluster://`` / ``rediss+cluster://`` (a Redis Cluster, ``engine/redis/clients.py``)."""
 
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ def create_engine(
             history_size=history_size,
             lock_timeout_s=lock_timeout_s,
         )
-    if scheme in ("redis", "rediss"):
+    if scheme in ("redis", "rediss", "redis+cluster", "rediss+cluster"):
         from .redis import redis_engine  # lazy: memory:// must work without redis-py installed
 
         return redis_engine(
@@ -81,4 +82,6 @@ def create_engine(
             history_size=history_size,
             lock_timeout_s=lock_timeout_s,
         )
-    raise ValueError(f"unsupported engine URL {url!r}: use memory://, redis:// or rediss://")
+    raise ValueError(
+        f"unsupported engine URL {url!r}: use memory://, redis://, rediss://, redis+cluster:// or rediss+cluster://"
+    )

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
 from rooms_server.engine import Engine, Stored
 from rooms_server.engine.memory import memory_engine
@@ -39,9 +39,10 @@ class Node:
 class Backend:
     """Makes connected engines of one kind and cleans up after them."""
 
-    def __init__(self, name: str, raw: Redis | None = None) -> None:
+    def __init__(self, name: str, raw: Redis | RedisCluster | None = None, url: str = REDIS_URL) -> None:
         self.name = name
         self.raw = raw
+        self.url = url
         self.prefix = f"test:{secrets.token_hex(4)}:"
         self.nodes: list[Node] = []
 
@@ -64,7 +65,7 @@ class Backend:
             )
         else:
             node.engine = redis_engine(
-                REDIS_URL,
+                self.url,
                 on_event=node.on_event,
                 on_reset=node.resets.append,
                 on_signal=node.signals.append,
@@ -93,14 +94,18 @@ class Backend:
             await node.engine.close()
         if self.raw is not None:
             keys = [key async for key in self.raw.scan_iter(match=f"{self.prefix}*")]
-            if keys:
-                await self.raw.delete(*keys)
+            for key in keys:  # one by one: in a cluster they span slots
+                await self.raw.delete(key)
             await self.raw.aclose()
 
 
-async def open_backend(name: str) -> Backend:
+async def open_backend(name: str, cluster_url: str | None = None) -> Backend:
+    """``memory``, ``redis`` (TEST_REDIS_URL) or ``redis-cluster`` (``cluster_url``, a redis+cluster:// URL)."""
     if name == "memory":
         return Backend("memory")
+    if cluster_url is not None:
+        first = cluster_url.removeprefix("redis+cluster://").split(",")[0]
+        return Backend(name, RedisCluster.from_url(f"redis://{first}"), cluster_url)
     require("Redis", REDIS_URL)
     return Backend("redis", Redis.from_url(REDIS_URL))
 

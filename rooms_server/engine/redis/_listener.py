@@ -57,7 +57,9 @@ class _Tracked:
 
 @dataclass(slots=True)
 class Listener:
-    pubsub_client: Redis  # socket_timeout=None and no silent retries: errors must reach _run
+    # A new pub/sub connection (socket_timeout=None, no silent retries: errors must reach _run); in a
+    # cluster each call may pick another node, as the topology is at that moment.
+    open_pubsub: Callable[[], PubSub]
     client: Redis
     control_channel: str
     channel_of: Callable[[str], str]
@@ -170,7 +172,7 @@ class Listener:
 
     async def _open(self) -> PubSub:
         async with self._pubsub_lock:
-            pubsub = self.pubsub_client.pubsub()
+            pubsub = self.open_pubsub()
             try:
                 # Every tracked group resubscribes; its confirmation triggers a catch-up (_dispatch).
                 channels = [self.control_channel, *([self.broadcast_channel] if self.broadcast_channel else [])]

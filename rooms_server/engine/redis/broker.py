@@ -6,7 +6,10 @@ Events are published by the state log's commit script; this part only receives t
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
 from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
 
 from ..base import Broker, ErrorCallback, EventCallback, ResetCallback, SignalCallback
@@ -41,10 +44,10 @@ class RedisBroker(Broker):
         self._listener: Listener | None = None
         connection.attach(self)
 
-    async def start(self, client: Redis, pubsub_client: Redis) -> None:
+    async def start(self, client: Redis, open_pubsub: Callable[[], PubSub]) -> None:
         keys = self._conn.keys
         self._listener = Listener(
-            pubsub_client=pubsub_client,
+            open_pubsub=open_pubsub,
             client=client,
             control_channel=keys.control(self._conn.node),
             broadcast_channel=keys.broadcast,

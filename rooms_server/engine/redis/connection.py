@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.exceptions import RedisError
 
 from ..base import Lifecycle
+from . import clients
 from ._scripts import Scripts
 
 _PING_TIMEOUT_S = 2.0
@@ -58,7 +61,7 @@ class Keys:
 class Background(Protocol):
     """A part with work of its own on the connection (the broker's listener)."""
 
-    async def start(self, client: Redis, pubsub_client: Redis) -> None: ...
+    async def start(self, client: Redis, open_pubsub: Callable[[], PubSub]) -> None: ...
 
     async def stop(self) -> None: ...
 
@@ -67,7 +70,7 @@ class Background(Protocol):
 
 
 class Connection(Lifecycle):
-    """The clients of one process (commands, pub/sub), its node id, and the scripts.
+    """The clients of one process (commands, pub/sub; one server or a cluster), its node id, and the scripts.
 
     Parts with background work ``attach`` themselves: they start after the clients and stop before
     them, and ``ping`` is healthy only when they are.
@@ -76,9 +79,9 @@ class Connection(Lifecycle):
     def __init__(self, url: str, *, prefix: str = "rooms:") -> None:
         self.keys = Keys(prefix)
         self.node = secrets.token_hex(4)
-        self._url = url
+        self._target = clients.parse(url)
         self._client: Redis | None = None
-        self._pubsub_client: Redis | None = None
+        self._pubsub_nodes: clients.PubSubNodes | None = None
         self._scripts: Scripts | None = None
         self._background: list[Background] = []
 
@@ -90,14 +93,15 @@ class Connection(Lifecycle):
             return
         # Commands keep a few silent retries (the scripts are retry-safe). The pub/sub client must
         # not time out an idle read (socket_timeout=None) and must surface errors to the listener.
-        self._client = Redis.from_url(
-            self._url,
+        self._client = clients.command_client(
+            self._target,
             socket_timeout=_COMMAND_TIMEOUT_S,
             socket_connect_timeout=_COMMAND_TIMEOUT_S,
             retry=Retry(ExponentialWithJitterBackoff(base=0.02, cap=0.25), _COMMAND_RETRIES),
         )
-        self._pubsub_client = Redis.from_url(
-            self._url,
+        self._pubsub_nodes = clients.PubSubNodes(
+            self._target,
+            self._client,
             socket_timeout=None,
             retry=Retry(NoBackoff(), 0),
             health_check_interval=10,
@@ -107,7 +111,7 @@ class Connection(Lifecycle):
         try:
             await self._client.ping()
             for part in self._background:
-                await part.start(self._client, self._pubsub_client)
+                await part.start(self._client, self._pubsub_nodes.opener())
         except BaseException:
             await self.close()
             raise
@@ -116,10 +120,11 @@ class Connection(Lifecycle):
         # Background parts go first: they use both clients until they have stopped.
         for part in reversed(self._background):
             await part.stop()
-        for redis_client in (self._pubsub_client, self._client):
-            if redis_client is not None:
-                await redis_client.aclose()
-        self._client = self._pubsub_client = self._scripts = None
+        if self._pubsub_nodes is not None:
+            await self._pubsub_nodes.aclose()
+        if self._client is not None:
+            await self._client.aclose()
+        self._client = self._pubsub_nodes = self._scripts = None
 
     async def ping(self) -> bool:
         try:
