@@ -3,8 +3,8 @@
 A throwaway server (SQLite in a temp folder, 127.0.0.1, Spotify's Web API the local fake of
 tests/fake_services.py, so search works) and Debian's Chromium: the host starts the room from the
 start page, a laptop shows the big screen, friends join, search, add, chat and react; the host sets
-the queue's rules and skips (the queue and Played). Phones are
-390×844, the big screen 1280×800; artwork is the stand-in of tests/browser.py (no network).
+the queue's rules and skips (the queue and Played). Phones are 390×844, the big screen 1280×800;
+artwork is the stand-in of tests/browser.py (no network).
 """
 
 from __future__ import annotations
