@@ -2,8 +2,9 @@
 
 A throwaway server (SQLite in a temp folder, 127.0.0.1, Spotify's Web API the local fake of
 tests/fake_services.py, so search works) and Debian's Chromium: the host starts the room from the
-start page, a laptop shows the big screen, friends join, search, add, chat and react. Phones are
-390×844, the big screen 1280×800; artwork is the stand-in of tests/browser.py (no network).
+start page, a laptop shows the big screen, friends join, search, add, chat and react; the host sets
+the queue's rules and skips (the queue and Played). Phones are 390×844, the big screen 1280×800;
+artwork is the stand-in of tests/browser.py (no network).
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ NAMES = [
     "tap-to-listen.png",
     "room-light.png",
     "screen.png",
+    "queue-host.png",
+    "played.png",
 ]
 
 
@@ -190,6 +193,7 @@ def screenshots(out_dir: Path) -> list[Path]:
             screen.screenshot(path=paths["screen.png"])
             scroll_to(host, "#invite-card")
             host.screenshot(path=paths["invite.png"])
+
             host.get_by_role("button", name="Delete the room").click()
             host.evaluate("window.scrollTo(0, document.body.scrollHeight)")
             host.screenshot(path=paths["host-tools.png"])
@@ -216,6 +220,33 @@ def screenshots(out_dir: Path) -> list[Path]:
             friend.locator("#player-area").wait_for(state="hidden")
             top(friend)
             friend.screenshot(path=paths["room-remote.png"])
+
+            # The host's queue with its tools and settings: fair turns, repeat all, a limit lowered.
+            host.get_by_text("Fair turns", exact=True).click()
+            host.locator("#queue-settings-card").get_by_text("All", exact=True).click()
+            songs_each = host.get_by_label("Songs waiting per member")
+            songs_each.fill("5")
+            songs_each.press("Enter")
+            friend.locator("#queue-limits", has_text="Up to 5 songs").wait_for()
+            host.locator("#queue-settings-status", has_text="Saved.").wait_for()
+            host.evaluate("document.activeElement && document.activeElement.blur()")
+            queue_box = host.locator("#queue-card").bounding_box()
+            settings_box = host.locator("#queue-settings-card").bounding_box()
+            assert queue_box is not None and settings_box is not None
+            top_y = host.evaluate("window.scrollY") + queue_box["y"] - 12
+            bottom_y = host.evaluate("window.scrollY") + settings_box["y"] + settings_box["height"] + 12
+            clip = {"x": 0, "y": top_y, "width": 390, "height": bottom_y - top_y}
+            host.screenshot(path=paths["queue-host.png"], full_page=True, clip=clip)
+
+            # What played: the host skips twice, the friend sees it under Played with "Add again".
+            for n in range(2):
+                host.locator("#time-now").filter(has_not_text="0:00").wait_for()  # a play that started
+                current = host.locator("#now-title").inner_text()
+                host.get_by_role("button", name="Skip to the next track").click()
+                host.locator("#now-title").filter(has_not_text=current).wait_for()
+                friend.locator("#played .played-entry").nth(n).wait_for()
+            scroll_to(friend, "#played-card")
+            friend.screenshot(path=paths["played.png"])
             browser.close()
     finally:
         spotify.api.stop()

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
+  DEFAULT_QUEUE,
   applyEvent,
   applySnapshot,
   currentTrack,
@@ -126,4 +127,43 @@ test("reducer: a track change that carries its playback is applied from one fram
   assert.equal(currentTrack(room).id, 2);
   assert.deepEqual(room.votes, { track_id: 2, votes: 0, needed: 3 });
   assert.equal(room.queueEnded, false);
+});
+
+test("reducer: the snapshot's queue settings, with the server's defaults for a snapshot without them", () => {
+  assert.deepEqual(applySnapshot(emptyRoom(), snapshot()).queue, DEFAULT_QUEUE);
+  const room = applySnapshot(emptyRoom(), snapshot({ queue: { ...DEFAULT_QUEUE, queue_mode: "fair_turns", max_track_s: 0 } }));
+  assert.equal(room.queue.queue_mode, "fair_turns");
+  assert.equal(room.queue.max_track_s, 0);
+  assert.equal(room.queue.repeat, "off");
+  const partial = applySnapshot(emptyRoom(), snapshot({ queue: { repeat: "all" } }));
+  assert.deepEqual(partial.queue, { ...DEFAULT_QUEUE, repeat: "all" });
+});
+
+test("reducer: queue_settings_changed replaces the settings, never touching the room before", () => {
+  const room = applySnapshot(emptyRoom(), snapshot());
+  const queue = { ...DEFAULT_QUEUE, who_may_add: "hosts", autoplay: true };
+  const after = applyEvent(room, { type: "queue_settings_changed", queue, epoch: "e1", seq: 5 });
+  assert.deepEqual(after.queue, queue);
+  assert.deepEqual(room.queue, DEFAULT_QUEUE);
+  assert.equal(after.seq, 5);
+});
+
+test("reducer: queue_reordered puts the tracks in the server's order and keeps the current one", () => {
+  const tracks = [track(1), track(2), track(3), track(4)];
+  const room = applySnapshot(emptyRoom(), snapshot({ playlist: { id: "p", version: 1, current_index: 1, tracks } }));
+  const after = applyEvent(room, {
+    type: "queue_reordered",
+    track_ids: [1, 2, 4, 3],
+    current_index: 1,
+    cause: "shuffle",
+    epoch: "e1",
+    seq: 5,
+  });
+  assert.deepEqual(after.tracks.map((t) => t.id), [1, 2, 4, 3]);
+  assert.equal(after.index, 1);
+  assert.equal(currentTrack(after).id, 2);
+  assert.deepEqual(room.tracks.map((t) => t.id), [1, 2, 3, 4]);
+  // An id this page never saw is skipped; a track the server did not list stays, at the end.
+  const odd = applyEvent(room, { type: "queue_reordered", track_ids: [1, 2, 9, 4], current_index: 1, cause: "unshuffle", epoch: "e1", seq: 5 });
+  assert.deepEqual(odd.tracks.map((t) => t.id), [1, 2, 4, 3]);
 });

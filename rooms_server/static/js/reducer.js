@@ -16,6 +16,21 @@ export function chatEntry(kind, frame) {
   };
 }
 
+// The server's defaults (queue_rules.QueueSettings): a snapshot from an older server has no `queue`.
+export const DEFAULT_QUEUE = Object.freeze({
+  queue_mode: "in_order",
+  repeat: "off",
+  autoplay: false,
+  autoplay_avoid_last: 10,
+  who_may_add: "everyone",
+  max_queued_per_member: 10,
+  max_track_s: 1200,
+  replay_block_min: 60,
+});
+
+/** The queue settings as the page keeps them: every field, the defaults for those not told. */
+export const readQueue = (queue) => ({ ...DEFAULT_QUEUE, ...(queue && typeof queue === "object" ? queue : {}) });
+
 export function emptyRoom() {
   return {
     epoch: null,
@@ -36,6 +51,7 @@ export function emptyRoom() {
     invite: undefined, // the room's invite (object), none (null), or not told by the server (undefined)
     queueEnded: false, // the last track ended: the room stopped, waiting for a new song
     change: null, // the last track change: {cause, track_id, seq}, for "skipped by vote"
+    queue: DEFAULT_QUEUE, // the room's queue settings (readQueue)
   };
 }
 
@@ -60,6 +76,7 @@ export function applySnapshot(room, frame) {
     deviceKey: frame.device_key ?? null,
     speakers: (frame.speakers || []).slice(),
     followers: (frame.followers || []).slice(),
+    queue: readQueue(frame.queue),
   };
 }
 
@@ -100,6 +117,10 @@ export function applyEvent(room, event) {
       const ended = event.cause === "queue_end" ? true : event.playback.is_playing ? false : room.queueEnded;
       return { ...next, playback: event.playback, playbackFor: event.track_id, queueEnded: ended };
     }
+    case "queue_settings_changed":
+      return { ...next, queue: readQueue(event.queue) };
+    case "queue_reordered":
+      return { ...next, ...reordered(room, event.track_ids), index: event.current_index };
     case "invite_changed":
       return { ...next, invite: event.invite ?? null };
     case "votes_changed":
@@ -135,6 +156,15 @@ export function applyEvent(room, event) {
     default:
       return next; // group_deleted and event types this page does not know yet change nothing here
   }
+}
+
+/** The tracks in the order the server lists them; a track this page does not know is skipped,
+ * one the server did not list (a missed event: the next gap check resyncs) stays at the end. */
+function reordered(room, trackIds) {
+  const byId = new Map(room.tracks.map((t) => [t.id, t]));
+  const listed = trackIds.filter((id) => byId.has(id)).map((id) => byId.get(id));
+  const named = new Set(trackIds);
+  return { tracks: [...listed, ...room.tracks.filter((t) => !named.has(t.id))] };
 }
 
 // -- what the room means for this phone ------------------------------------------------------------

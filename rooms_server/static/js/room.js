@@ -14,8 +14,11 @@ import { InviteCard } from "./views/invite.js";
 import { ListeningCard } from "./views/listening.js";
 import { renderListening, renderNow, renderProgress, renderSeekRole, wireControls } from "./views/now.js";
 import { renderPeople } from "./views/people.js";
-import { renderQueue } from "./views/queue.js";
+import { PlayedCard } from "./views/played.js";
+import { renderQueue, wireQueueTools } from "./views/queue.js";
+import { QueueSettingsCard } from "./views/queue_settings.js";
 import { SettingsCard } from "./views/settings.js";
+import { mayAdd } from "./queue_rules.js";
 
 const PROGRESS_EVERY_MS = 250;
 
@@ -90,7 +93,9 @@ function main() {
   const invite = new InviteCard({ groupId, token: session.token, isHost: () => isHost(getRoom()) });
   const chat = new ChatLog({ send, isMine: (userId) => isMine(getRoom(), userId) });
   const settings = new SettingsCard({ groupId, token: session.token });
-  const add = new AddCard({ send, token: session.token });
+  const add = new AddCard({ send, token: session.token, getRoom });
+  const played = new PlayedCard({ groupId, token: session.token, send, getRoom, now: () => connection.serverNow() });
+  const queueSettings = new QueueSettingsCard({ send, getRoom });
   const listening = new ListeningCard({
     getRoom,
     send,
@@ -115,6 +120,7 @@ function main() {
   });
   $("btn-tap").addEventListener("click", () => conductor.userStart());
   wireControls(getRoom, send);
+  wireQueueTools(send);
   add.load();
 
   function renderAll(room) {
@@ -123,6 +129,9 @@ function main() {
     renderProgress(room, connection.serverNow());
     renderSeekRole(room);
     renderQueue(room, send);
+    show($("add-card"), mayAdd(room));
+    queueSettings.render(room);
+    played.render(room);
     renderPeople(room, { groupId, token: session.token });
     chat.render(room.chat);
     chat.renderReactions(room.reactions);
@@ -150,6 +159,7 @@ function main() {
     if (id === lastTrackId) return;
     const first = lastTrackId === undefined;
     lastTrackId = id;
+    played.refresh(); // on opening, and a track change ends a play: the history has a new entry
     if (first && cause.snapshot) return; // opening the page is no change
     const byVote = Boolean(cause.event && cause.event.cause === "vote") || (room.change && room.change.cause === "vote" && room.change.seq === room.seq);
     const text = trackChangeText(room, { byVote });

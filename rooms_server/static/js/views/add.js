@@ -4,11 +4,16 @@
 import { api, errorMessage } from "../api.js";
 import { $, h, show } from "../dom.js";
 import { formatTime, guessService, parseDuration } from "../format.js";
+import { refusalText } from "../queue_rules.js";
 import { NO_SOURCES, addErrorText, manualExplanation, needsManual, readResult, readSources, searchable } from "../sources.js";
 
+/** The words for a refused add: the room's queue rules (with its numbers), else the service's. */
+export const addFailureText = (room, code, message) => refusalText(code, room.queue) ?? addErrorText(code, message);
+
 export class AddCard {
-  constructor({ send, token }) {
+  constructor({ send, token, getRoom }) {
     this.send = send;
+    this.getRoom = getRoom;
     this.token = token;
     this.sources = NO_SOURCES;
     $("add-url").addEventListener("input", () => this._onLink());
@@ -90,7 +95,7 @@ export class AddCard {
       },
       onError: (message, code) => {
         $("add-status").textContent = "";
-        $("add-error").textContent = addErrorText(code, message);
+        $("add-error").textContent = addFailureText(this.getRoom(), code, message);
         if (failed) failed();
         if (code === "metadata_required" || code === "service_not_configured") {
           show($("manual-fields"), true); // the server could not look it up after all: ask

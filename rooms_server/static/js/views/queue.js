@@ -1,14 +1,38 @@
-// The queue: every track with who added it; hosts play, move and remove, members remove their own.
+// The queue: every track with who added it; hosts play, move, remove, shuffle and restore the
+// order, members remove their own. Above it, how the queue runs (everyone) and a member's limits.
 
 import { $, h, show } from "../dom.js";
 import { artworkUrl, formatTime, safeHref, serviceName } from "../format.js";
+import { memberRules, statusLine, upcoming } from "../queue_rules.js";
 import { isHost, isMine } from "../reducer.js";
+
+/** The host's Shuffle and Restore order buttons (wired once; renderQueue enables them). */
+export function wireQueueTools(send) {
+  const error = (message) => ($("queue-error").textContent = message);
+  const clear = () => error("");
+  $("btn-shuffle").addEventListener("click", () => send({ type: "shuffle" }, { onAck: clear, onError: error }));
+  $("btn-unshuffle").addEventListener("click", () => send({ type: "unshuffle" }, { onAck: clear, onError: error }));
+}
 
 export function renderQueue(room, send) {
   const items = room.tracks.map((track, i) => queueItem(room, track, i, send));
   $("queue").replaceChildren(...items);
   show($("queue-empty"), room.tracks.length === 0);
   $("queue-count").textContent = room.tracks.length ? `(${room.tracks.length})` : "";
+  renderRules(room);
+}
+
+function renderRules(room) {
+  $("queue-status").textContent = statusLine(room);
+  const { limits, note } = memberRules(room);
+  $("queue-limits").textContent = limits;
+  show($("queue-limits"), limits !== "");
+  $("queue-note").textContent = note;
+  show($("queue-note"), note !== "");
+  const ids = upcoming(room).map((t) => t.id);
+  $("btn-shuffle").disabled = ids.length < 2;
+  // Restore order puts the upcoming tracks back in the order they were added (their ids grow).
+  $("btn-unshuffle").disabled = ids.length < 2 || ids.every((id, i) => i === 0 || ids[i - 1] < id);
 }
 
 function queueItem(room, track, i, send) {
