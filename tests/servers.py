@@ -168,6 +168,13 @@ class PrivateRedisCluster:
         return "redis+cluster://" + ",".join(f"{HOST}:{node.port}" for node in self.nodes)
 
     def start(self) -> PrivateRedisCluster:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()  # no node outlives a cluster that could not form
+            raise
+
+    def _start(self) -> PrivateRedisCluster:
         for node in self.nodes:
             node.start(cluster=True)
         addresses = [f"{HOST}:{node.port}" for node in self.nodes]
