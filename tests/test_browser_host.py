@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.browser import (
+    SMALL_TARGETS,
     Api,
     axe_script,
     axe_violations,
@@ -56,21 +57,6 @@ DROP_AFTER = """
     }
   };
 })();
-"""
-
-
-# Controls smaller than 44 × 44 CSS px (a control whose label is 44 px tall counts as its label;
-# links inside text are exempt, as in WCAG 2.5.5).
-SMALL_TARGETS = """
-() => [...document.querySelectorAll("button, a, input, select, [role=slider]")]
-  .filter((el) => el.offsetParent !== null && !el.closest("p, .track-text, .invite-url"))
-  .filter((el) => {
-    const box = el.getBoundingClientRect();
-    const label = el.closest("label") || (el.id && document.querySelector(`label[for="${el.id}"]`));
-    const around = label ? label.getBoundingClientRect() : box;
-    return Math.max(box.height, around.height) < 44 || Math.max(box.width, around.width) < 44;
-  })
-  .map((el) => el.outerHTML.slice(0, 120))
 """
 
 

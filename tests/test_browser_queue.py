@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.browser import (
+    SMALL_TARGETS,
     Api,
     Server,
     axe_script,
@@ -30,18 +31,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.timeout(120)
 
-# Controls smaller than 44 × 44 CSS px (as in tests/test_browser_host.py).
-SMALL_TARGETS = """
-() => [...document.querySelectorAll("button, a, input, select, [role=slider]")]
-  .filter((el) => el.offsetParent !== null && !el.closest("p, .track-text, .invite-url"))
-  .filter((el) => {
-    const box = el.getBoundingClientRect();
-    const label = el.closest("label") || (el.id && document.querySelector(`label[for="${el.id}"]`));
-    const around = label ? label.getBoundingClientRect() : box;
-    return Math.max(box.height, around.height) < 44 || Math.max(box.width, around.width) < 44;
-  })
-  .map((el) => el.outerHTML.slice(0, 120))
-"""
 
 SONGS = [
     ("Song one", 200, "https://youtu.be/aaaaaaaaaa1"),
