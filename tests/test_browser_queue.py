@@ -241,7 +241,10 @@ def test_browser_queue_played_shows_a_finished_track_and_add_again_adds_it(phone
     expect(titles(member)).to_have_text(["Short intro", "Song two", "Short intro"])
     expect(host.locator("#played-status")).to_have_text("Added Short intro to the queue.")
 
-    # A skip ends a play too; the card reloads after each track change.
+    # A skip ends a play too; the card reloads after each track change. Paused first, so the
+    # re-added 2 s intro cannot also end by itself before the check on a slow machine.
+    host.get_by_role("button", name="Pause", exact=True).click()
+    expect(host.get_by_role("button", name="Play", exact=True)).to_be_visible()
     host.get_by_role("button", name="Skip to the next track").click()
     expect(member.locator("#played .played-entry .track-title")).to_have_text(["Song two", "Short intro"])
     expect(member.locator("#played .played-entry .track-meta").first).to_contain_text("skipped at")
