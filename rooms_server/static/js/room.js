@@ -24,6 +24,7 @@ import { SettingsCard } from "./views/settings.js";
 import { mayAdd } from "./queue_rules.js";
 
 const PROGRESS_EVERY_MS = 250;
+const LINK_EVENTS = new Set(["invite_links_changed", "member_joined", "role_changed"]);
 
 function setStatus(state, text) {
   $("status").dataset.state = state;
@@ -180,7 +181,8 @@ function main() {
       if (room.invite !== invite.given || role !== wasRole) invite.show(room.invite);
     } else if (cause.snapshot || role !== wasRole) invite.load(); // a promotion shows the host's invite tools
     wasRole = role;
-    if (cause.event && cause.event.type === "invite_links_changed") inviteLinks.refresh();
+    // A join through a link counts a use: the hosts' list says "3 of 10 used" again.
+    if (cause.event && LINK_EVENTS.has(cause.event.type)) inviteLinks.refresh();
     announceChange(room, cause);
     if (cause.event && cause.event.type === "hosting_changed") announceHost(room);
   }

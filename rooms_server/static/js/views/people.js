@@ -9,21 +9,31 @@ import { peopleOrder, personActions } from "../roles.js";
 
 const BADGE_CLASS = { Host: "host-badge", "Co-host": "cohost-badge", Listener: "listener-badge" };
 
+let drawn = null; // what the list shows now: redrawn only when it changes, so an open menu stays open
+
 export function renderPeople(room, { groupId, token } = {}) {
-  const people = peopleOrder(room);
+  const people = peopleOrder(room).map((m) => ({
+    m,
+    label: roleLabel(room, m),
+    actions: groupId ? personActions(room, m) : [],
+    speaker: room.speakers.some((s) => s.user_id === m.user_id),
+    spotify: room.followers.includes(m.user_id),
+    me: isMine(room, m.user_id),
+  }));
+  const key = JSON.stringify(people);
+  if (key === drawn) return;
+  drawn = key;
   $("people").replaceChildren(
-    ...people.map((m) => {
-      const label = roleLabel(room, m);
-      const actions = groupId ? personActions(room, m) : [];
+    ...people.map(({ m, label, actions, speaker, spotify, me }) => {
       return h(
         "li",
-        { class: `person${isMine(room, m.user_id) ? " me" : ""}`, "data-user": m.user_id },
+        { class: `person${me ? " me" : ""}`, "data-user": m.user_id },
         h("span", { class: "avatar", "aria-hidden": "true" }, (m.name.trim()[0] || "?").toUpperCase()),
         h("span", { class: "person-name" }, m.name),
         label ? h("span", { class: `badge role-badge ${BADGE_CLASS[label]}` }, label) : null,
-        room.speakers.some((s) => s.user_id === m.user_id) ? h("span", { class: "badge speaker-badge" }, "speaker") : null,
-        room.followers.includes(m.user_id) ? h("span", { class: "badge spotify-badge" }, "on Spotify") : null,
-        isMine(room, m.user_id) ? h("span", { class: "badge you-badge" }, "you") : null,
+        speaker ? h("span", { class: "badge speaker-badge" }, "speaker") : null,
+        spotify ? h("span", { class: "badge spotify-badge" }, "on Spotify") : null,
+        me ? h("span", { class: "badge you-badge" }, "you") : null,
         actions.length ? actionMenu(m, actions, groupId, token) : null,
       );
     }),
