@@ -219,7 +219,7 @@ def test_browser_cohosts_a_listener_link_phone_has_no_add_form(phones: Phones, a
     url = create_link(host, "Listener", label="", lifetime="1 hour")
     expect(host.locator("#invite-links .invite-link .link-name").first).to_have_text("Listener link")
     expect(host.locator("#invite-links .invite-link .link-meta").first).to_have_text(
-        "Listener · not used yet · ends in 60 min"
+        "Listener · not used yet · ends in 1 h"
     )
 
     dana = phones.fresh(color_scheme="light")

@@ -3,6 +3,18 @@ import { test } from "node:test";
 
 import { LISTENER_NOTE, mayAdd, memberRules, refusalText } from "../../rooms_server/static/js/queue_rules.js";
 import {
+  expiryWords,
+  handoverCandidates,
+  inviteProblemText,
+  leaveNeedsHandover,
+  linkRow,
+  newLinkBody,
+  peopleOrder,
+  personActions,
+  roleLine,
+  usageWords,
+} from "../../rooms_server/static/js/roles.js";
+import {
   DEFAULT_HOSTING,
   applyEvent,
   applySnapshot,
@@ -189,4 +201,106 @@ test("hosting: someone who joined later is named in a notice", () => {
   room = changed(room, "e", "handover", "a");
   assert.equal(hostNotice(room), "Alice handed the room to Eve.");
   assert.equal(roleLabel(room, room.members.find((m) => m.user_id === "e")), null, "the event's role is the truth");
+});
+
+// -- roles.js: the people card, leaving, invite links, the join page --------------------------------
+
+const labels = (actions) => actions.map((a) => a.label);
+
+test("roles: the people card lists the host, co-hosts, members, listeners, by name in each", () => {
+  const room = roomAs(CARL, {
+    members: [DANA, CARL, { user_id: "z", name: "Zed", role: "admin" }, BOB, ALICE, { user_id: "e", name: "Abe", role: "member" }],
+  });
+  assert.deepEqual(peopleOrder(room).map((m) => m.name), ["Alice", "Bob", "Zed", "Abe", "Carl", "Dana"]);
+});
+
+test("roles: the host may change anyone's role, make them host or remove them", () => {
+  const room = roomAs(ALICE);
+  assert.deepEqual(labels(personActions(room, BOB)), ["Make member", "Make listener", "Make host", "Remove from the room"]);
+  assert.deepEqual(labels(personActions(room, CARL)), ["Make co-host", "Make listener", "Make host", "Remove from the room"]);
+  assert.deepEqual(labels(personActions(room, DANA)), ["Make co-host", "Make member", "Make host", "Remove from the room"]);
+  assert.deepEqual(personActions(room, ALICE), [], "nothing for oneself");
+  assert.deepEqual(personActions(room, BOB).map((a) => a.action), ["member", "listener", "host", "remove"]);
+});
+
+test("roles: a co-host has no Make host and cannot touch the host; members and listeners have no menu", () => {
+  const room = roomAs(BOB);
+  assert.deepEqual(personActions(room, ALICE), []);
+  assert.deepEqual(labels(personActions(room, CARL)), ["Make co-host", "Make listener", "Remove from the room"]);
+  assert.deepEqual(personActions(roomAs(CARL), DANA), []);
+  assert.deepEqual(personActions(roomAs(DANA), CARL), []);
+});
+
+test("roles: on an older server (no named host) an admin acts on every other person, without Make host", () => {
+  const frame = snapshot(ALICE);
+  delete frame.hosting;
+  const room = applySnapshot(emptyRoom(), frame);
+  assert.deepEqual(labels(personActions(room, BOB)), ["Make member", "Make listener", "Remove from the room"]);
+  assert.equal(leaveNeedsHandover(room), false);
+});
+
+test("roles: the host hands over to the co-hosts first, then members and listeners as they joined", () => {
+  const room = roomAs(ALICE, {
+    members: [ALICE, DANA, CARL, { user_id: "e", name: "Abe", role: "member" }, BOB],
+  });
+  assert.deepEqual(handoverCandidates(room).map((m) => m.name), ["Bob", "Carl", "Abe", "Dana"]);
+  assert.equal(leaveNeedsHandover(room), true);
+  assert.equal(leaveNeedsHandover(roomAs(BOB)), false, "a co-host just leaves");
+  assert.equal(leaveNeedsHandover(roomAs(ALICE, { members: [ALICE] })), false, "nobody to hand it to");
+});
+
+test("roles: an invite link's uses in words", () => {
+  assert.equal(usageWords({ uses: 3, max_uses: 10 }), "3 of 10 used");
+  assert.equal(usageWords({ uses: 0, max_uses: 1 }), "0 of 1 used");
+  assert.equal(usageWords({ uses: 3, max_uses: null }), "used 3 times");
+  assert.equal(usageWords({ uses: 1, max_uses: null }), "used once");
+  assert.equal(usageWords({ uses: 0, max_uses: null }), "not used yet");
+});
+
+test("roles: an invite link's end in words", () => {
+  const now = Date.parse("2026-01-01T12:00:00Z");
+  assert.equal(expiryWords("2026-01-01T12:45:00Z", now), "ends in 45 min");
+  assert.equal(expiryWords("2026-01-01T13:00:00Z", now), "ends in 1 h");
+  assert.equal(expiryWords("2026-01-01T12:58:30Z", now), "ends in 59 min");
+  assert.equal(expiryWords("2026-01-02T12:00:00Z", now), "ends in 24 h");
+  assert.equal(expiryWords("2026-01-08T12:00:00Z", now), "ends in 7 days");
+  assert.equal(expiryWords("2026-01-01T11:00:00Z", now), "expired");
+  assert.equal(expiryWords("soon", now), "");
+});
+
+test("roles: a link row names the link by its label, else its role", () => {
+  const now = Date.parse("2026-01-01T12:00:00Z");
+  const link = { id: "l1", url: "http://x/join/t", role: "admin", label: "Sam", max_uses: 1, uses: 1, expired_at: "2026-01-01T18:00:00Z" };
+  assert.deepEqual(linkRow(link, now), { id: "l1", name: "Sam", meta: "Co-host · 1 of 1 used · ends in 6 h", url: "http://x/join/t", usedUp: true });
+  const plain = linkRow({ ...link, role: "listener", label: null, max_uses: null, uses: 2 }, now);
+  assert.equal(plain.name, "Listener link");
+  assert.equal(plain.meta, "Listener · used 2 times · ends in 6 h");
+  assert.equal(plain.usedUp, false);
+  assert.equal(linkRow({ ...link, label: "  " }, now).name, "Co-host link");
+});
+
+test("roles: the new link's body: empty max uses is unlimited, empty label none", () => {
+  assert.deepEqual(newLinkBody({ role: "member", maxUses: "", lifetimeS: "86400", label: "" }), { body: { role: "member", lifetime_s: 86400 } });
+  assert.deepEqual(newLinkBody({ role: "admin", maxUses: " 5 ", lifetimeS: "3600", label: " Sam " }), {
+    body: { role: "admin", lifetime_s: 3600, max_uses: 5, label: "Sam" },
+  });
+  assert.match(newLinkBody({ role: "member", maxUses: "0", lifetimeS: "3600" }).error, /1 to 10000/);
+  assert.match(newLinkBody({ role: "member", maxUses: "2.5", lifetimeS: "3600" }).error, /whole number/);
+  assert.match(newLinkBody({ role: "member", maxUses: "", lifetimeS: "3600", label: "x".repeat(81) }).error, /80/);
+});
+
+test("roles: the join page says a listener's and a co-host's invite, nothing for a member's", () => {
+  assert.match(roleLine("listener"), /^You're invited as a listener/);
+  assert.match(roleLine("admin"), /^You're invited as a co-host/);
+  assert.equal(roleLine("member"), "");
+  assert.equal(roleLine(undefined), "");
+});
+
+test("roles: a used-up invite, an expired one and an unknown one in words", () => {
+  const refused = (status, code) => ({ status, data: { error: { code, message: "m" } } });
+  assert.equal(inviteProblemText(refused(410, "invite_used_up"))[0], "This invite has been used up");
+  assert.match(inviteProblemText(refused(410, "invite_used_up"))[1], /Ask the host for a new one/);
+  assert.equal(inviteProblemText(refused(410, "invite_expired"))[0], "This invite has expired");
+  assert.equal(inviteProblemText(refused(404, "not_found"))[0], "This invite is no longer valid");
+  assert.equal(inviteProblemText(refused(500, "boom")), null);
 });
