@@ -333,7 +333,7 @@ def test_browser_cohosts_host_away_settings_reach_another_host(phones: Phones, a
 def test_browser_cohosts_the_qr_invite_takes_a_role_and_max_uses(phones: Phones, api: Api) -> None:
     host_token, group_id, _ = room_with(api, "QR role")
     host = phones.room(host_token, group_id)
-    host.get_by_label("It lets people in as").select_option(label="Listener")
+    host.get_by_label("Lets people in as").select_option(label="Listener")
     host.locator("#invite-card").get_by_label("Max uses").fill("10")
     host.get_by_role("button", name="New invite").click()
     expect(host.locator("#invite-terms")).to_have_text("Lets people in as listeners · 0 of 10 used")

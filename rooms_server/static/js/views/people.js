@@ -38,6 +38,7 @@ export function renderPeople(room, { groupId, token } = {}) {
       );
     }),
   );
+  $("people").classList.toggle("managed", people.some((p) => p.actions.length > 0));
   $("people-count").textContent = `(${people.length})`;
 }
 
