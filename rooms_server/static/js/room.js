@@ -116,8 +116,8 @@ function main() {
     groupId,
     token: session.token,
     getRoom,
+    onLeaving: (on) => (leaving = on),
     onLeft: () => {
-      leaving = true;
       connection.close();
       location.assign("/");
     },

@@ -8,10 +8,13 @@ import { handoverCandidates, leaveNeedsHandover } from "../roles.js";
 import { roleLabel } from "../reducer.js";
 
 export class LeaveCard {
-  constructor({ groupId, token, getRoom, onLeft }) {
+  /** onLeaving(true) before the request (the server closes this page's socket as it answers: no
+   * "removed from the room" then), onLeaving(false) when it failed; onLeft() after it. */
+  constructor({ groupId, token, getRoom, onLeaving, onLeft }) {
     this.path = `/api/groups/${encodeURIComponent(groupId)}/leave`;
     this.token = token;
     this.getRoom = getRoom;
+    this.onLeaving = onLeaving;
     this.onLeft = onLeft;
     $("btn-leave").addEventListener("click", () => this.open());
     $("btn-leave-no").addEventListener("click", () => this.close());
@@ -50,17 +53,20 @@ export class LeaveCard {
     const body = $("leave-handover").hidden ? {} : { handover_to: $("leave-to").value };
     $("btn-leave-yes").disabled = true;
     $("leave-error").textContent = "";
+    this.onLeaving(true);
     try {
       const result = await api("POST", this.path, { body, token: this.token });
       if (result.status === 204 || result.status === 200) {
         this.onLeft();
         return;
       }
+      this.onLeaving(false);
       $("leave-error").textContent =
         result.status === 409 && result.data && result.data.error && result.data.error.code === "last_admin"
           ? "You're the only one here: delete the room instead (Room settings), or invite someone to hand it to."
           : errorMessage(result, "Could not leave the room.");
     } catch {
+      this.onLeaving(false);
       $("leave-error").textContent = "No connection to the server.";
     } finally {
       $("btn-leave-yes").disabled = false;
