@@ -25,6 +25,7 @@ from rooms_server.engine import Engine, create_engine
 from rooms_server.errors import ApiError
 from rooms_server.follow import SpotifyFollow
 from rooms_server.heartbeat import Heartbeat
+from rooms_server.host_watch import HostWatch
 from rooms_server.housekeeping import Housekeeper, purge_jobs
 from rooms_server.hub import Hub
 from rooms_server.live import LiveGroups
@@ -40,6 +41,8 @@ from rooms_server.web import (
     groups,
     health,
     history,
+    hosting,
+    invite_links,
     invites,
     members,
     metrics as metrics_route,
@@ -64,6 +67,7 @@ class State(TypedDict):
     hub: Hub
     live: LiveGroups
     presence: Presence
+    host_watch: HostWatch
     sources: Sources
     metrics: Metrics
     rate_clock: Callable[[], float]
@@ -92,6 +96,8 @@ def create_app(
         *groups.routes,
         *members.routes,
         *invites.routes,
+        *invite_links.routes,
+        *hosting.routes,
         *playlist.routes,
         *history.routes,
         *services.routes,
@@ -145,6 +151,10 @@ async def running(settings: Settings, *, clock: ServerClock, rate_clock: Callabl
         hub.react(timers.react)  # re-armed from the events' ends_at_ms
         presence = Presence(hub, engine, live, timers)
         stack.push_async_callback(presence.stop)
+        host_watch = HostWatch(hub, engine.presence, live, db, every_s=settings.host_check_s)
+        presence.released.append(host_watch.released)  # an emptied room stops the host's grace period
+        host_watch.start()
+        stack.push_async_callback(host_watch.stop)
         for service in (Heartbeat(hub, engine.presence, presence, settings.presence_ttl_s), SessionCheck(hub, db)):
             service.start()
             stack.push_async_callback(service.stop)
@@ -160,6 +170,7 @@ async def running(settings: Settings, *, clock: ServerClock, rate_clock: Callabl
             "hub": hub,
             "live": live,
             "presence": presence,
+            "host_watch": host_watch,
             "sources": sources,
             "metrics": metrics,
             "rate_clock": rate_clock,

@@ -102,6 +102,7 @@ class Settings:
     playback_lead_max_ms: int = 3000  # the longest, however slow a phone says it is
     vote_skip_ratio: float = 0.5
     presence_ttl_s: int = 30
+    host_check_s: float = 5.0  # how often a process checks its rooms' hosts (host_watch.py)
     history_size: int = 1000
     invite_ttl_s: int = 7 * 24 * 3600
     invite_max_ttl_s: int = 30 * 24 * 3600
@@ -162,6 +163,7 @@ class Settings:
             playback_lead_max_ms=_int(env, "PLAYBACK_LEAD_MAX_MS", 3000),
             vote_skip_ratio=_ratio(env, "VOTE_SKIP_RATIO", 0.5),
             presence_ttl_s=max(_int(env, "PRESENCE_TTL_S", 30), 3),
+            host_check_s=max(_seconds(env, "HOST_CHECK_S", 5.0), 0.05),
             history_size=max(_int(env, "HISTORY_SIZE", 1000), 10),
             invite_ttl_s=invite_ttl_s,
             invite_max_ttl_s=invite_max_ttl_s,

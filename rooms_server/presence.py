@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 from rooms_server import failures, protocol, rooms
 from rooms_server.client import Client
@@ -31,6 +32,8 @@ class Presence:
         self.timers = timers  # armed here when this process starts holding a group, cancelled when it stops
         self.ttl_s = live.settings.presence_ttl_s
         self._leaving: set[asyncio.Task[None]] = set()
+        # Called with a group id once this process's last socket of it has left (host_watch.py).
+        self.released: list[Callable[[str], Awaitable[None]]] = []
 
     async def stop(self) -> None:
         if self._leaving:  # let departures finish while the engine is still open
@@ -66,7 +69,8 @@ class Presence:
             failures.log_error(log, exc, f"detaching connection {conn.id} from group {conn.group_id} failed")
 
     async def detach(self, conn: Client) -> None:
-        if self.hub.remove(conn):
+        last_here = self.hub.remove(conn)
+        if last_here:
             await self.engine.broker.unsubscribe(conn.group_id)
             self.timers.cancel(conn.group_id)
         user_id, remaining = await self.engine.presence.remove(conn.group_id, conn.id)
@@ -75,6 +79,9 @@ class Presence:
                 await self.live.publish(conn.group_id, protocol.member_left(user_id))
                 # Nobody drives the Spotify of a member who is no longer in the room.
                 await self.live.set_follow(conn.group_id, user_id, False)
+        if last_here:
+            for callback in self.released:
+                await callback(conn.group_id)
 
     async def members(self, group_id: str) -> list[rooms.Member]:
         """Members present, with their names and current roles from SQL."""

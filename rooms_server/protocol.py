@@ -43,6 +43,7 @@ from rooms_server.client_frames import (
     VoteSkip as VoteSkip,
 )
 from rooms_server.fields import MAX_SAFE_INT as MAX_SAFE_INT, FieldError, Fields, clean_text
+from rooms_server.hosting import Hosting, hosting_to_dict
 from rooms_server.queue_rules import QUEUE_MODES, REPEAT_MODES, WHO_MAY_ADD
 from rooms_server.rooms import (
     LISTENING_MODES,
@@ -295,6 +296,9 @@ def _with_id(frame: dict[str, Any], frame_id: str | None) -> dict[str, Any]:
     return frame
 
 
+NO_HOST = Hosting(None)  # a room read without its hosting (only while it is being deleted)
+
+
 def snapshot(
     state: LiveState,
     *,
@@ -308,17 +312,24 @@ def snapshot(
     device_key: str | None = None,
     invite: dict[str, Any] | None = None,
     chat: Sequence[dict[str, Any]] = (),
+    hosting: Hosting = NO_HOST,
 ) -> str:
     """The full room, first frame of a connection unless a resume succeeds.
 
     recovered is True only when the snapshot sits at the client's own resume point (nothing was
     missed); False tells a resuming client to drop its local state. device_key is this socket's
     device in the room (None when its hello had no device_id), to compare with ``speakers``.
-    invite is the room's valid invite (or None), chat its last messages, oldest first (``chat_line``).
+    invite is the room's valid invite (or None), chat its last messages, oldest first (``chat_line``),
+    hosting who hosts it (``hosting.hosting_to_dict``).
     """
     header = {"type": "snapshot", "epoch": epoch, "seq": seq, "server_time": server_time, "recovered": recovered}
     room = _room(state, votes_needed)
-    people = {"members": [member_to_dict(m) for m in members], "you": member_to_dict(you), "device_key": device_key}
+    people = {
+        "members": [member_to_dict(m) for m in members],
+        "you": member_to_dict(you),
+        "device_key": device_key,
+        "hosting": hosting_to_dict(hosting),
+    }
     social = {"invite": invite, "chat": list(chat), "reactions": list(REACTIONS)}
     return _text({**header, **room, **people, **social})
 
@@ -436,6 +447,22 @@ def reaction(emoji: str) -> str | None:
 
 def reaction_event(user_id: str, name: str, emoji: str, at: datetime) -> Event:
     return {"type": "reaction", "user_id": user_id, "name": name, "emoji": emoji, "sent_at": sent_at(at)}
+
+
+def hosting_changed(hosting: Hosting, cause: str, previous_host_user_id: str | None) -> Event:
+    """Who hosts the room, or how its failover is set, changed (``hosting.CAUSES``); the role
+    changes that come with it are ``role_changed`` events just before this one."""
+    return {
+        "type": "hosting_changed",
+        "hosting": hosting_to_dict(hosting),
+        "cause": cause,
+        "previous_host_user_id": previous_host_user_id,
+    }
+
+
+def invite_links_changed() -> Event:
+    """A host created or revoked an invite link: hosts' pages read the list again (it is not sent)."""
+    return {"type": "invite_links_changed"}
 
 
 def invite_changed(invite: dict[str, Any] | None) -> Event:

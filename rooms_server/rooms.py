@@ -47,8 +47,10 @@ from rooms_server.room_state import (
 __all__ = [
     "ADMIN",
     "ADMIN_ONLY",
+    "CONTRIBUTOR_ONLY",
     "ERROR_CODES",
     "EVERYONE",
+    "LISTENER",
     "LISTENING_MODES",
     "MAX_SPEAKERS",
     "MEMBER",
@@ -102,6 +104,9 @@ __all__ = [
 
 ADMIN = "admin"
 MEMBER = "member"
+LISTENER = "listener"  # hears, chats, reacts and votes; adds and removes nothing
+# What a listener may not do (a member removes only the tracks they added: checked in remove_track).
+CONTRIBUTOR_ONLY: frozenset[str] = frozenset({"add", "remove"})
 # Remove is not here: members may remove the tracks they added (checked in remove_track).
 ADMIN_ONLY: frozenset[str] = frozenset(
     {
@@ -136,6 +141,7 @@ ERROR_CODES: frozenset[str] = frozenset(
         "too_many_speakers",
         "no_device",  # mark_speaker from a page that named no device (commands.py)
         "invalid_reaction",  # a react outside protocol.REACTIONS (commands.py)
+        "listeners_cannot_add",  # an add or remove by a listener
         *queue_rules.REFUSAL_CODES,  # an add the room's queue settings refuse
     }
 )
@@ -164,6 +170,8 @@ class Change:
 def require_role(command_type: str, role: str) -> None:
     if command_type in ADMIN_ONLY and role != ADMIN:
         raise RoomError("forbidden", f"only a host can {command_type}")
+    if command_type in CONTRIBUTOR_ONLY and role == LISTENER:
+        raise RoomError("listeners_cannot_add", "listeners hear, vote and chat; ask a host to make you a member")
 
 
 def voters(present: Iterable[Member]) -> int:

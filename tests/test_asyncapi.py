@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from jsonschema import Draft7Validator, ValidationError
 
-from rooms_server import protocol, queue_transitions, rooms
+from rooms_server import hosting, protocol, queue_transitions, rooms
+from rooms_server.hosting import Hosting
 from rooms_server.protocol import CloseCode, ProtocolError, parse_client_frame
 from rooms_server.queue_rules import QueueSettings
 from rooms_server.rooms import Member
@@ -153,13 +154,25 @@ def room_events() -> list[dict[str, Any]]:
         *(protocol.reaction_event("u1", "Ann", emoji, SENT) for emoji in protocol.REACTIONS),
         protocol.invite_changed(INVITE),
         protocol.invite_changed(None),
+        protocol.invite_links_changed(),
+        *(protocol.hosting_changed(HOSTING, cause, "u1") for cause in hosting.CAUSES),
+        protocol.hosting_changed(Hosting(None, grace_s=0, on_return="keep"), "settings", None),
         protocol.group_deleted(),
     ]
     return [event for change in changes for event in change.events] + hub_bodies
 
 
 SENT = datetime(2026, 12, 2, 3, 4, 5, 123000, tzinfo=UTC)
-INVITE = {"url": "http://h/join/" + "a" * 32, "token": "a" * 32, "code": "K7MP3Q", "expired_at": "2026-12-09T00:00:00Z"}
+INVITE = {
+    "url": "http://h/join/" + "a" * 32,
+    "token": "a" * 32,
+    "code": "K7MP3Q",
+    "expired_at": "2026-12-09T00:00:00Z",
+    "role": "listener",
+    "max_uses": 10,
+    "uses": 3,
+}
+HOSTING = Hosting("u2", away_host_user_id="u1", stand_in_role="member")
 
 
 def server_frames() -> list[str | bytes]:
@@ -194,6 +207,7 @@ def server_frames() -> list[str | bytes]:
             device_key="a" * 32,
             invite=INVITE,
             chat=[protocol.chat_line("u2", "Bo", "hi", SENT)],
+            hosting=HOSTING,
         )
     )
     replies = [

@@ -97,18 +97,18 @@ def test_groups_join_twice_is_harmless(client: TestClient) -> None:
     assert client.post(f"/api/groups/{group['id']}/join", headers=ann.headers).json()["your_role"] == "admin"
 
 
-def test_groups_last_admin_cannot_leave_or_be_demoted(client: TestClient) -> None:
+def test_groups_host_leaves_by_handing_over_and_is_never_demoted(client: TestClient) -> None:
     ann, bob = Guest(client, "Ann"), Guest(client, "Bob")
     gid = make_group(client, ann, "G")["id"]
+    alone = client.post(f"/api/groups/{gid}/leave", headers=ann.headers)
+    assert alone.status_code == 409 and error_code(alone) == "last_admin"  # nobody to hand over to
     client.post(f"/api/groups/{gid}/join", headers=bob.headers)
-    left = client.post(f"/api/groups/{gid}/leave", headers=ann.headers)
-    assert left.status_code == 409 and error_code(left) == "last_admin"
     demoted = client.patch(f"/api/groups/{gid}/members/{ann.id}", json={"role": "member"}, headers=ann.headers)
-    assert demoted.status_code == 409 and error_code(demoted) == "last_admin"
-    # after handing over, the old admin may go
-    client.patch(f"/api/groups/{gid}/members/{bob.id}", json={"role": "admin"}, headers=ann.headers)
+    assert demoted.status_code == 409 and error_code(demoted) == "is_host"
+    # Leaving is no dead end: the room goes to Bob, the only other member, who becomes its admin.
     assert client.post(f"/api/groups/{gid}/leave", headers=ann.headers).status_code == 204
-    assert client.get(f"/api/groups/{gid}", headers=bob.headers).json()["member_count"] == 1
+    group = client.get(f"/api/groups/{gid}", headers=bob.headers).json()
+    assert (group["member_count"], group["your_role"]) == (1, "admin")
 
 
 def test_groups_member_leaves(client: TestClient) -> None:
@@ -140,11 +140,14 @@ def test_members_member_cannot_promote_or_remove(client: TestClient) -> None:
     assert client.get("/api/me", headers=cat.headers).json()["groups"] == []
 
 
-def test_members_last_admin_cannot_be_removed(client: TestClient) -> None:
-    ann = Guest(client, "Ann")
+def test_members_the_host_cannot_be_removed(client: TestClient) -> None:
+    ann, bob = Guest(client, "Ann"), Guest(client, "Bob")
     gid = make_group(client, ann, "G")["id"]
-    response = client.delete(f"/api/groups/{gid}/members/{ann.id}", headers=ann.headers)
-    assert response.status_code == 409 and error_code(response) == "last_admin"
+    client.post(f"/api/groups/{gid}/join", headers=bob.headers)
+    client.patch(f"/api/groups/{gid}/members/{bob.id}", json={"role": "admin"}, headers=ann.headers)
+    for caller in (ann, bob):  # not by themselves, not by a co-host
+        response = client.delete(f"/api/groups/{gid}/members/{ann.id}", headers=caller.headers)
+        assert response.status_code == 409 and error_code(response) == "is_host"
 
 
 def test_members_role_must_be_known(client: TestClient) -> None:

@@ -51,7 +51,8 @@ def test_invite_create_returns_url_token_and_expiry(client: TestClient) -> None:
     response = client.post(f"/api/groups/{group['id']}/invite", headers=ann.headers)  # no body at all
     assert response.status_code == 201 and response.headers["cache-control"] == "no-store"
     body = response.json()
-    assert set(body) == {"url", "token", "code", "expired_at"} and invites.is_token(body["token"])
+    assert set(body) == {"url", "token", "code", "expired_at", "role", "max_uses", "uses"}
+    assert invites.is_token(body["token"]) and (body["role"], body["max_uses"], body["uses"]) == ("member", None, 0)
     assert invites.normalize_code(body["code"]) == body["code"]
     assert body["url"] == f"http://testserver/join/{body['token']}"
     expired_at = datetime.fromisoformat(body["expired_at"])
@@ -114,6 +115,8 @@ def test_invite_preview_needs_no_auth_and_shows_the_group(client: TestClient) ->
         "group": {"id": group["id"], "name": "Secret", "is_public": False},
         "code": created["code"],
         "expired_at": created["expired_at"],
+        "role": "member",
+        "uses_left": None,
     }
 
 
@@ -284,6 +287,8 @@ def test_invite_code_leads_to_the_token_and_the_join(client: TestClient) -> None
         "group": {"id": gid, "name": "Coded", "is_public": False},
         "code": code,
         "expired_at": created["expired_at"],
+        "role": "member",
+        "uses_left": None,
         "token": created["token"],
     }
     assert client.post(f"/api/invites/{found.json()['token']}/join", headers=bob.headers).status_code == 200

@@ -26,6 +26,7 @@ TABLES = {
     "group_speakers",
     "chat_messages",
     "playback_history",
+    "invite_links",
 }
 
 

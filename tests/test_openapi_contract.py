@@ -37,7 +37,11 @@ ROOT = Path(__file__).resolve().parent.parent
 SEMANTIC: dict[tuple[str, str], str] = {
     ("NewTrack", "service"): "youtube",  # the service the fake answers for
     ("NewTrack", "url"): f"https://www.youtube.com/watch?v={VIDEO_ID}",
+    ("Handover", "user_id"): "{user_id}",  # Bob, a member of the room (Target.url fills it in)
+    ("Leave", "handover_to"): "{user_id}",
 }
+# Operations that change who hosts the room: each request gets a room of its own (Ann hosts, Bob is in).
+FRESH_ROOM = {"/api/groups/{group_id}/host", "/api/groups/{group_id}/leave"}
 PADDING = {("NewTrack", "url"): "&si="}  # how a link grows to its maxLength and stays the same link
 
 
@@ -51,8 +55,17 @@ class Target:
         assert client.post(f"/api/groups/{self.gid}/join", headers=self.bob.headers).status_code == 200
 
     def url(self, path: str) -> str:
+        if path in FRESH_ROOM:
+            self.gid = make_group(self.client, self.ann, f"Contract {uuid.uuid4().hex[:8]}")["id"]
+            assert self.client.post(f"/api/groups/{self.gid}/join", headers=self.bob.headers).status_code == 200
         values = {"group_id": self.gid, "user_id": self.bob.id, "service": "spotify"}
         return re.sub(r"{(\w+)}", lambda m: values[m.group(1)], path)
+
+    def fill(self, body: Any) -> Any:
+        """A body with the member named where a semantic value says ``{user_id}``."""
+        if not isinstance(body, dict):
+            return body
+        return {k: self.bob.id if v == "{user_id}" else v for k, v in body.items()}
 
 
 @pytest.fixture
@@ -107,6 +120,8 @@ def low(schema: str, prop: str, spec: dict[str, Any]) -> Any:
 
 
 def high(schema: str, prop: str, spec: dict[str, Any]) -> Any:
+    if SEMANTIC.get((schema, prop)) == "{user_id}":  # an id: exactly one value is valid
+        return "{user_id}"
     if "enum" in spec:
         return SEMANTIC.get((schema, prop), spec["enum"][-1])
     kind = spec["type"]
@@ -144,7 +159,7 @@ def send(target: Target, method: str, path: str, body: Any, *, raw: bytes | None
         return target.client.request(
             method, target.url(path), content=raw, headers={**headers, "content-type": "application/json"}
         )
-    return target.client.request(method, target.url(path), json=body, headers=headers)
+    return target.client.request(method, target.url(path), json=target.fill(body), headers=headers)
 
 
 def test_openapi_contract_every_body_schema_accepts_and_refuses_exactly_what_the_server_does(

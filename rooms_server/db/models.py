@@ -19,6 +19,9 @@ Extensions to that schema, each in a migration of its own and listed in docs/SCH
 - the queue settings of ``groups`` (``queue_mode``, ``repeat_mode``, ``autoplay``,
   ``autoplay_avoid_last``, ``who_may_add``, ``max_queued_per_member``, ``max_track_s``,
   ``replay_block_min``) and ``playback_history``: one row per play of a track that ended.
+- the role and use limit of the QR invite (``groupqr.role``, ``max_uses``, ``uses``), ``invite_links``
+  (further invites, each with a role, a use limit and an expiry), the ``listener`` role (a CHECK on
+  ``connections.role``) and who hosts a room (``groups.host_user_id`` and the failover columns).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
@@ -110,6 +114,8 @@ class User(Base):
 
 
 LISTENING_MODES = ("everyone", "speaker")
+ROLES = ("admin", "member", "listener")  # rooms.ROLE_RANK orders them
+HOST_RETURNS = ("hand_back", "keep")
 
 
 class Group(Base):
@@ -121,6 +127,7 @@ class Group(Base):
         CheckConstraint("queue_mode IN ('in_order', 'fair_turns')", name="groups_queue_mode_check"),
         CheckConstraint("repeat_mode IN ('off', 'one', 'all')", name="groups_repeat_mode_check"),
         CheckConstraint("who_may_add IN ('everyone', 'hosts')", name="groups_who_may_add_check"),
+        CheckConstraint("host_on_return IN ('hand_back', 'keep')", name="groups_host_on_return_check"),
     )
 
     id: Mapped[str] = mapped_column(CHAR(32))
@@ -136,6 +143,18 @@ class Group(Base):
     max_queued_per_member: Mapped[int] = mapped_column(Integer, server_default="10")
     max_track_s: Mapped[int] = mapped_column(Integer, server_default="1200")
     replay_block_min: Mapped[int] = mapped_column(Integer, server_default="60")
+    # Who hosts the room (hosting.Hosting): the host, and the failover's settings and bookkeeping.
+    host_user_id: Mapped[str | None] = mapped_column(
+        CHAR(32), ForeignKey("users.id", name="groups_host_user_id_fkey"), nullable=True
+    )
+    host_grace_s: Mapped[int] = mapped_column(Integer, server_default="120")
+    failover_to_members: Mapped[bool] = mapped_column(Boolean, server_default=true())
+    host_on_return: Mapped[str] = mapped_column(String(9), server_default="hand_back")
+    host_away_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    away_host_user_id: Mapped[str | None] = mapped_column(
+        CHAR(32), ForeignKey("users.id", name="groups_away_host_user_id_fkey"), nullable=True
+    )
+    stand_in_role: Mapped[str | None] = mapped_column(String(10), nullable=True)
 
 
 class GroupSpeaker(Base):
@@ -190,6 +209,7 @@ class Membership(Base):
         UniqueConstraint("user_id", "group_id", name="connections_user_id_group_id_unique"),
         Index("idx_connections_user_id", "user_id"),
         Index("idx_connections_group_id", "group_id"),
+        CheckConstraint("role IN ('admin', 'member', 'listener')", name="connections_role_check"),
     )
 
     id: Mapped[str] = mapped_column(CHAR(32))
@@ -224,6 +244,8 @@ class GroupQR(Base):
         UniqueConstraint("url", name="groupqr_url_unique"),
         UniqueConstraint("code", name="groupqr_code_unique"),
         Index("idx_groupqr_expired_at", "expired_at"),
+        CheckConstraint("role IN ('admin', 'member', 'listener')", name="groupqr_role_check"),
+        CheckConstraint("uses >= 0 AND (max_uses IS NULL OR uses <= max_uses)", name="groupqr_uses_check"),
     )
 
     id: Mapped[str] = mapped_column(CHAR(32))
@@ -231,6 +253,41 @@ class GroupQR(Base):
     url: Mapped[str] = mapped_column(String(1000))
     expired_at: Mapped[datetime] = mapped_column(UTCDateTime)
     code: Mapped[str | None] = mapped_column(String(8), nullable=True)  # the short join code
+    role: Mapped[str] = mapped_column(String(10), server_default="member")  # the role a join gets
+    max_uses: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: no limit
+    uses: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class InviteLink(Base):
+    """An invite besides the QR one: its own token and URL, a role, a use limit and an expiry.
+
+    ``uses`` is counted by one conditional UPDATE per join (db/invites.py), so two phones racing
+    for the last use cannot both get in; the CHECK holds the limit even against a faulty writer.
+    """
+
+    __tablename__ = "invite_links"
+    __table_args__ = (
+        PrimaryKeyConstraint("id", name="invite_links_pk"),
+        UniqueConstraint("token", name="invite_links_token_unique"),
+        Index("idx_invite_links_group_id", "group_id"),
+        Index("idx_invite_links_expired_at", "expired_at"),
+        CheckConstraint("role IN ('admin', 'member', 'listener')", name="invite_links_role_check"),
+        CheckConstraint("uses >= 0 AND (max_uses IS NULL OR uses <= max_uses)", name="invite_links_uses_check"),
+    )
+
+    id: Mapped[str] = mapped_column(CHAR(32))
+    group_id: Mapped[str] = mapped_column(CHAR(32), ForeignKey("groups.id", name="invite_links_group_id_fkey"))
+    token: Mapped[str] = mapped_column(CHAR(32))
+    url: Mapped[str] = mapped_column(String(1000))
+    role: Mapped[str] = mapped_column(String(10))
+    label: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    max_uses: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    uses: Mapped[int] = mapped_column(Integer, server_default="0")
+    created_by_user_id: Mapped[str] = mapped_column(
+        CHAR(32), ForeignKey("users.id", name="invite_links_created_by_user_id_fkey")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expired_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class AuthSession(Base):

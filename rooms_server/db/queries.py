@@ -14,6 +14,7 @@ from rooms_server.db.models import (
     Group,
     GroupQR,
     GroupSpeaker,
+    InviteLink,
     Membership,
     PlaybackHistory,
     Playlist,
@@ -24,13 +25,14 @@ from rooms_server.db.models import (
 
 ADMIN = "admin"
 MEMBER = "member"
+LISTENER = "listener"
 
 
 async def create_group(
     session: AsyncSession, name: str, is_public: bool, creator_id: str, listening_mode: str = "everyone"
 ) -> Group:
     """The group, its playlist and the creator's admin membership, in the caller's transaction."""
-    group = Group(id=new_id(), name=name, is_public=is_public, listening_mode=listening_mode)
+    group = Group(id=new_id(), name=name, is_public=is_public, listening_mode=listening_mode, host_user_id=creator_id)
     session.add(group)
     await session.flush()
     session.add(Playlist(id=new_id(), group_id=group.id, current_track_index=0, version=0))
@@ -58,13 +60,14 @@ async def update_group(session: AsyncSession, group: Group, *, name: str | None,
 
 
 async def delete_group(session: AsyncSession, group_id: str) -> None:
-    """Everything of the group goes: tracks, playlist, memberships, invite, speakers, chat,
+    """Everything of the group goes: tracks, playlist, memberships, invites, speakers, chat,
     playback history, remembered command answers, then the group."""
     playlist_ids = select(Playlist.id).where(Playlist.group_id == group_id).scalar_subquery()
     await session.execute(delete(Track).where(Track.playlist_id.in_(playlist_ids)))
     await session.execute(delete(Playlist).where(Playlist.group_id == group_id))
     await session.execute(delete(Membership).where(Membership.group_id == group_id))
     await session.execute(delete(GroupQR).where(GroupQR.group_id == group_id))
+    await session.execute(delete(InviteLink).where(InviteLink.group_id == group_id))
     await session.execute(delete(GroupSpeaker).where(GroupSpeaker.group_id == group_id))
     await session.execute(delete(ChatMessage).where(ChatMessage.group_id == group_id))
     await session.execute(delete(PlaybackHistory).where(PlaybackHistory.group_id == group_id))

@@ -1,4 +1,4 @@
-"""Groups over HTTP: create, read, rename, delete, list public ones, join, leave.
+"""Groups over HTTP: create, read, rename, delete, list public ones, join (leaving: web/hosting.py).
 
 A private group is invisible to non-members: every endpoint answers 404 for it, never 403, so
 its existence does not leak.
@@ -10,7 +10,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from rooms_server import protocol
 from rooms_server.db import queries
 from rooms_server.db.errors import Conflict
 from rooms_server.db.models import LISTENING_MODES, Group, Membership, User
@@ -197,28 +196,6 @@ async def join_group(request: Request) -> Response:
     return json(group_body(group, member.role, count))
 
 
-async def leave_group(request: Request) -> Response:
-    """
-    summary: Leave a group (the last admin must hand over first)
-    security: [{bearer: []}]
-    responses:
-      204: {description: Left}
-      404: {$ref: '#/components/responses/NotFound'}
-      409: {$ref: '#/components/responses/Conflict'}
-    """
-    user = await current_user(request)
-    async with db_of(request).write() as session:
-        group, member = await visible_group(session, request.path_params["group_id"], user)
-        if member is None:
-            raise not_found("membership")
-        if member.role == queries.ADMIN and await queries.count_admins(session, group.id) == 1:
-            raise conflict("last_admin", "The last admin cannot leave; promote another member first.")
-        await queries.remove_member(session, group.id, user.id)
-    # The member's open sockets close too: membership is what they were admitted on.
-    await live_of(request).publish(group.id, protocol.member_removed(user.id))
-    return Response(status_code=204)
-
-
 routes = [
     Route("/api/groups", create_group, methods=["POST"]),
     Route("/api/groups", list_groups, methods=["GET"]),
@@ -226,5 +203,4 @@ routes = [
     Route("/api/groups/{group_id:str}", update_group, methods=["PATCH"]),
     Route("/api/groups/{group_id:str}", delete_group, methods=["DELETE"]),
     Route("/api/groups/{group_id:str}/join", join_group, methods=["POST"]),
-    Route("/api/groups/{group_id:str}/leave", leave_group, methods=["POST"]),
 ]

@@ -1,15 +1,17 @@
 """Invites over HTTP: create or rotate, read, revoke, QR images, preview, look up a short code, join.
 
-One invite per group. Rotating replaces the row in one transaction, so the old URL and code are
-dead the moment the new ones exist; revoking deletes them. Every change is announced to the
-room's sockets (``invite_changed``), so members' invite cards follow it. Removing a member is not a ban: a still-valid
-invite lets them back in, and an admin who wants someone out rotates or revokes the invite.
+One QR invite per group; the invite links (web/invite_links.py) join through the same routes.
+Rotating replaces the row in one transaction, so the old URL and code are dead the moment the new
+ones exist; revoking deletes them. Every change is announced to the room's sockets
+(``invite_changed``), so members' invite cards follow it. Removing a member is not a ban: a
+still-valid invite lets them back in, and an admin who wants someone out rotates or revokes it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import cast
 
@@ -18,14 +20,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from rooms_server import failures, invites, protocol, ratelimit
+from rooms_server import failures, hosting, invites, protocol, ratelimit
 from rooms_server.db import invites as invite_queries, queries
 from rooms_server.db.errors import Conflict
+from rooms_server.db.invites import Invitation
 from rooms_server.db.models import Group, GroupQR, User, utcnow
 from rooms_server.db.session import Database, Session
 from rooms_server.engine.base import Engine
 from rooms_server.errors import ApiError, forbidden, not_found
 from rooms_server.live import GroupGone
+from rooms_server.rooms import Event
 from rooms_server.web.deps import current_user, db_of, iso, json, live_of, settings_of
 from rooms_server.web.groups import admin_group, group_body, visible_group
 from rooms_server.web.validation import Fields, query_int, read_json_object
@@ -36,14 +40,28 @@ CODE_ATTEMPTS = 5  # fresh codes tried when one is taken (with 887 M codes, one 
 log = logging.getLogger(__name__)
 
 
-def _no_store(response: Response) -> Response:
+def no_store(response: Response) -> Response:
     response.headers["Cache-Control"] = NO_STORE
     return response
 
 
+# The QR invite is the room's open door: every member sees it, so does the big screen. It admits
+# listeners or members; a co-host is invited with a link given to that one person.
+QR_ROLES = (queries.MEMBER, queries.LISTENER)
+MAX_USES = 10_000
+
+
 def invite_body(invite: GroupQR) -> dict[str, object]:
     """The invite JSON of the HTTP answers, the snapshot and ``invite_changed``."""
-    return {"url": invite.url, "token": invite.id, "code": invite.code, "expired_at": iso(invite.expired_at)}
+    return {
+        "url": invite.url,
+        "token": invite.id,
+        "code": invite.code,
+        "expired_at": iso(invite.expired_at),
+        "role": invite.role,
+        "max_uses": invite.max_uses,
+        "uses": invite.uses,
+    }
 
 
 async def live_invite(session: Session, group_id: str) -> dict[str, object] | None:
@@ -55,14 +73,17 @@ async def live_invite(session: Session, group_id: str) -> dict[str, object] | No
 
 
 async def _announce(request: Request, group_id: str, invite: GroupQR | None) -> None:
+    await publish(request, group_id, protocol.invite_changed(None if invite is None else invite_body(invite)))
+
+
+async def publish(request: Request, group_id: str, event: Event) -> None:
     """Tell the room's sockets; the change is already committed, so an outage here only logs."""
-    event = protocol.invite_changed(None if invite is None else invite_body(invite))
     try:
         await live_of(request).publish(group_id, event)
     except GroupGone:
         pass
     except failures.BACKEND_ERRORS as exc:
-        log.warning("group %s: invite_changed not published (%s)", group_id, type(exc).__name__)
+        log.warning("group %s: %s not published (%s)", group_id, event["type"], type(exc).__name__)
 
 
 async def _free_code(session: Session) -> str:
@@ -87,15 +108,26 @@ async def _current_invite(session: Session, group: Group) -> GroupQR:
     return invite
 
 
-async def _valid_invite(session: Session, token: str) -> tuple[GroupQR, Group]:
-    """The invite of ``token`` and its group: 404 when unknown or revoked, 410 when expired."""
-    invite = await invite_queries.invite_by_token(session, token) if invites.is_token(token) else None
+async def _valid_invite(session: Session, token: str) -> tuple[Invitation, Group]:
+    """The invite (QR or link) of ``token`` and its group: 404 when unknown or revoked, 410 when
+    expired or used up."""
+    invite = await invite_queries.invitation(session, token) if invites.is_token(token) else None
     group = await queries.get_group(session, invite.group_id) if invite is not None else None
     if invite is None or group is None:
         raise not_found("invite")
     if invite.expired_at <= utcnow():
-        raise ApiError(410, "invite_expired", "This invite has expired; ask the host for a new one.")
+        raise _expired()
+    if invite_queries.used_up(invite):
+        raise _used_up()
     return invite, group
+
+
+def _expired() -> ApiError:
+    return ApiError(410, "invite_expired", "This invite has expired; ask the host for a new one.")
+
+
+def _used_up() -> ApiError:
+    return ApiError(410, "invite_used_up", "This invite has been used up; ask the host for a new one.")
 
 
 async def create_invite(request: Request) -> Response:
@@ -113,28 +145,41 @@ async def create_invite(request: Request) -> Response:
     """
     user = await current_user(request)
     settings = settings_of(request)
-    fields = Fields(await read_json_object(request, settings.limits.max_body_bytes), {"lifetime_s"})
-    lifetime_s: int | None = settings.invite_ttl_s
+    fields = Fields(await read_json_object(request, settings.limits.max_body_bytes), {"lifetime_s", "role", "max_uses"})
+    lifetime_s = settings.invite_ttl_s
     if "lifetime_s" in fields.body:
-        lifetime_s = fields.integer("lifetime_s", low=invites.MIN_LIFETIME_S, high=settings.invite_max_ttl_s)
+        lifetime_s = fields.integer("lifetime_s", low=invites.MIN_LIFETIME_S, high=settings.invite_max_ttl_s) or 0
+    role = fields.choice("role", QR_ROLES) if "role" in fields.body else queries.MEMBER
+    max_uses = fields.optional_integer("max_uses", low=1, high=MAX_USES)
     fields.done()
-    assert lifetime_s is not None
     token = invites.new_token()
-    url = invites.invite_url(settings.public_base_url, token)
+    new = _NewQR(token, invites.invite_url(settings.public_base_url, token), lifetime_s)
+    new.role, new.max_uses = str(role), max_uses
     try:
-        invite = await _replace(db_of(request), request.path_params["group_id"], user, token, url, lifetime_s)
+        invite = await _replace(db_of(request), request.path_params["group_id"], user, new)
     except Conflict:  # another group took the same fresh code at the same moment
-        invite = await _replace(db_of(request), request.path_params["group_id"], user, token, url, lifetime_s)
+        invite = await _replace(db_of(request), request.path_params["group_id"], user, new)
     await _announce(request, invite.group_id, invite)
-    return _no_store(json(invite_body(invite), 201))
+    return no_store(json(invite_body(invite), 201))
 
 
-async def _replace(db: Database, group_id: str, user: User, token: str, url: str, lifetime_s: int) -> GroupQR:
+@dataclass
+class _NewQR:
+    token: str
+    url: str
+    lifetime_s: int
+    role: str = queries.MEMBER
+    max_uses: int | None = None
+
+
+async def _replace(db: Database, group_id: str, user: User, new: _NewQR) -> GroupQR:
     async with db.write() as session:
         group = await admin_group(session, group_id, user)
-        expired_at = utcnow() + timedelta(seconds=lifetime_s)
+        expired_at = utcnow() + timedelta(seconds=new.lifetime_s)
         code = await _free_code(session)
-        invite = await invite_queries.replace_invite(session, group.id, token, url, expired_at, code)
+        invite = await invite_queries.replace_invite(
+            session, group.id, new.token, new.url, expired_at, code, role=new.role, max_uses=new.max_uses
+        )
         if invite is None:
             raise not_found("group")  # deleted while we were here
     return invite
@@ -153,7 +198,7 @@ async def read_invite(request: Request) -> Response:
     async with db_of(request).read() as session:
         group = await _member_group(session, request.path_params["group_id"], user)
         invite = await _current_invite(session, group)
-    return _no_store(json(invite_body(invite)))
+    return no_store(json(invite_body(invite)))
 
 
 async def revoke_invite(request: Request) -> Response:
@@ -183,7 +228,7 @@ async def _qr_image(request: Request, render: Callable[[str, int], bytes | str],
         group = await _member_group(session, request.path_params["group_id"], user)
         invite = await _current_invite(session, group)
     image = await anyio.to_thread.run_sync(render, invite.url, size)  # ~10-40 ms of pure Python
-    return _no_store(Response(image, media_type=media_type))
+    return no_store(Response(image, media_type=media_type))
 
 
 async def invite_qr_png(request: Request) -> Response:
@@ -230,12 +275,15 @@ async def preview_invite(request: Request) -> Response:
     """
     async with db_of(request).read() as session:
         invite, group = await _valid_invite(session, request.path_params["token"])
-    return _no_store(json(_preview_body(invite, group)))
+    return no_store(json(_preview_body(invite, group)))
 
 
-def _preview_body(invite: GroupQR, group: Group) -> dict[str, object]:
+def _preview_body(invite: Invitation, group: Group) -> dict[str, object]:
     group_summary = {"id": group.id, "name": group.name, "is_public": group.is_public}
-    return {"group": group_summary, "code": invite.code, "expired_at": iso(invite.expired_at)}
+    uses_left = None if invite.max_uses is None else max(invite.max_uses - invite.uses, 0)
+    code = invite.code if isinstance(invite, GroupQR) else None
+    expired_at = iso(invite.expired_at)
+    return {"group": group_summary, "code": code, "expired_at": expired_at, "role": invite.role, "uses_left": uses_left}
 
 
 async def lookup_code(request: Request) -> Response:
@@ -257,17 +305,30 @@ async def lookup_code(request: Request) -> Response:
         async with db_of(request).read() as session:
             invite = await invite_queries.invite_by_code(session, code)
             group = await queries.get_group(session, invite.group_id) if invite is not None else None
-    if invite is None or group is None or invite.expired_at <= utcnow():
+    if invite is None or group is None or invite.expired_at <= utcnow() or invite_queries.used_up(invite):
         raise ApiError(404, "invalid_code", "No room has this code; check it, or ask the host for a new one.")
-    return _no_store(json({**_preview_body(invite, group), "token": invite.id}))
+    return no_store(json({**_preview_body(invite, group), "token": invite.id}))
 
 
-async def _join(db: Database, token: str, user: User) -> dict[str, object]:
+async def _join(db: Database, token: str, user: User) -> tuple[dict[str, object], str | None]:
+    """Join with the invite's role, counting a use; the new role when an existing member's rose.
+
+    A join that changes nothing (already a member with this role or a higher one) counts no use.
+    """
+    raised = None
     async with db.write() as session:
-        _, group = await _valid_invite(session, token)
-        member = await queries.add_member(session, group.id, user.id)
+        invite, group = await _valid_invite(session, token)
+        member = await queries.membership(session, group.id, user.id)
+        if member is None or hosting.outranks(invite.role, member.role):
+            if not await invite_queries.count_use(session, invite, utcnow()):
+                raise _used_up()  # the last use went to another phone a moment ago
+            if member is None:
+                member = await queries.add_member(session, group.id, user.id, invite.role)
+            else:
+                await queries.set_role(session, group.id, user.id, invite.role)
+                member.role = raised = invite.role
         count = await queries.count_members(session, group.id)
-    return group_body(group, member.role, count)
+    return group_body(group, member.role, count), raised
 
 
 async def _count_attempt(request: Request, bucket: str, key: str) -> None:
@@ -282,7 +343,11 @@ async def _count_attempt(request: Request, bucket: str, key: str) -> None:
 
 async def join_by_invite(request: Request) -> Response:
     """
-    summary: Join the invite's group as a member (joining twice is harmless and keeps the role)
+    summary: Join the invite's group with the invite's role (joining again never lowers a role)
+    description: >
+      Each join that makes a member, or raises a member's role, counts one use of the invite,
+      atomically: with one use left and two phones joining at once, exactly one gets in and the
+      other gets 410 `invite_used_up`. A join that changes nothing counts no use.
     security: [{bearer: []}]
     responses:
       200: {description: Member, content: {application/json: {schema: {$ref: '#/components/schemas/Group'}}}}
@@ -295,9 +360,11 @@ async def join_by_invite(request: Request) -> Response:
     token = request.path_params["token"]
     await _count_attempt(request, "join-invite", token[:64])
     try:
-        body = await _join(db_of(request), token, user)
+        body, raised = await _join(db_of(request), token, user)
     except Conflict:  # the same user joining at the same moment elsewhere: now a member
-        body = await _join(db_of(request), token, user)
+        body, raised = await _join(db_of(request), token, user)
+    if raised is not None:
+        await publish(request, str(body["id"]), protocol.role_changed(user.id, raised))
     return json(body)
 
 

@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from rooms_server import protocol
-from rooms_server.db import queries
+from rooms_server import hosting, protocol
+from rooms_server.db import hosting as hosting_queries, queries
+from rooms_server.db.models import Group, Membership
+from rooms_server.db.session import Session
 from rooms_server.errors import conflict, not_found
+from rooms_server.hosting import Hosting, Step
 from rooms_server.web.deps import current_user, db_of, iso, json, live_of, settings_of
 from rooms_server.web.groups import admin_group, visible_group
 from rooms_server.web.validation import Fields, read_json_object
 
-ROLES = (queries.ADMIN, queries.MEMBER)
+ROLES = hosting.ROLES
+
+
+async def _target(session: Session, group: Group, target_id: str) -> tuple[Membership, Hosting]:
+    """The member acted on and the room's hosting; the host is acted on only by handing over."""
+    target = await queries.membership(session, group.id, target_id)
+    if target is None:
+        raise not_found("member")
+    was = hosting_queries.hosting_of(group)
+    if was.host_user_id == target_id:
+        raise conflict("is_host", "The host cannot be demoted or removed; the host hands the room over first.")
+    if was.away_host_user_id == target_id:  # a host's own decision ends any claim to hand back
+        step = Step(replace(was, away_host_user_id=None, stand_in_role=None))
+        await hosting_queries.apply_step(session, group.id, was, step)
+    return target, was
 
 
 async def list_members(request: Request) -> Response:
@@ -34,7 +53,7 @@ async def list_members(request: Request) -> Response:
 
 async def change_role(request: Request) -> Response:
     """
-    summary: Promote or demote a member (admin); the last admin cannot be demoted
+    summary: Change a member's role (admin) to admin (co-host), member or listener; not the host's
     security: [{bearer: []}]
     requestBody:
       content: {application/json: {schema: {$ref: '#/components/schemas/RoleChange'}}}
@@ -52,12 +71,10 @@ async def change_role(request: Request) -> Response:
     target_id = request.path_params["user_id"]
     async with db_of(request).write() as session:
         group = await admin_group(session, request.path_params["group_id"], user)
-        target = await queries.membership(session, group.id, target_id)
-        if target is None:
-            raise not_found("member")
+        target, _ = await _target(session, group, target_id)
         if (
             target.role == queries.ADMIN
-            and role == queries.MEMBER
+            and role != queries.ADMIN
             and await queries.count_admins(session, group.id) == 1
         ):
             raise conflict("last_admin", "The last admin cannot be demoted; promote another member first.")
@@ -68,7 +85,7 @@ async def change_role(request: Request) -> Response:
 
 async def remove_member(request: Request) -> Response:
     """
-    summary: Remove a member from the group (admin); the last admin cannot be removed
+    summary: Remove a member from the group (admin); not the host, nor the last admin
     security: [{bearer: []}]
     responses:
       204: {description: Removed}
@@ -80,9 +97,7 @@ async def remove_member(request: Request) -> Response:
     target_id = request.path_params["user_id"]
     async with db_of(request).write() as session:
         group = await admin_group(session, request.path_params["group_id"], user)
-        target = await queries.membership(session, group.id, target_id)
-        if target is None:
-            raise not_found("member")
+        target, _ = await _target(session, group, target_id)
         if target.role == queries.ADMIN and await queries.count_admins(session, group.id) == 1:
             raise conflict("last_admin", "The last admin cannot be removed; promote another member first.")
         await queries.remove_member(session, group.id, target_id)

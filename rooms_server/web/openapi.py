@@ -20,11 +20,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.schemas import SchemaGenerator
 
-from rooms_server import __version__, protocol, rooms
+from rooms_server import __version__, hosting, protocol, rooms
 from rooms_server.config import Settings
 from rooms_server.errors import HTTP_ERROR_CODES
+from rooms_server.hosting import MAX_GRACE_S
 from rooms_server.invites import CODE_ALPHABET, CODE_LENGTH, MIN_LIFETIME_S
 from rooms_server.sources.base import ERROR_CODES as SOURCE_ERROR_CODES
+from rooms_server.web.invites import MAX_USES, QR_ROLES
 
 
 def _error_response(description: str) -> dict[str, Any]:
@@ -56,6 +58,8 @@ def _text(max_length: int) -> dict[str, Any]:
 
 NOT_BLANK = "[^\\s\\u0000-\\u001f\\u007f-\\u009f]"
 STRING = {"type": "string"}
+ROLE = {"type": "string", "enum": list(hosting.ROLES), "description": "admin is a host or co-host"}
+USES = {"type": "integer", "minimum": 1, "maximum": MAX_USES, "nullable": True, "description": "null: no limit"}
 ERROR_CODES = sorted(HTTP_ERROR_CODES | SOURCE_ERROR_CODES | rooms.ERROR_CODES)
 GROUP = _obj(
     {
@@ -63,13 +67,13 @@ GROUP = _obj(
         "name": STRING,
         "is_public": {"type": "boolean"},
         "listening_mode": {"type": "string", "enum": ["everyone", "speaker"]},
-        "your_role": {"type": "string", "enum": ["admin", "member"], "nullable": True},
+        "your_role": {"type": "string", "enum": list(hosting.ROLES), "nullable": True},
         "member_count": {"type": "integer"},
     },
     ["id", "name", "is_public", "listening_mode", "your_role"],
 )
 MEMBER = _obj(
-    {"user_id": STRING, "name": STRING, "role": {"type": "string", "enum": ["admin", "member"]}, "joined_at": STRING},
+    {"user_id": STRING, "name": STRING, "role": ROLE, "joined_at": STRING},
     ["user_id", "role", "joined_at"],
 )
 TRACK = _obj(
@@ -91,8 +95,47 @@ CODE = {
     "pattern": f"^[{CODE_ALPHABET}]{{{CODE_LENGTH}}}$",
     "description": "the short join code (null on an invite made before codes existed)",
 }
-INVITE = _obj({"url": STRING, "token": STRING, "code": CODE, "expired_at": STRING})
+INVITE = _obj(
+    {
+        "url": STRING,
+        "token": STRING,
+        "code": CODE,
+        "expired_at": STRING,
+        "role": {"type": "string", "enum": list(QR_ROLES)},
+        "max_uses": USES,
+        "uses": {"type": "integer", "minimum": 0},
+    }
+)
+INVITE_LINK = _obj(
+    {
+        "id": STRING,
+        "url": STRING,
+        "token": STRING,
+        "role": ROLE,
+        "label": {"type": "string", "nullable": True},
+        "max_uses": USES,
+        "uses": {"type": "integer", "minimum": 0},
+        "expired_at": STRING,
+        "created_at": STRING,
+    }
+)
+HOSTING = _obj(
+    {
+        "host_user_id": {"type": "string", "nullable": True},
+        "away_host_user_id": {"type": "string", "nullable": True, "description": "the original host, while away"},
+        "grace_s": {"type": "integer", "minimum": 0, "maximum": MAX_GRACE_S, "description": "0: never fail over"},
+        "failover_to_members": {"type": "boolean"},
+        "on_return": {"type": "string", "enum": list(hosting.ON_RETURN)},
+    }
+)
 INVITE_GROUP = _obj({"id": STRING, "name": STRING, "is_public": {"type": "boolean"}})
+PREVIEW = {
+    "group": INVITE_GROUP,
+    "code": CODE,
+    "expired_at": STRING,
+    "role": ROLE,
+    "uses_left": {"type": "integer", "minimum": 0, "nullable": True, "description": "null: no limit"},
+}
 
 COMPONENTS: dict[str, Any] = {
     "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -146,7 +189,31 @@ COMPONENTS: dict[str, Any] = {
         ),
         "Member": MEMBER,
         "MemberList": _obj({"items": {"type": "array", "items": MEMBER}}),
-        "RoleChange": _obj({"role": {"type": "string", "enum": ["admin", "member"]}}, closed=True),
+        "RoleChange": _obj({"role": ROLE}, ["role"], closed=True),
+        "Hosting": HOSTING,
+        "HostingChange": _obj(
+            {
+                "grace_s": {"type": "integer", "minimum": 0, "maximum": MAX_GRACE_S},
+                "failover_to_members": {"type": "boolean"},
+                "on_return": {"type": "string", "enum": list(hosting.ON_RETURN)},
+            },
+            [],
+            closed=True,
+        ),
+        "Handover": _obj({"user_id": _text(32)}, ["user_id"], closed=True),
+        "Leave": _obj({"handover_to": _text(32)}, [], closed=True),
+        "NewInviteLink": _obj(
+            {
+                "role": ROLE,
+                "max_uses": USES,
+                "lifetime_s": {"type": "integer", "minimum": MIN_LIFETIME_S, "description": "default a day"},
+                "label": {**_text(80), "nullable": True},
+            },
+            ["role"],
+            closed=True,
+        ),
+        "InviteLink": INVITE_LINK,
+        "InviteLinkList": _obj({"items": {"type": "array", "items": INVITE_LINK}}),
         "NewTrack": _obj(
             {
                 "service": {"type": "string", "enum": sorted(protocol.SERVICES)},
@@ -168,13 +235,17 @@ COMPONENTS: dict[str, Any] = {
         ),
         "Added": _obj({"seq": {"type": "integer"}}),
         "NewInvite": _obj(
-            {"lifetime_s": {"type": "integer", "minimum": MIN_LIFETIME_S, "description": "at most INVITE_MAX_TTL_S"}},
+            {
+                "lifetime_s": {"type": "integer", "minimum": MIN_LIFETIME_S, "description": "at most INVITE_MAX_TTL_S"},
+                "role": {"type": "string", "enum": list(QR_ROLES), "default": "member"},
+                "max_uses": USES,
+            },
             [],
             closed=True,
         ),
         "Invite": INVITE,
-        "InvitePreview": _obj({"group": INVITE_GROUP, "code": CODE, "expired_at": STRING}),
-        "CodeInvite": _obj({"group": INVITE_GROUP, "code": CODE, "expired_at": STRING, "token": STRING}),
+        "InvitePreview": _obj(PREVIEW),
+        "CodeInvite": _obj({**PREVIEW, "token": STRING}),
         "HistoryEntry": _obj(
             {
                 "id": {"type": "integer"},
@@ -265,11 +336,9 @@ generator = RoomsSchemaGenerator(
 async def openapi(request: Request) -> Response:
     schema = copy.deepcopy(generator.get_schema(routes=request.app.routes))  # the components are shared
     settings: Settings = request.state.settings
-    lifetime = schema["components"]["schemas"]["NewInvite"]["properties"]["lifetime_s"]
-    schema["components"]["schemas"]["NewInvite"]["properties"]["lifetime_s"] = {
-        **lifetime,
-        "maximum": settings.invite_max_ttl_s,
-    }
+    for name in ("NewInvite", "NewInviteLink"):  # the longest lifetime is a setting
+        properties = schema["components"]["schemas"][name]["properties"]
+        properties["lifetime_s"] = {**properties["lifetime_s"], "maximum": settings.invite_max_ttl_s}
     return JSONResponse(schema)
 
 

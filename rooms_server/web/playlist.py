@@ -114,7 +114,7 @@ def command_error(exc: RoomError) -> ApiError:
     refusal of a guest is 403, the room's other refusals are 409."""
     if isinstance(exc, SourceRefused):
         return SourceApiError(exc.source)
-    if exc.code in ("hosts_only", "forbidden"):
+    if exc.code in ("hosts_only", "forbidden", "listeners_cannot_add"):
         return ApiError(403, exc.code, exc.message)
     return ApiError(409, exc.code, exc.message)
 

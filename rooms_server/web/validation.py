@@ -79,6 +79,12 @@ class Fields:
             return None
         return value
 
+    def optional_integer(self, key: str, *, low: int, high: int) -> int | None:
+        """An integer when the key is given and not null; None (no limit, the default) otherwise."""
+        if self.body.get(key) is None:
+            return None
+        return self.integer(key, low=low, high=high)
+
     def choice(self, key: str, options: tuple[str, ...]) -> str | None:
         value = self.body.get(key)
         if value not in options:

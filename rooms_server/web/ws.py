@@ -25,7 +25,7 @@ from rooms_server import chat, failures, logs, protocol, ratelimit, rooms
 from rooms_server.auth import bearer_token, hash_token
 from rooms_server.client import Client
 from rooms_server.config import Settings
-from rooms_server.db import queries
+from rooms_server.db import hosting as hosting_queries, queries
 from rooms_server.db.models import utcnow
 from rooms_server.db.session import Database
 from rooms_server.engine.base import Engine
@@ -231,6 +231,7 @@ async def _first_frame(ws: WebSocket, conn: Client, hello: protocol.Hello) -> No
     db = cast(Database, ws.state.db)
     async with db.read() as session:
         invite = await live_invite(session, conn.group_id)
+        hosting = (await hosting_queries.hostings(session, [conn.group_id])).get(conn.group_id, protocol.NO_HOST)
     history = await chat.history(db, conn.group_id)
     ratio = live.settings.vote_skip_ratio
     frame = protocol.snapshot(
@@ -245,6 +246,7 @@ async def _first_frame(ws: WebSocket, conn: Client, hello: protocol.Hello) -> No
         device_key=conn.device_key,
         invite=invite,
         chat=history,
+        hosting=hosting,
     )
     metrics = cast(Metrics, ws.state.metrics)
     metrics.first_frames.labels("snapshot" if resume is None else "snapshot_after_resume").inc()
