@@ -262,20 +262,27 @@ def screenshots(out_dir: Path) -> list[Path]:
                 host.get_by_role("button", name="Create link").click()
                 links.locator(".invite-link").nth(len(made)).wait_for()
                 made.append(links.locator(".invite-link .link-url").first.inner_text())
+            joined = []  # open until the shots: People lists who is here
             for url, name in ((made[0], "Sam"), (made[1], "Leo")):
                 phone = new_phone(browser, blocked).new_page()
+                joined.append(phone)
                 phone.goto(url)
                 phone.get_by_label("Your name").fill(name)
                 phone.get_by_role("button", name="Join the room").click()
                 phone.wait_for_url("**/groups/*")
                 phone.locator("#status[data-state=connected]").wait_for()
-                phone.context.close()
             host.locator("#people .person-name", has_text="Leo").wait_for()
             links.locator(".link-meta", has_text="1 of 10 used").wait_for()
-            scroll_to(host, "#people-label", above=60)
-            host.screenshot(path=paths["people-cohosts.png"])
+            host.evaluate("document.activeElement && document.activeElement.blur()")
+            people_box = host.locator("#people-label").locator("xpath=..").bounding_box()
+            assert people_box is not None
+            people_y = host.evaluate("window.scrollY") + people_box["y"] - 12
+            clip = {"x": 0, "y": people_y, "width": 390, "height": people_box["height"] + 24}
+            host.screenshot(path=paths["people-cohosts.png"], full_page=True, clip=clip)
             scroll_to(host, "#invite-links-card")
             host.screenshot(path=paths["invite-links.png"])
+            for phone in joined:
+                phone.context.close()
             browser.close()
     finally:
         spotify.api.stop()

@@ -79,14 +79,9 @@ export class InviteLinksCard {
     return h(
       "li",
       { class: `invite-link${row.usedUp ? " used-up" : ""}`, "data-link": row.id },
-      h(
-        "span",
-        { class: "link-text" },
-        h("span", { class: "link-name" }, row.name),
-        h("span", { class: "link-meta" }, row.meta),
-        url,
-      ),
-      h("span", { class: "link-actions" }, copy, revoke),
+      h("span", { class: "link-name" }, row.name),
+      h("span", { class: "link-meta" }, row.meta),
+      h("span", { class: "link-row" }, url, h("span", { class: "link-actions" }, copy, revoke)),
     );
   }
 
