@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.testclient import TestClient
 
 from rooms_server.db import history
-from rooms_server.db.models import AuthSession, GroupQR, PlaybackHistory
+from rooms_server.db.models import AuthSession, GroupQR, InviteLink, PlaybackHistory
 from rooms_server.housekeeping import Job, purge_jobs, run_forever
 from rooms_server.metrics import Metrics
 from tests.helpers import Guest, make_group
@@ -40,7 +40,8 @@ def _counts(client: TestClient) -> tuple[int, int]:
         async with client.app_state["db"].read() as session:
             sessions = (await session.execute(sa.select(sa.func.count()).select_from(AuthSession))).scalar_one()
             invites = (await session.execute(sa.select(sa.func.count()).select_from(GroupQR))).scalar_one()
-            return int(sessions), int(invites)
+            links = (await session.execute(sa.select(sa.func.count()).select_from(InviteLink))).scalar_one()
+            return int(sessions), int(invites) + int(links)
 
     assert client.portal is not None
     return client.portal.call(count)
@@ -53,6 +54,9 @@ def _expire(client: TestClient, user_id: str, group_id: str) -> None:
                 sa.update(AuthSession).where(AuthSession.user_id == user_id).values(expires_at=LONG_AGO)
             )
             await session.execute(sa.update(GroupQR).where(GroupQR.group_id == group_id).values(expired_at=LONG_AGO))
+            await session.execute(
+                sa.update(InviteLink).where(InviteLink.group_id == group_id).values(expired_at=LONG_AGO)
+            )
 
     assert client.portal is not None
     client.portal.call(expire)
@@ -63,8 +67,10 @@ def test_housekeeping_purges_expired_invites_and_sessions_every_round(client: Te
     old, kept = make_group(client, ann, "Old"), make_group(client, bob, "Kept")
     for owner, group in ((ann, old), (bob, kept)):
         assert client.post(f"/api/groups/{group['id']}/invite", headers=owner.headers).status_code == 201
+        link = client.post(f"/api/groups/{group['id']}/invites", json={"role": "member"}, headers=owner.headers)
+        assert link.status_code == 201
     _expire(client, ann.id, old["id"])
-    assert _counts(client) == (2, 2)
+    assert _counts(client) == (2, 4)  # a QR invite and an invite link each
 
     jobs = purge_jobs(client.app_state["db"], invites_every_s=600, sessions_every_s=3600)
     sleeps = {job.name: Rounds(2) for job in jobs}
@@ -83,7 +89,7 @@ def test_housekeeping_purges_expired_invites_and_sessions_every_round(client: Te
         "old chat messages": [600, 600],
         "old plays": [600, 600],
     }
-    assert _counts(client) == (1, 1)  # Bob's session and invite stay
+    assert _counts(client) == (1, 2)  # Bob's session, invite and link stay
     assert client.get("/api/me", headers=ann.headers).status_code == 401
     assert client.get("/api/me", headers=bob.headers).status_code == 200
 

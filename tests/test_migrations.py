@@ -102,9 +102,11 @@ async def test_migrations_keep_child_rows_through_batch_migrations(tmp_path: Pat
         rows = (await conn.execute(sa.text("SELECT title, position FROM tracks ORDER BY id"))).all()
         members = (await conn.execute(sa.text("SELECT count(*) FROM connections"))).scalar_one()
         problems = (await conn.execute(sa.text("PRAGMA foreign_key_check"))).all()
+        host = (await conn.execute(sa.text("SELECT host_user_id FROM groups"))).scalar_one()
     await engine.dispose()
     assert [tuple(r) for r in rows] == [("a", 0), ("b", 1), ("c", 2)]
     assert members == 1 and problems == []
+    assert host == ids["u"]  # 0011 makes each group's first admin its host
 
 
 async def test_migrations_0007_keeps_every_row_and_makes_ids_autoincrement(tmp_path: Path) -> None:
