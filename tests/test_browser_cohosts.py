@@ -2,7 +2,7 @@
 server: a co-host link made in the page gives a second phone the host's controls, a listener link's
 phone has no add form, the host hands the room over from the People card and both phones' badges
 follow, the host leaves handing the room to someone, the host-away settings reach another host's
-phone; axe-core and 44 px touch targets at 390 px, dark and light. Without Chromium (or Playwright)
+phone, a failover and a hand-back are told on every phone; axe-core and 44 px touch targets at 390 px, dark and light. Without Chromium (or Playwright)
 the tests skip, except with CI=true, where they fail.
 
 The README's screenshots of these cards (people-cohosts.png, invite-links.png) are rendered by
@@ -27,7 +27,7 @@ from tests.browser import (
     horizontal_overflow,
     new_phone,
     playwright as playwright,
-    server as server,
+    run_server,
 )
 
 if TYPE_CHECKING:
@@ -41,6 +41,13 @@ def expect(locator: Locator) -> LocatorAssertions:
     from playwright.sync_api import expect as playwright_expect
 
     return playwright_expect(locator)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    # Hosts are checked often, so a failover after a 1 s grace shows within the test's patience.
+    with run_server(tmp_path_factory.mktemp("cohosts"), HOST_CHECK_S="0.2") as server:
+        yield server
 
 
 @pytest.fixture
@@ -347,3 +354,23 @@ def test_browser_cohosts_the_qr_invite_takes_a_role_and_max_uses(phones: Phones,
     # A listener invite is one a listener may see and pass on.
     expect(dana.locator("#invite-card")).to_be_visible()
     expect(dana.locator("#invite-terms")).to_contain_text("1 of 10 used")
+
+
+def test_browser_cohosts_failover_and_handback_are_told_on_the_phones(phones: Phones, api: Api) -> None:
+    host_token, group_id, tokens = room_with(api, "Failover", ("Bob", "admin"), ("Jonas", "member"))
+    api.ok("PATCH", f"/api/groups/{group_id}/hosting", {"grace_s": 1}, host_token)
+    host = phones.room(host_token, group_id)
+    bob, jonas = phones.room(tokens["Bob"], group_id), phones.room(tokens["Jonas"], group_id)
+    expect(badge(bob, "Maya")).to_have_text("Host")
+
+    host.context.close()  # the host's phone goes away; after the grace the co-host takes over
+    expect(bob.locator("#now-notice")).to_have_text("You're the host now: Maya was away.", timeout=15_000)
+    expect(jonas.locator("#now-notice")).to_have_text("Bob is now the host — Maya was away.")
+    expect(badge(jonas, "Bob")).to_have_text("Host")
+
+    back = phones.room(host_token, group_id)  # hand_back: the room is Maya's again
+    expect(jonas.locator("#now-notice")).to_have_text("Maya is back and is the host again.", timeout=15_000)
+    expect(bob.locator("#now-notice")).to_have_text("Maya is back and is the host again.")
+    for page in (back, bob, jonas):
+        expect(badge(page, "Maya")).to_have_text("Host")
+        expect(badge(page, "Bob")).to_have_text("Co-host")
