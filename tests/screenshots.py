@@ -3,7 +3,8 @@
 A throwaway server (SQLite in a temp folder, 127.0.0.1, Spotify's Web API the local fake of
 tests/fake_services.py, so search works) and Debian's Chromium: the host starts the room from the
 start page, a laptop shows the big screen, friends join, search, add, chat and react; the host sets
-the queue's rules and skips (the queue and Played). Phones are 390×844, the big screen 1280×800;
+the queue's rules and skips (the queue and Played); a co-host and a listener join through invite
+links (the People card and the links). Phones are 390×844, the big screen 1280×800;
 artwork is the stand-in of tests/browser.py (no network).
 """
 
@@ -50,6 +51,8 @@ NAMES = [
     "screen.png",
     "queue-host.png",
     "played.png",
+    "people-cohosts.png",
+    "invite-links.png",
 ]
 
 
@@ -247,6 +250,39 @@ def screenshots(out_dir: Path) -> list[Path]:
                 friend.locator("#played .played-entry").nth(n).wait_for()
             scroll_to(friend, "#played-card")
             friend.screenshot(path=paths["played.png"])
+
+            # Co-hosts and listeners (issue 17): the host makes a co-host link and a listener link in
+            # the page; Sam joins as a co-host, Leo as a listener; the People card and the links.
+            links = host.locator("#invite-links-card")
+            made = []
+            for role, label, uses in (("Co-host", "Sam", "1"), ("Listener", "Neighbours", "10"), ("Member", "", "")):
+                links.locator("fieldset").get_by_text(role, exact=True).click()
+                links.get_by_label("Max uses").fill(uses)
+                links.get_by_label("Label (optional)").fill(label)
+                host.get_by_role("button", name="Create link").click()
+                links.locator(".invite-link").nth(len(made)).wait_for()
+                made.append(links.locator(".invite-link .link-url").first.inner_text())
+            joined = []  # open until the shots: People lists who is here
+            for url, name in ((made[0], "Sam"), (made[1], "Leo")):
+                phone = new_phone(browser, blocked).new_page()
+                joined.append(phone)
+                phone.goto(url)
+                phone.get_by_label("Your name").fill(name)
+                phone.get_by_role("button", name="Join the room").click()
+                phone.wait_for_url("**/groups/*")
+                phone.locator("#status[data-state=connected]").wait_for()
+            host.locator("#people .person-name", has_text="Leo").wait_for()
+            links.locator(".link-meta", has_text="1 of 10 used").wait_for()
+            host.evaluate("document.activeElement && document.activeElement.blur()")
+            people_box = host.locator("#people-label").locator("xpath=..").bounding_box()
+            assert people_box is not None
+            people_y = host.evaluate("window.scrollY") + people_box["y"] - 12
+            clip = {"x": 0, "y": people_y, "width": 390, "height": people_box["height"] + 24}
+            host.screenshot(path=paths["people-cohosts.png"], full_page=True, clip=clip)
+            scroll_to(host, "#invite-links-card")
+            host.screenshot(path=paths["invite-links.png"])
+            for phone in joined:
+                phone.context.close()
             browser.close()
     finally:
         spotify.api.stop()

@@ -29,6 +29,9 @@ const PLAIN = {
     "The server does not accept pages opened at this address. Open the address shown on the host's screen, or ask whoever runs the server to add this one to ALLOWED_ORIGINS.",
   rate_limited: "Too many tries from this network. Wait a minute, then try again.",
   unavailable: "The server is busy right now. Try again in a few seconds.",
+  listeners_cannot_add: "You're listening — only members can add songs.",
+  is_host: "Only the host can change the host's role: the host hands the room over first.",
+  invite_used_up: "This invite has been used up; ask the host for a new one.",
 };
 
 export function errorMessage(result, fallback) {

@@ -3,6 +3,7 @@
 
 import { api, errorMessage } from "./api.js";
 import { $, show } from "./dom.js";
+import { inviteProblemText, roleLine } from "./roles.js";
 import { clearSession, loadSession, saveSession } from "./session.js";
 
 export async function initJoin() {
@@ -16,10 +17,9 @@ export async function initJoin() {
     document.title = title;
   };
   const inviteProblem = (result) => {
-    if (result.status === 410) {
-      problem("This invite has expired", "Invites only work for a while, and this one has run out.");
-    } else if (result.status === 404) {
-      problem("This invite is no longer valid", "The host has replaced or revoked it, or the link is incomplete.");
+    const words = inviteProblemText(result);
+    if (words) {
+      problem(...words);
     } else {
       problem("Something went wrong", errorMessage(result, "The server could not open this invite right now."));
     }
@@ -38,6 +38,9 @@ export async function initJoin() {
   }
   const group = invite.data.group;
   $("group-name").textContent = group.name;
+  const line = roleLine(invite.data.role);
+  $("join-role").textContent = line;
+  show($("join-role"), line !== "");
   document.title = `Join ${group.name}`;
 
   // A phone that already has an identity keeps it (same name, same token) while it is valid.

@@ -3,9 +3,10 @@
 // are the server's (rooms_server/queue_rules.py); this only says them.
 
 import { formatTime } from "./format.js";
-import { isHost } from "./reducer.js";
+import { canAdd, isHost } from "./reducer.js";
 
 export const HOSTS_ONLY_NOTE = "Only the hosts add songs in this room — you can vote and chat";
+export const LISTENER_NOTE = "You're listening — only members can add songs.";
 
 const REPEAT_WORDS = { one: "Repeat one", all: "Repeat all" };
 
@@ -57,12 +58,13 @@ export function limitsLine(queue) {
   return line[0].toUpperCase() + line.slice(1);
 }
 
-/** Whether this person may add songs: hosts always; members unless the room is curated. */
-export const mayAdd = (room) => isHost(room) || room.queue.who_may_add !== "hosts";
+/** Whether this person may add songs: hosts always; members unless the room is curated; listeners never. */
+export const mayAdd = (room) => isHost(room) || (canAdd(room) && room.queue.who_may_add !== "hosts");
 
-/** What a member sees about the rules: the limits line and the curated-room note ("" when none). */
+/** What a member sees about the rules: the limits line and the curated-room note ("" when none). A
+ * listener reads none of them: the add card says instead that listeners do not add. */
 export function memberRules(room) {
-  if (isHost(room)) return { limits: "", note: "" };
+  if (isHost(room) || !canAdd(room)) return { limits: "", note: "" };
   if (!mayAdd(room)) return { limits: "", note: HOSTS_ONLY_NOTE };
   return { limits: limitsLine(room.queue), note: "" };
 }
@@ -72,6 +74,8 @@ export function refusalText(code, queue) {
   switch (code) {
     case "hosts_only":
       return HOSTS_ONLY_NOTE;
+    case "listeners_cannot_add":
+      return LISTENER_NOTE;
     case "member_queue_limit": {
       const n = queue.max_queued_per_member;
       return n ? `You already have ${n} ${n === 1 ? "song" : "songs"} waiting — wait until one plays` : "You have enough songs waiting — wait until one plays";

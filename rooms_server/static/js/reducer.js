@@ -31,6 +31,19 @@ export const DEFAULT_QUEUE = Object.freeze({
 /** The queue settings as the page keeps them: every field, the defaults for those not told. */
 export const readQueue = (queue) => ({ ...DEFAULT_QUEUE, ...(queue && typeof queue === "object" ? queue : {}) });
 
+// Who holds the room (issue 17); a snapshot from an older server has no `hosting`: no one is "the"
+// host then, every admin is one.
+export const DEFAULT_HOSTING = Object.freeze({
+  host_user_id: null,
+  away_host_user_id: null,
+  grace_s: 120,
+  failover_to_members: true,
+  on_return: "hand_back",
+});
+
+/** The hosting as the page keeps it: every field, the defaults for those not told. */
+export const readHosting = (hosting) => ({ ...DEFAULT_HOSTING, ...(hosting && typeof hosting === "object" ? hosting : {}) });
+
 export function emptyRoom() {
   return {
     epoch: null,
@@ -52,8 +65,14 @@ export function emptyRoom() {
     queueEnded: false, // the last track ended: the room stopped, waiting for a new song
     change: null, // the last track change: {cause, track_id, seq}, for "skipped by vote"
     queue: DEFAULT_QUEUE, // the room's queue settings (readQueue)
+    hosting: DEFAULT_HOSTING, // who holds the room and what happens when they are away (readHosting)
+    hostChange: null, // the last hosting_changed: {cause, previous_host_user_id, away_host_user_id, seq}
+    names: {}, // user id → name of everyone this page has seen, so a notice can name who left
   };
 }
+
+/** Every member's name, added to those the page already knew. */
+const withNames = (names, members) => ({ ...names, ...Object.fromEntries(members.map((m) => [m.user_id, m.name])) });
 
 export function applySnapshot(room, frame) {
   return {
@@ -77,6 +96,8 @@ export function applySnapshot(room, frame) {
     speakers: (frame.speakers || []).slice(),
     followers: (frame.followers || []).slice(),
     queue: readQueue(frame.queue),
+    hosting: readHosting(frame.hosting),
+    names: withNames(room.names || {}, frame.members),
   };
 }
 
@@ -130,7 +151,8 @@ export function applyEvent(room, event) {
       };
     case "member_joined": {
       const member = { user_id: event.user_id, name: event.name, role: event.role };
-      return { ...next, members: [...room.members.filter((m) => m.user_id !== event.user_id), member] };
+      const members = [...room.members.filter((m) => m.user_id !== event.user_id), member];
+      return { ...next, members, names: withNames(room.names, [member]) };
     }
     case "member_left":
     case "member_removed":
@@ -139,6 +161,16 @@ export function applyEvent(room, event) {
       const members = room.members.map((m) => (m.user_id === event.user_id ? { ...m, role: event.role } : m));
       const you = room.you && room.you.user_id === event.user_id ? { ...room.you, role: event.role } : room.you;
       return { ...next, members, you };
+    }
+    case "hosting_changed": {
+      const hostChange = {
+        cause: event.cause || null,
+        previous_host_user_id: event.previous_host_user_id ?? null,
+        // Who was away before this change: the one who came back, for "returned" and "handback".
+        away_host_user_id: room.hosting.away_host_user_id,
+        seq: event.seq,
+      };
+      return { ...next, hosting: readHosting(event.hosting), hostChange };
     }
     case "chat":
     case "reaction":
@@ -201,4 +233,64 @@ export function shouldPlayHere(room, { listenHere }) {
   const track = currentTrack(room);
   if (track && track.service === "spotify" && followsOnSpotify(room)) return false;
   return true;
+}
+
+// -- the host, co-hosts and listeners (issue 17) ---------------------------------------------------
+
+/** Whether `userId` is the room's one host (not a co-host); false on a server that names none. */
+export const isTheHost = (room, userId) =>
+  Boolean(userId) && room.hosting.host_user_id !== null && room.hosting.host_user_id === userId;
+
+export const isListener = (room) => room.you !== null && room.you.role === "listener";
+
+/** The badge of a member: "Host", "Co-host", "Listener", or null for a member. An older server names
+ * no host: every admin is one. */
+export function roleLabel(room, member) {
+  if (!member) return null;
+  if (member.role === "admin") {
+    return room.hosting.host_user_id === null || isTheHost(room, member.user_id) ? "Host" : "Co-host";
+  }
+  return member.role === "listener" ? "Listener" : null;
+}
+
+/** Whether this person's role lets them add songs at all (the queue's rules may still refuse). */
+export const canAdd = (room) => room.you !== null && room.you.role !== "listener";
+
+/** A name for the notice: a member now, or someone this page saw before they left. */
+function nameOf(room, userId) {
+  const member = room.members.find((m) => m.user_id === userId);
+  return (member && member.name) || (room.names && room.names[userId]) || "Someone";
+}
+
+/** The last hosting change in one sentence for everyone ("" when there is nothing to say). */
+export function hostNotice(room) {
+  const change = room.hostChange;
+  if (!change) return "";
+  const me = room.you ? room.you.user_id : null;
+  const now = room.hosting.host_user_id;
+  const before = change.previous_host_user_id;
+  const name = (id) => nameOf(room, id);
+  switch (change.cause) {
+    case "failover":
+      if (now === me) return `You're the host now: ${name(before)} was away.`;
+      if (before === me) return `${name(now)} is now the host — you were away.`;
+      return `${name(now)} is now the host — ${name(before)} was away.`;
+    case "handback":
+      return now === me ? "You're back and the host again." : `${name(now)} is back and is the host again.`;
+    case "returned": {
+      // The one who came back: who was away before this change (the server's previous host if not told).
+      const back = change.away_host_user_id ?? (before !== now ? before : null);
+      if (back === me) return `You're back; ${name(now)} stays the host.`;
+      if (now === me) return `${name(back)} is back; you stay the host.`;
+      return `${name(back)} is back; ${name(now)} stays the host.`;
+    }
+    case "handover":
+      if (before === me) return `You handed the room to ${name(now)}.`;
+      if (now === me) return `${name(before)} handed the room to you.`;
+      return `${name(before)} handed the room to ${name(now)}.`;
+    case "left":
+      return now === me ? `${name(before)} left; you're the host now.` : `${name(before)} left; ${name(now)} is the host now.`;
+    default:
+      return ""; // "settings": the grace time or the return rule changed, nobody changed places
+  }
 }

@@ -4,13 +4,16 @@
 import { monotonicNow } from "./clock.js";
 import { Conductor } from "./conductor.js";
 import { $, flasher, show } from "./dom.js";
-import { currentTrack, isHost, isMine, queueOver } from "./reducer.js";
+import { canAdd, currentTrack, hostNotice, isHost, isMine, queueOver, roleLabel } from "./reducer.js";
 import { deviceId, listensHere, loadSession, setListensHere } from "./session.js";
 import { RoomConnection } from "./socket.js";
 import { trackChangeText } from "./announce.js";
 import { AddCard } from "./views/add.js";
 import { ChatLog } from "./views/chat.js";
+import { HostingCard } from "./views/hosting.js";
 import { InviteCard } from "./views/invite.js";
+import { InviteLinksCard } from "./views/invite_links.js";
+import { LeaveCard } from "./views/leave.js";
 import { ListeningCard } from "./views/listening.js";
 import { renderListening, renderNow, renderProgress, renderSeekRole, wireControls } from "./views/now.js";
 import { renderPeople } from "./views/people.js";
@@ -21,6 +24,7 @@ import { SettingsCard } from "./views/settings.js";
 import { mayAdd } from "./queue_rules.js";
 
 const PROGRESS_EVERY_MS = 250;
+const LINK_EVENTS = new Set(["invite_links_changed", "member_joined", "role_changed"]);
 
 function setStatus(state, text) {
   $("status").dataset.state = state;
@@ -38,7 +42,10 @@ function renderHeader(room) {
   if (!room.group) return;
   $("room-name").textContent = room.group.name;
   document.title = `${room.group.name} · Listening Rooms`;
-  if (room.you) $("you").textContent = `You are ${room.you.name}${isHost(room) ? " · host" : ""}`;
+  if (room.you) {
+    const label = roleLabel(room, room.you);
+    $("you").textContent = `You are ${room.you.name}${label ? ` · ${label.toLowerCase()}` : ""}`;
+  }
   for (const el of document.querySelectorAll("[data-admin]")) show(el, isHost(room));
   for (const el of document.querySelectorAll("[data-member]")) show(el, !isHost(room));
   $("progress").classList.toggle("seekable", isHost(room));
@@ -73,7 +80,8 @@ function main() {
   let listenHere = listensHere(groupId);
   let view = { here: false, tap: false, service: null };
   let conductor = null;
-  let wasHost = null;
+  let wasRole = null;
+  let leaving = false;
 
   const connection = new RoomConnection({
     groupId,
@@ -82,7 +90,8 @@ function main() {
     callbacks: {
       onRoom: (room, cause) => onRoom(room, cause),
       onStatus: setStatus,
-      onFatal: fatal,
+      onFatal: (title, text) => leaving || fatal(title, text),
+      onSignal: () => inviteLinks.refresh(),
       onNotice: (frame) => listening.notice(frame),
       onError: flash,
       onClock: () => conductor && conductor.clockChanged(),
@@ -90,12 +99,29 @@ function main() {
   });
   const getRoom = () => connection.room;
   const send = (frame, callbacks) => connection.send(frame, callbacks);
-  const invite = new InviteCard({ groupId, token: session.token, isHost: () => isHost(getRoom()) });
+  const invite = new InviteCard({
+    groupId,
+    token: session.token,
+    isHost: () => isHost(getRoom()),
+    isListener: () => !canAdd(getRoom()),
+  });
   const chat = new ChatLog({ send, isMine: (userId) => isMine(getRoom(), userId) });
   const settings = new SettingsCard({ groupId, token: session.token });
   const add = new AddCard({ send, token: session.token, getRoom });
   const played = new PlayedCard({ groupId, token: session.token, send, getRoom, now: () => connection.serverNow() });
   const queueSettings = new QueueSettingsCard({ send, getRoom });
+  const inviteLinks = new InviteLinksCard({ groupId, token: session.token });
+  const hosting = new HostingCard({ groupId, token: session.token, getRoom });
+  new LeaveCard({
+    groupId,
+    token: session.token,
+    getRoom,
+    onLeaving: (on) => (leaving = on),
+    onLeft: () => {
+      connection.close();
+      location.assign("/");
+    },
+  });
   const listening = new ListeningCard({
     getRoom,
     send,
@@ -129,13 +155,18 @@ function main() {
     renderProgress(room, connection.serverNow());
     renderSeekRole(room);
     renderQueue(room, send);
-    show($("add-card"), mayAdd(room));
+    // A listener's add card is one line saying so; a member of a curated room reads the queue's note.
+    show($("add-card"), mayAdd(room) || !canAdd(room));
+    show($("add-forms"), mayAdd(room));
+    show($("add-listener"), room.you !== null && !canAdd(room));
     queueSettings.render(room);
     played.render(room);
     renderPeople(room, { groupId, token: session.token });
     chat.render(room.chat);
     chat.renderReactions(room.reactions);
     settings.render(room);
+    hosting.render(room);
+    inviteLinks.setActive(isHost(room));
     listening.render(room, { listenHere });
     renderListening(room, view, { listenHere });
   }
@@ -144,13 +175,24 @@ function main() {
     show($("room"), true);
     conductor.update(room);
     renderAll(room);
-    const host = isHost(room);
+    const role = room.you ? room.you.role : null;
     // The snapshot and invite_changed carry the invite; a server without them is asked over HTTP.
     if (room.invite !== undefined) {
-      if (room.invite !== invite.given || host !== wasHost) invite.show(room.invite);
-    } else if (cause.snapshot || host !== wasHost) invite.load(); // a promotion shows the host's invite tools
-    wasHost = host;
+      if (room.invite !== invite.given || role !== wasRole) invite.show(room.invite);
+    } else if (cause.snapshot || role !== wasRole) invite.load(); // a promotion shows the host's invite tools
+    wasRole = role;
+    // A join through a link counts a use: the hosts' list says "3 of 10 used" again.
+    if (cause.event && LINK_EVENTS.has(cause.event.type)) inviteLinks.refresh();
     announceChange(room, cause);
+    if (cause.event && cause.event.type === "hosting_changed") announceHost(room);
+  }
+
+  /** "Bob is now the host — Alice was away.": shown under Now playing and read out. */
+  function announceHost(room) {
+    const text = hostNotice(room);
+    if (!text) return;
+    $("announce").textContent = text;
+    notice(text, 12000);
   }
 
   function announceChange(room, cause) {

@@ -11,7 +11,8 @@ const OFFLINE_TEXT = "Offline: waiting for a network";
 export class RoomConnection {
   /**
    * callbacks: onRoom(room, cause) with cause {snapshot} | {event} | {resumed}; onStatus(state, text);
-   * onFatal(title, text); onNotice(frame); onClock() after each pong.
+   * onFatal(title, text); onNotice(frame); onClock() after each pong; onSignal(frame) for a frame
+   * outside the room's event order (`invite_links_changed` sent to the hosts without a seq).
    */
   constructor({ groupId, token, deviceId, callbacks, now = monotonicNow }) {
     this.groupId = groupId;
@@ -111,6 +112,17 @@ export class RoomConnection {
     this.connect();
   }
 
+  /** The page leaves the room: the socket closes and stays closed, and nothing is reported. */
+  close() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this._stopPings();
+    this.pending.clear();
+    if (this.ws) this._drop(this.ws);
+    this.ws = null;
+    this.ready = false;
+  }
+
   stop(title, text) {
     this.stopped = true;
     clearTimeout(this.retryTimer);
@@ -158,6 +170,7 @@ export class RoomConnection {
       }
       default:
         if (typeof frame.seq === "number" && typeof frame.epoch === "string") this._onEvent(frame);
+        else if (frame.type === "invite_links_changed" && this.callbacks.onSignal) this.callbacks.onSignal(frame);
     }
   }
 

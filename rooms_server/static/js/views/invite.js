@@ -5,6 +5,15 @@ import { api, errorMessage } from "../api.js";
 import { spacedCode } from "../codes.js";
 import { $, show } from "../dom.js";
 import { safeHref } from "../format.js";
+import { usageWords } from "../roles.js";
+
+/** "Lets people in as listeners · 3 of 10 used", or "" for an unlimited member invite (the usual). */
+export function inviteTerms(invite) {
+  if (!invite) return "";
+  const limited = invite.max_uses !== null && invite.max_uses !== undefined;
+  const role = invite.role === "listener" ? "Lets people in as listeners" : invite.role === "admin" ? "Lets people in as co-hosts" : "";
+  return [role, limited ? usageWords(invite) : ""].filter(Boolean).join(" · ");
+}
 
 /** The QR image of an invite, fetched with the bearer token (an <img> cannot send it) as a blob URL. */
 export async function inviteQrBlob(groupId, token, invite, size = 6) {
@@ -34,10 +43,11 @@ export function onExpiry(invite, then) {
 }
 
 export class InviteCard {
-  constructor({ groupId, token, isHost }) {
+  constructor({ groupId, token, isHost, isListener = () => false }) {
     this.groupId = groupId;
     this.token = token;
     this.isHost = isHost;
+    this.isListener = isListener;
     this.invite = null;
     this.qrUrl = null;
     $("btn-rotate").addEventListener("click", () => this._rotate());
@@ -56,17 +66,22 @@ export class InviteCard {
     } catch {
       return;
     }
-    await this.show(result.status === 200 && result.data ? result.data : null);
+    await this.show(result.status === 200 && result.data ? result.data : null); // 403 for a listener: nothing
   }
 
   async show(given) {
     this.given = given;
-    const data = liveInvite(given);
+    // A listener never sees an invite that lets people in as more than a listener (the server's 403).
+    const hidden = given && this.isListener() && given.role !== "listener";
+    const data = hidden ? null : liveInvite(given);
     clearTimeout(this.expiryTimer);
     this.expiryTimer = onExpiry(data, () => this.show(null));
+    const terms = inviteTerms(data);
+    $("invite-terms").textContent = terms;
+    show($("invite-terms"), terms !== "");
     if (data && this.invite && data.url === this.invite.url && data.expired_at === this.invite.expired_at && this.qrUrl) {
       this.invite = data;
-      return; // the same invite again (a snapshot after a reconnect): keep the image
+      return; // the same invite again (a snapshot after a reconnect, a use counted): keep the image
     }
     this.invite = data;
     $("invite-error").textContent = "";
@@ -108,8 +123,17 @@ export class InviteCard {
   async _rotate() {
     $("invite-error").textContent = "";
     try {
-      const lifetime = Number($("invite-lifetime").value);
-      const result = await api("POST", this.path, { body: { lifetime_s: lifetime }, token: this.token });
+      const body = { lifetime_s: Number($("invite-lifetime").value), role: $("invite-role").value };
+      const uses = $("invite-max-uses").value.trim();
+      if (uses !== "") {
+        const n = Number(uses);
+        if (!Number.isInteger(n) || n < 1 || n > 10000) {
+          $("invite-error").textContent = "Max uses: a whole number from 1 to 10000, or empty for no limit.";
+          return;
+        }
+        body.max_uses = n;
+      }
+      const result = await api("POST", this.path, { body, token: this.token });
       if (result.status === 201 || result.status === 200) await this.show(result.data);
       else $("invite-error").textContent = errorMessage(result, "Could not create an invite.");
     } catch {
