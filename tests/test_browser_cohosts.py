@@ -2,8 +2,9 @@
 server: a co-host link made in the page gives a second phone the host's controls, a listener link's
 phone has no add form, the host hands the room over from the People card and both phones' badges
 follow, the host leaves handing the room to someone, the host-away settings reach another host's
-phone, a failover and a hand-back are told on every phone; axe-core and 44 px touch targets at 390 px, dark and light. Without Chromium (or Playwright)
-the tests skip, except with CI=true, where they fail.
+phone, a failover and a hand-back are told on every phone; axe-core and 44 px touch targets at
+390 px, dark and light. Without Chromium (or Playwright) the tests skip, except with CI=true, where
+they fail.
 
 The README's screenshots of these cards (people-cohosts.png, invite-links.png) are rendered by
 tests/screenshots.py with the same steps.
