@@ -110,7 +110,7 @@ function main() {
   const add = new AddCard({ send, token: session.token, getRoom });
   const played = new PlayedCard({ groupId, token: session.token, send, getRoom, now: () => connection.serverNow() });
   const queueSettings = new QueueSettingsCard({ send, getRoom });
-  const inviteLinks = new InviteLinksCard({ groupId, token: session.token });
+  const inviteLinks = new InviteLinksCard({ groupId, token: session.token, now: () => connection.serverNow() });
   const hosting = new HostingCard({ groupId, token: session.token, getRoom });
   new LeaveCard({
     groupId,

@@ -7,9 +7,10 @@ import { $, h, show } from "../dom.js";
 import { linkRow, newLinkBody } from "../roles.js";
 
 export class InviteLinksCard {
-  constructor({ groupId, token }) {
+  constructor({ groupId, token, now }) {
     this.path = `/api/groups/${encodeURIComponent(groupId)}/invites`;
     this.token = token;
+    this.now = now; // the server's time (ms), for "ends in 5 h"
     this.links = [];
     this.loading = null;
     this.again = false;
@@ -65,7 +66,7 @@ export class InviteLinksCard {
   }
 
   render() {
-    const now = Date.now();
+    const now = this.now();
     $("invite-links").replaceChildren(...this.links.map((link) => this._item(linkRow(link, now))));
     show($("invite-links-empty"), this.links.length === 0);
   }
