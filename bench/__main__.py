@@ -39,6 +39,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--full", action="store_true", help="the documented sizes (N = 100, 1000, 2000; more events)")
     p.add_argument("--listeners", type=int, nargs="+", help="fan-out sizes (default 100 1000; --full 100 1000 2000)")
     p.add_argument("--storm", type=int, default=1000, help="join storm clients (default 1000)")
+    p.add_argument("--storm-concurrency", type=int, help="join storm clients in flight (default: all of them)")
     p.add_argument("--scale-listeners", type=int, default=1000, help="listeners in scale-out runs (default 1000)")
     p.add_argument("--processes", type=int, nargs="+", default=[1, 2, 3], help="scale-out process counts")
     p.add_argument("--paced", type=int, help="commands in a paced run (default 100; --full 300)")
