@@ -102,6 +102,10 @@ class Settings:
     playback_lead_max_ms: int = 3000  # the longest, however slow a phone says it is
     vote_skip_ratio: float = 0.5
     presence_ttl_s: int = 30
+    # Joins and departures within this window after an announcement go out together, as one
+    # members_changed (presence.py): a join storm costs O(N) frames, not O(N²).
+    presence_window_ms: int = 200
+    snapshot_members_max: int = 100  # the snapshot lists this many members present; the rest over HTTP
     host_check_s: float = 5.0  # how often a process checks its rooms' hosts (host_watch.py)
     history_size: int = 1000
     invite_ttl_s: int = 7 * 24 * 3600
@@ -163,6 +167,8 @@ class Settings:
             playback_lead_max_ms=_int(env, "PLAYBACK_LEAD_MAX_MS", 3000),
             vote_skip_ratio=_ratio(env, "VOTE_SKIP_RATIO", 0.5),
             presence_ttl_s=max(_int(env, "PRESENCE_TTL_S", 30), 3),
+            presence_window_ms=max(_int(env, "PRESENCE_WINDOW_MS", 200), 0),
+            snapshot_members_max=max(_int(env, "SNAPSHOT_MEMBERS", 100), 1),
             host_check_s=max(_seconds(env, "HOST_CHECK_S", 5.0), 0.05),
             history_size=max(_int(env, "HISTORY_SIZE", 1000), 10),
             invite_ttl_s=invite_ttl_s,

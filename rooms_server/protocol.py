@@ -307,6 +307,7 @@ def snapshot(
     server_time: int,
     recovered: bool,
     members: Sequence[Member],
+    member_count: int,
     you: Member,
     votes_needed: int,
     device_key: str | None = None,
@@ -319,13 +320,15 @@ def snapshot(
     recovered is True only when the snapshot sits at the client's own resume point (nothing was
     missed); False tells a resuming client to drop its local state. device_key is this socket's
     device in the room (None when its hello had no device_id), to compare with ``speakers``.
-    invite is the room's valid invite (or None), chat its last messages, oldest first (``chat_line``),
-    hosting who hosts it (``hosting.hosting_to_dict``).
+    members lists at most SNAPSHOT_MEMBERS of the ``member_count`` members present, hosts first
+    (the rest are paged over HTTP). invite is the room's valid invite (or None), chat its last
+    messages, oldest first (``chat_line``), hosting who hosts it (``hosting.hosting_to_dict``).
     """
     header = {"type": "snapshot", "epoch": epoch, "seq": seq, "server_time": server_time, "recovered": recovered}
     room = _room(state, votes_needed)
     people = {
         "members": [member_to_dict(m) for m in members],
+        "member_count": member_count,
         "you": member_to_dict(you),
         "device_key": device_key,
         "hosting": hosting_to_dict(hosting),
@@ -409,12 +412,19 @@ def encode_event(body: Event, *, epoch: str, seq: int, ts: int) -> bytes:
 # Event bodies the hub emits itself (the playlist and playback ones come from rooms.py).
 
 
-def member_joined(member: Member) -> Event:
-    return {"type": "member_joined", **member_to_dict(member)}
+def members_changed(joined: Sequence[Member], left: Sequence[str], count: int) -> Event:
+    """Who arrived and who went since the last announcement, and how many are present now.
 
-
-def member_left(user_id: str) -> Event:
-    return {"type": "member_left", "user_id": user_id}
+    One event for every change of a presence window (presence.py): a user in ``joined`` is
+    present (add or replace them), one in ``left`` is not (drop them); ``count`` is the number of
+    members present, which is all a client showing a bounded list knows of the rest.
+    """
+    return {
+        "type": "members_changed",
+        "joined": [member_to_dict(m) for m in joined],
+        "left": list(left),
+        "count": count,
+    }
 
 
 def member_removed(user_id: str) -> Event:

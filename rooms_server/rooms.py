@@ -13,7 +13,7 @@ clock it was on (`Playback.prior`). Changes of a paused room take effect at once
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from typing import Any, TypeAlias
 
@@ -174,13 +174,13 @@ def require_role(command_type: str, role: str) -> None:
         raise RoomError("listeners_cannot_add", "listeners hear, vote and chat; ask a host to make you a member")
 
 
-def voters(present: Iterable[Member]) -> int:
+def voters(present: Iterable[str], hosts: Collection[str]) -> int:
     """Whom a vote to skip is measured against: the present members who are not hosts.
 
     A host skips directly, so counting hosts would only make a room's guests outvoted by people
     who never need to vote; a host's vote still counts toward the votes cast.
     """
-    return sum(1 for member in present if member.role != ADMIN)
+    return sum(1 for user_id in present if user_id not in hosts)
 
 
 def needed_votes(present_users: int, ratio: float) -> int:

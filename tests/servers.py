@@ -43,6 +43,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.asyncapi_frames import validate_client_frame, validate_server_frame
+from tests.ws_client import fields_match
 
 HOST = "127.0.0.1"
 READY_TIMEOUT_S = 30.0
@@ -521,7 +522,7 @@ class Frame:
         return self.data.get(key, default)
 
     def fits(self, kind: str, match: Mapping[str, Any]) -> bool:
-        return self.type == kind and all(self.data.get(k) == v for k, v in match.items())
+        return self.type == kind and fields_match(self.data, dict(match))
 
 
 _ids = itertools.count(1)

@@ -146,8 +146,8 @@ def room_events() -> list[dict[str, Any]]:
     ]
     member = Member(user_id="u1", name="Ann", role="member")
     hub_bodies = [
-        protocol.member_joined(member),
-        protocol.member_left("u1"),
+        protocol.members_changed([member], ["u2"], 7),
+        protocol.members_changed([], ["u1"], 0),
         protocol.member_removed("u2"),
         protocol.role_changed("u1", "admin"),
         protocol.chat_event("u1", "Ann", "hello", SENT),
@@ -180,7 +180,15 @@ def server_frames() -> list[str | bytes]:
     others = [you, Member(user_id="u2", name="Bo", role="member")]
     snapshots = [
         protocol.snapshot(
-            state, epoch="e1", seq=seq, server_time=NOW, recovered=seq == 0, members=others, you=you, votes_needed=2
+            state,
+            epoch="e1",
+            seq=seq,
+            server_time=NOW,
+            recovered=seq == 0,
+            members=others,
+            member_count=len(others),
+            you=you,
+            votes_needed=2,
         )
         for seq, state in enumerate(
             [make_state(()), make_state(current=3), make_state(playing=True, votes=frozenset({"u2"}))]
@@ -202,6 +210,7 @@ def server_frames() -> list[str | bytes]:
             server_time=NOW,
             recovered=True,
             members=others,
+            member_count=len(others),
             you=you,
             votes_needed=1,
             device_key="a" * 32,

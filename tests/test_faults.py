@@ -191,7 +191,7 @@ async def test_faults_pubsub_connection_killed_clients_miss_nothing(start_server
     gid, (ann, bob) = await shared_room(cluster, "Ann", "Bob")
     a = await cluster.connect(0, ann, gid)
     b = await cluster.connect(1, bob, gid)
-    await a.until("member_joined", user_id=bob.id)
+    await a.until("members_changed", joined=bob.id)
     killed = pubsub_client_of(cluster, 1)
     untouched = pubsub_client_of(cluster, 0)
     ledger = Ledger()
@@ -255,7 +255,7 @@ async def test_faults_redis_restart_rebuilds_groups_from_sql_under_a_new_epoch(
     gid, (ann, bob) = await shared_room(cluster, "Ann", "Bob")
     a = await cluster.connect(0, ann, gid)
     b = await cluster.connect(1, bob, gid)
-    await a.until("member_joined", user_id=bob.id)
+    await a.until("members_changed", joined=bob.id)
     for n in range(5):
         assert_ack(await a.command(add_frame(f"track-{n}")))
     added = [await b.until("track_added") for _ in range(5)]
@@ -422,7 +422,7 @@ async def test_faults_phone_silent_for_60_s_resumes_with_an_exact_replay(start_s
     try:
         b = await RoomClient.open(f"ws://127.0.0.1:{proxy.port}", bob, gid)
         cluster.clients.append(b)
-        await a.until("member_joined", user_id=bob.id)
+        await a.until("members_changed", joined=bob.id)
         assert_ack(await a.command({"type": "chat", "text": "before"}))
         await b.find("chat", text="before")
         resume = b.resume_point()

@@ -52,7 +52,7 @@ async def test_history_cluster_one_row_per_play_and_it_survives_a_restart(
         await cluster.api(0).add_track(ann, gid, title, duration)
     tracks = [t["id"] for t in (await cluster.api(0).playlist(ann, gid))["tracks"]]
     a, b = await cluster.connect(0, ann, gid), await cluster.connect(1, bob, gid)
-    await a.until("member_joined", user_id=bob.id)
+    await a.until("members_changed", joined=bob.id)
 
     assert_ack(await a.command({"type": "play"}))
     await b.until("playback_changed", track_id=tracks[0])
@@ -83,7 +83,7 @@ async def test_history_cluster_autoplay_fills_a_room_that_ran_out_exactly_once(
         await cluster.api(0).add_track(ann, gid, title, duration)
     long_id, short_id = [t["id"] for t in (await cluster.api(0).playlist(ann, gid))["tracks"]]
     a, b = await cluster.connect(0, ann, gid), await cluster.connect(1, bob, gid)
-    await a.until("member_joined", user_id=bob.id)
+    await a.until("members_changed", joined=bob.id)
     # Autoplay avoids the last track played ("short"), so it picks "long": 180 s, nothing ends again.
     assert_ack(await a.command({"type": "queue_settings", "autoplay": True, "autoplay_avoid_last": 1}))
 

@@ -89,7 +89,7 @@ async def test_hosting_cluster_failover_after_a_killed_host_phone_once_then_hand
     await cluster.api(0).acall("PATCH", f"/api/groups/{gid}/hosting", {"grace_s": 1}, ann.token)
     host = await cluster.connect(0, ann, gid)
     phones = [await cluster.connect(1, bob, gid), await cluster.connect(0, cy, gid)]
-    await host.until("member_joined", user_id=cy.id)
+    await host.until("members_changed", joined=cy.id)
     host.ws.transport.abort()  # the phone is gone: no close frame, the TCP connection just ends
     for phone in phones:
         changed = await phone.until("hosting_changed", cause="failover")
@@ -118,9 +118,9 @@ async def test_hosting_cluster_no_failover_when_the_host_only_reconnects(
     await cluster.api(0).acall("PATCH", f"/api/groups/{gid}/hosting", {"grace_s": 60}, ann.token)
     host = await cluster.connect(0, ann, gid)
     bob_phone = await cluster.connect(1, bob, gid)
-    await host.until("member_joined", user_id=bob.id)
+    await host.until("members_changed", joined=bob.id)
     host.ws.transport.abort()
-    await bob_phone.until("member_left", user_id=ann.id)
+    await bob_phone.until("members_changed", left=ann.id)
     await eventually_away(database_url, gid, away=True)  # a process saw the host away
     again: RoomClient = await cluster.connect(1, ann, gid)  # the phone reconnects, to the other process
     await eventually_away(database_url, gid, away=False)  # and a process saw the host back

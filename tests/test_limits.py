@@ -243,7 +243,7 @@ def test_limits_connections_per_user_beyond_the_limit_close_4509(open_app: OpenA
     # The limit counts open sockets: once Ann's are gone (the room saw her leave), she may connect again.
     for phone in phones:
         phone.close()
-    watcher.until("member_left", user_id=ann.id)
+    watcher.until("members_changed", left=ann.id)
     again = [Phone(client, ann, gid) for _ in range(SMALL.max_connections_per_user)]
     assert all(p.first["type"] == "snapshot" for p in again)
 

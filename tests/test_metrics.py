@@ -80,7 +80,7 @@ def test_metrics_move_with_socket_traffic(metered: TestClient) -> None:
     gid = make_group(client, ann, "Room")["id"]
     assert client.post(f"/api/groups/{gid}/join", headers=bob.headers).status_code == 200
     a, b = Phone(client, ann, gid), Phone(client, bob, gid)
-    a.until("member_joined", user_id=bob.id)
+    a.until("members_changed", joined=bob.id)
     first = add(a, "one")
     add(a, "two")
     track_id = a.until("track_added")["track"]["id"]
@@ -102,7 +102,7 @@ def test_metrics_move_with_socket_traffic(metered: TestClient) -> None:
     assert value(during, "rooms_open_sockets") == 2 and value(during, "rooms_live_groups") == 1
     assert value(before, "rooms_open_sockets") == 0
     published = value(during, "rooms_events_published_total") - value(before, "rooms_events_published_total")
-    assert published >= 3  # member_joined (Bob; Ann's too), two track_added
+    assert published >= 3  # members_changed (Ann's, then Bob's), two track_added
     assert value(during, "rooms_frames_delivered_total", kind="event") >= published  # both phones got them
     assert value(during, "rooms_command_results_total", command="add", result="ack") == 2
     assert value(during, "rooms_command_results_total", command="skip", result="forbidden") == 1
@@ -131,7 +131,7 @@ async def test_metrics_each_process_counts_its_own_share(start_servers: StartSer
     gid, (ann, bob) = await shared_room(cluster, "Ann", "Bob")
     a = await cluster.connect(0, ann, gid)
     b = await cluster.connect(1, bob, gid)
-    await a.until("member_joined", user_id=bob.id)
+    await a.until("members_changed", joined=bob.id)
     before = [_scrape_process(server.base_url) for server in cluster.servers]
     seen = len(b.events)
     for n in range(5):

@@ -40,7 +40,7 @@ async def test_multiprocess_events_are_identical_on_both_processes(start_servers
     gid, (ann, bob) = await shared_room(cluster, "Ann", "Bob")
     a = await cluster.connect(0, ann, gid)
     b = await cluster.connect(1, bob, gid)
-    await a.until("member_joined", user_id=bob.id)
+    await a.until("members_changed", joined=bob.id)
     start_seq = b.first["seq"]  # b's events start right after its snapshot
 
     ack = assert_ack(await a.command(add_frame("from-a")))  # a command on A ...
@@ -88,19 +88,19 @@ async def test_multiprocess_resume_on_the_other_process_replays_exactly(start_se
     gid, (ann, bob) = await shared_room(cluster, "Ann", "Bob")
     a = await cluster.connect(0, ann, gid)
     b = await cluster.connect(1, bob, gid)
-    await a.until("member_joined", user_id=bob.id)
+    await a.until("members_changed", joined=bob.id)
     assert_ack(await b.command(add_frame("seed")))
     await all_see([a, b], "track_added")
     resume = b.resume_point()
     await b.close()
-    await a.until("member_left", user_id=bob.id)
+    await a.until("members_changed", left=bob.id)
     for n in range(5):
         assert_ack(await a.command({"type": "chat", "text": f"missed {n}"}))
         assert_ack(await a.command(add_frame(f"missed-{n}")))
 
     b2 = await cluster.connect(0, bob, gid, resume=resume)
     assert b2.first.type == "resumed" and (b2.first["epoch"], b2.first["seq"]) == (resume["epoch"], resume["seq"])
-    back = await a.until("member_joined", user_id=bob.id)  # published when b2 attached, so part of the replay
+    back = await a.until("members_changed", joined=bob.id)  # published when b2 attached, so part of the replay
     await b2.wait(lambda f: f.get("seq") == back["seq"])
     missed = [e.text for e in a.events if resume["seq"] < e["seq"] <= back["seq"]]
     assert len(missed) >= 1 + 5 + 5 + 1
@@ -161,7 +161,7 @@ async def test_multiprocess_track_end_advances_once(start_servers: StartServers)
     tracks = (await cluster.api(0).playlist(ann, gid))["tracks"]
     a = await cluster.connect(0, ann, gid)
     b = await cluster.connect(1, bob, gid)
-    await a.until("member_joined", user_id=bob.id)
+    await a.until("members_changed", joined=bob.id)
 
     assert_ack(await a.command({"type": "play"}))
     started = await b.until("playback_changed")
@@ -192,38 +192,42 @@ async def test_multiprocess_presence_crosses_processes_without_ghosts(start_serv
     gid, (ann, bob, carol) = await shared_room(cluster, "Ann", "Bob", "Carol")
     a = await cluster.connect(0, ann, gid)
     b = await cluster.connect(1, bob, gid)
-    assert (await a.until("member_joined", user_id=bob.id))["name"] == "Bob"  # B -> A
+    assert joined_names(await a.until("members_changed", joined=bob.id)) == {bob.id: "Bob"}  # B -> A
     c = await cluster.connect(0, carol, gid)
-    assert (await b.until("member_joined", user_id=carol.id))["name"] == "Carol"  # A -> B
+    assert joined_names(await b.until("members_changed", joined=carol.id)) == {carol.id: "Carol"}  # A -> B
     assert member_ids(c.first) == {ann.id, bob.id, carol.id}
 
     await b.close()
-    await c.until("member_left", user_id=bob.id)  # B -> A, after a clean close
+    await c.until("members_changed", left=bob.id)  # B -> A, after a clean close
     a_on_b = await cluster.connect(1, ann, gid)  # Ann's second socket, on the other process
     assert member_ids(a_on_b.first) == {ann.id, carol.id}
 
     await c.close()
-    await a_on_b.until("member_left", user_id=carol.id)  # A -> B
+    await a_on_b.until("members_changed", left=carol.id)  # A -> B
     bob_again = await cluster.connect(0, bob, gid)
     assert member_ids(bob_again.first) == {ann.id, bob.id}
-    await a_on_b.until("member_joined", user_id=bob.id)
+    await a_on_b.until("members_changed", joined=bob.id)
     assert_ack(await bob_again.command({"type": "chat", "text": "marker"}))
     await all_see([a, a_on_b], "chat", text="marker")
-    assert not a.of_type("member_joined", user_id=ann.id)  # Ann's second socket did not re-join her
-    assert not a.of_type("member_left", user_id=ann.id)
+    assert not a.of_type("members_changed", joined=ann.id)  # Ann's second socket did not re-join her
+    assert not a.of_type("members_changed", left=ann.id)
 
 
 PRESENCE_TTL_S = 3
 
 
+def joined_names(frame: Frame) -> dict[str, str]:
+    return {member["user_id"]: member["name"] for member in frame["joined"]}
+
+
 async def test_multiprocess_presence_killed_process_users_leave_within_ttl(start_servers: StartServers) -> None:
-    """After ``kill -9`` of process B, its users leave (member_left on A) within TTL + TTL/3 + 1 s.
+    """After ``kill -9`` of process B, its users leave (``left`` on A) within TTL + TTL/3 + 1 s.
 
     Derivation, with TTL = PRESENCE_TTL_S = 3 s: each process refreshes its sockets' presence
     entries every TTL/3 and sweeps expired entries of its groups every TTL/3 (rooms_server/heartbeat.py).
     B's entries were last refreshed at most TTL/3 before the kill, so they expire at most TTL after
-    it; A's next sweep comes at most TTL/3 later and publishes member_left. 1 s covers delivery and
-    scheduling. Bound: 3 + 1 + 1 = 5 s (expected: between 2 and 4 s).
+    it; A's next sweep comes at most TTL/3 later and announces them gone. 1 s covers delivery and
+    scheduling (the presence window, 200 ms, included). Bound: 3 + 1 + 1 = 5 s (expected: between 2 and 4 s).
     """
     bound_s = PRESENCE_TTL_S + PRESENCE_TTL_S / 3 + 1.0
     cluster = await start_servers(2, PRESENCE_TTL_S=str(PRESENCE_TTL_S))
@@ -231,17 +235,17 @@ async def test_multiprocess_presence_killed_process_users_leave_within_ttl(start
     a = await cluster.connect(0, ann, gid)
     await cluster.connect(1, bob, gid)
     await cluster.connect(1, carol, gid)
-    await a.until("member_joined", user_id=bob.id)
-    await a.until("member_joined", user_id=carol.id)
+    await a.until("members_changed", joined=bob.id)
+    await a.until("members_changed", joined=carol.id)
     await asyncio.sleep(PRESENCE_TTL_S + 0.5)  # past one TTL: the entries live on refreshes, not on their first add
-    assert not a.of_type("member_left")
+    assert not [frame for frame in a.of_type("members_changed") if frame["left"]]
 
     start = a.seq
     killed_at = time.perf_counter()
     await asyncio.to_thread(cluster.kill, 1, signal.SIGKILL)
-    left = await asyncio.gather(*(a.find("member_left", user_id=u.id, wait_s=bound_s + 2) for u in (bob, carol)))
+    left = await asyncio.gather(*(a.find("members_changed", left=u.id, wait_s=bound_s + 2) for u in (bob, carol)))
     elapsed = max(frame.at for frame in left) - killed_at
-    assert elapsed <= bound_s, f"member_left came {elapsed:.2f}s after the kill; bound {bound_s:.2f}s"
+    assert elapsed <= bound_s, f"'left' came {elapsed:.2f}s after the kill; bound {bound_s:.2f}s"
     assert all(frame["seq"] > start for frame in left)
     assert member_ids((await cluster.connect(0, carol, gid)).first) == {ann.id, carol.id}  # no ghost of Bob
 
@@ -271,7 +275,7 @@ async def test_multiprocess_redis_loss_resyncs_clients_from_sql(start_servers: S
     gid, (ann, bob) = await shared_room(cluster, "Ann", "Bob")
     a = await cluster.connect(0, ann, gid)
     b = await cluster.connect(1, bob, gid)
-    await a.until("member_joined", user_id=bob.id)
+    await a.until("members_changed", joined=bob.id)
     for title in ("one", "two", "three"):
         assert_ack(await a.command(add_frame(title)))
     ids = [frame["track"]["id"] for frame in await asyncio.gather(*(b.until("track_added") for _ in range(3)))]

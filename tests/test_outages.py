@@ -360,7 +360,7 @@ async def test_outages_lock_holder_killed_mid_command_group_recovers_within_2_s(
     gid, (ann, bob) = await shared_room(cluster, "Ann", "Bob")
     a = await cluster.connect(0, ann, gid)
     b = await cluster.connect(1, bob, gid)
-    await a.until("member_joined", user_id=bob.id)
+    await a.until("members_changed", joined=bob.id)
     stalled = {**add_frame("stalled"), "id": key("stall")}
     await a.send(stalled)
     deadline = time.monotonic() + 10

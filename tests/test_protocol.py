@@ -403,7 +403,15 @@ def test_snapshot_describes_the_whole_room() -> None:
     state = make_state(current=1, playing=True, votes=frozenset({"u1"}))
     you = Member(user_id="u1", name="Ann", role="admin")
     text = protocol.snapshot(
-        state, epoch="e1", seq=3, server_time=10, recovered=False, members=[you], you=you, votes_needed=2
+        state,
+        epoch="e1",
+        seq=3,
+        server_time=10,
+        recovered=False,
+        members=[you],
+        member_count=1,
+        you=you,
+        votes_needed=2,
     )
     frame = orjson.loads(text)
     assert frame["type"] == "snapshot"
@@ -433,6 +441,7 @@ def test_snapshot_carries_mode_speakers_followers_and_the_sockets_device() -> No
             server_time=0,
             recovered=False,
             members=[you],
+            member_count=1,
             you=you,
             votes_needed=1,
             device_key="b" * 32,
@@ -494,7 +503,15 @@ def test_snapshot_of_an_ended_queue_has_no_vote_track() -> None:
     you = Member(user_id="u1", name="Ann", role="member")
     frame = orjson.loads(
         protocol.snapshot(
-            make_state(current=3), epoch="e", seq=0, server_time=0, recovered=True, members=[], you=you, votes_needed=1
+            make_state(current=3),
+            epoch="e",
+            seq=0,
+            server_time=0,
+            recovered=True,
+            members=[],
+            member_count=0,
+            you=you,
+            votes_needed=1,
         )
     )
     assert frame["votes"]["track_id"] is None
@@ -502,8 +519,12 @@ def test_snapshot_of_an_ended_queue_has_no_vote_track() -> None:
 
 def test_event_body_builders_have_their_type() -> None:
     member = Member(user_id="u1", name="Ann", role="member")
-    assert protocol.member_joined(member) == {"type": "member_joined", "user_id": "u1", "name": "Ann", "role": "member"}
-    assert protocol.member_left("u1") == {"type": "member_left", "user_id": "u1"}
+    assert protocol.members_changed([member], ["u2"], 5) == {
+        "type": "members_changed",
+        "joined": [{"user_id": "u1", "name": "Ann", "role": "member"}],
+        "left": ["u2"],
+        "count": 5,
+    }
     assert protocol.role_changed("u1", "admin") == {"type": "role_changed", "user_id": "u1", "role": "admin"}
     at = datetime(2026, 12, 2, 3, 4, 5, 123456, tzinfo=UTC)
     assert protocol.chat_event("u1", "Ann", "hi", at) == {
@@ -550,6 +571,7 @@ def test_snapshot_carries_the_reactions_and_queue_state() -> None:
             server_time=NOW,
             recovered=False,
             members=[],
+            member_count=0,
             you=Member("u1", "Ann", "admin"),
             votes_needed=1,
         )

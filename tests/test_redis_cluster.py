@@ -67,7 +67,7 @@ async def test_redis_cluster_two_processes_share_one_room(start_servers: StartSe
     cluster = await start_servers(2, redis_url=redis_cluster_url)
     gid, (ann, bob) = await shared_room(cluster, "Ann", "Bob")
     a, b = await cluster.connect(0, ann, gid), await cluster.connect(1, bob, gid)
-    await a.until("member_joined", user_id=bob.id)
+    await a.until("members_changed", joined=bob.id)
 
     await cluster.api(1).add_track(bob, gid, "first")
     await cluster.api(0).add_track(ann, gid, "second")

@@ -30,7 +30,7 @@ def test_ws_first_frame_is_a_snapshot(room: tuple[TestClient, Guest, Guest, str]
 def test_ws_add_reaches_every_member_in_order(room: tuple[TestClient, Guest, Guest, str]) -> None:
     client, ann, bob, gid = room
     a, b = Phone(client, ann, gid), Phone(client, bob, gid)
-    a.until("member_joined", user_id=bob.id)
+    a.until("members_changed", joined=bob.id)
     ack = add(b, "first")
     added = b.until("track_added")
     assert ack["seq"] >= added["seq"]
@@ -97,7 +97,7 @@ def test_ws_resume_replays_exactly_the_missed_events(room: tuple[TestClient, Gue
     a.until("track_added")
     resume = {"epoch": b.epoch, "seq": b.seq}
     b.close()
-    a.until("member_left", user_id=bob.id)
+    a.until("members_changed", left=bob.id)
     for n in range(20):
         a.command({"type": "chat", "text": f"message {n}"})
     b2 = Phone(client, bob, gid, resume=resume)

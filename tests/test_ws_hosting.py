@@ -198,11 +198,11 @@ def test_ws_hosting_no_failover_when_the_host_only_reconnects(room: Room) -> Non
     bob_phone = Phone(client, bob, gid)
     ann_phone = Phone(client, ann, gid)
     ann_phone.close()
-    bob_phone.until("member_left", user_id=ann.id)
+    bob_phone.until("members_changed", left=ann.id)
     tick(client, watch)  # the grace period starts
     now.advance(119)
     ann_phone = Phone(client, ann, gid)  # back within it
-    bob_phone.until("member_joined", user_id=ann.id)
+    bob_phone.until("members_changed", joined=ann.id)
     tick(client, watch)  # ends it
     now.advance(1000)
     tick(client, watch)
@@ -217,7 +217,7 @@ def test_ws_hosting_failover_to_the_first_member_then_hand_back(room: Room) -> N
     client.post(f"/api/groups/{gid}/join", headers=cy.headers)
     cy_phone, bob_phone = Phone(client, cy, gid), Phone(client, bob, gid)
     Phone(client, ann, gid).close()
-    bob_phone.until("member_left", user_id=ann.id)
+    bob_phone.until("members_changed", left=ann.id)
     tick(client, watch)
     now.advance(119.9)
     tick(client, watch)

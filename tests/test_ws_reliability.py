@@ -241,7 +241,7 @@ def test_ws_socket_that_cannot_start_is_closed_4013(room: Room, monkeypatch: pyt
         raise OperationalError("SELECT", {}, sqlite3.OperationalError("database is locked"))
 
     with monkeypatch.context() as patch:
-        patch.setattr(rooms_server.web.ws, "session_for_token", locked)
+        patch.setattr(rooms_server.web.ws.identity, "room_access", locked)
         with client.websocket_connect(f"/ws/groups/{gid}", headers={"origin": "http://testserver"}) as ws:
             ws.send_text(orjson.dumps({"type": "hello", "token": ann.token}).decode())
             with pytest.raises(WebSocketDisconnect) as closed:

@@ -12,6 +12,19 @@ from starlette.testclient import TestClient, WebSocketTestSession
 from tests.asyncapi_frames import validate_client_frame, validate_server_frame
 from tests.helpers import Guest
 
+
+def fields_match(frame: dict[str, Any], match: dict[str, Any]) -> bool:
+    """Each field equals its wanted value; a list field (``members_changed``'s ``joined`` and
+    ``left``) matches when it holds the wanted user id, as a member or as an id."""
+    return all(_field_matches(frame.get(key), wanted) for key, wanted in match.items())
+
+
+def _field_matches(value: Any, wanted: Any) -> bool:
+    if isinstance(value, list) and not isinstance(wanted, list):
+        return any(item == wanted or (isinstance(item, dict) and item.get("user_id") == wanted) for item in value)
+    return bool(value == wanted)
+
+
 OPEN: list[Phone] = []  # closed by the fixture even when a test fails midway
 _ids = itertools.count(1)
 
@@ -60,7 +73,7 @@ class Phone:
         """The first unclaimed frame of this type (and these fields), reading more as needed."""
 
         def fits(frame: dict[str, Any]) -> bool:
-            return frame["type"] == kind and all(frame.get(k) == v for k, v in match.items())
+            return frame["type"] == kind and fields_match(frame, match)
 
         for index, frame in enumerate(self.backlog):
             if fits(frame):

@@ -3,7 +3,10 @@ the caller owns the transaction."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select, update
+from collections.abc import Collection
+from datetime import datetime
+
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -160,19 +163,41 @@ async def tracks_of(session: AsyncSession, playlist_id: str) -> list[tuple[Track
     return [(track, name) for track, name in (await session.execute(query)).all()]
 
 
-async def member_names(session: AsyncSession, group_id: str) -> list[tuple[str, str, str]]:
-    """(user id, name, role) of the group's members, in joining order: three columns, no ORM objects.
+# Ids per ``IN (…)``: well under the bind-parameter limits of SQLite (32766) and asyncpg (32767).
+PRESENT_CHUNK = 1000
 
-    Every snapshot lists the members present, so N sockets joining read O(N²) membership rows;
-    built as ORM entities they took most of the server's time in a join storm (docs/BENCHMARKS.md).
+
+async def present_members(
+    session: AsyncSession, group_id: str, present: Collection[str], limit: int
+) -> list[tuple[str, str, str]]:
+    """(user id, name, role) of at most ``limit`` of the ``present`` users: hosts first, then by
+    joining order. Three columns, no ORM objects.
+
+    Every socket's snapshot lists the members present; reading them all made N sockets joining
+    read O(N²) rows (docs/BENCHMARKS.md, join storm). Each chunk of ids yields its first ``limit``
+    rows and the chunks' rows are merged, so a snapshot reads at most ``limit`` rows per
+    PRESENT_CHUNK users present.
     """
-    query = (
-        select(User.id, User.name, Membership.role)
-        .join(User, User.id == Membership.user_id)
-        .where(Membership.group_id == group_id)
-        .order_by(Membership.joined_at, User.name)
-    )
-    return [(user_id, name, role) for user_id, name, role in (await session.execute(query)).all()]
+    ids = list(present)
+    hosts_first = case((Membership.role == ADMIN, 0), else_=1)
+    rows: list[tuple[int, datetime, str, str, str]] = []
+    for start in range(0, len(ids), PRESENT_CHUNK):
+        query = (
+            select(hosts_first, Membership.joined_at, User.id, User.name, Membership.role)
+            .join(User, User.id == Membership.user_id)
+            .where(Membership.group_id == group_id, Membership.user_id.in_(ids[start : start + PRESENT_CHUNK]))
+            .order_by(hosts_first, Membership.joined_at, User.name)
+            .limit(limit)
+        )
+        rows.extend(tuple(row) for row in (await session.execute(query)).all())
+    rows.sort(key=lambda row: (row[0], row[1], row[3]))
+    return [(user_id, name, role) for _, _, user_id, name, role in rows[:limit]]
+
+
+async def admin_ids(session: AsyncSession, group_id: str) -> set[str]:
+    """The group's hosts and co-hosts (a handful of rows: every other count is presence minus these)."""
+    query = select(Membership.user_id).where(Membership.group_id == group_id, Membership.role == ADMIN)
+    return set((await session.execute(query)).scalars().all())
 
 
 async def keep_newest_per_group(

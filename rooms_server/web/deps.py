@@ -51,12 +51,6 @@ async def user_for_token(db: Database, token: str) -> User | None:
         return await identity.user_for_token(session, hash_token(token), utcnow())
 
 
-async def session_for_token(db: Database, token: str) -> tuple[User, datetime] | None:
-    """The token's user and when the token expires; None for an unknown, expired or revoked token."""
-    async with db.read() as session:
-        return await identity.session_for_token(session, hash_token(token), utcnow())
-
-
 def iso(value: datetime) -> str:
     """Every time the API sends is one format: ISO 8601 UTC with milliseconds, ``…T03:04:05.123Z``."""
     return protocol.sent_at(value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import cast
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -12,13 +13,15 @@ from rooms_server import hosting, protocol
 from rooms_server.db import hosting as hosting_queries, queries
 from rooms_server.db.models import Group, Membership
 from rooms_server.db.session import Session
+from rooms_server.engine.base import Engine
 from rooms_server.errors import conflict, not_found
 from rooms_server.hosting import Hosting, Step
 from rooms_server.web.deps import current_user, db_of, iso, json, live_of, settings_of
 from rooms_server.web.groups import admin_group, visible_group
-from rooms_server.web.validation import Fields, read_json_object
+from rooms_server.web.validation import Fields, query_bool, query_int, read_json_object
 
 ROLES = hosting.ROLES
+MAX_PAGE = 1000
 
 
 async def _target(session: Session, group: Group, target_id: str) -> tuple[Membership, Hosting]:
@@ -37,18 +40,38 @@ async def _target(session: Session, group: Group, target_id: str) -> tuple[Membe
 
 async def list_members(request: Request) -> Response:
     """
-    summary: Members of a group with their roles
+    summary: Members of a group with their roles and whether they are in the room now, a page at a time
+    description: |
+      In joining order. `present=true` lists only the members in the room now: the whole of the
+      list a room socket's snapshot bounds to SNAPSHOT_MEMBERS. `next_offset` is the `offset` of
+      the next page (null on the last one).
     security: [{bearer: []}]
+    parameters:
+      - {name: present, in: query, required: false, schema: {type: boolean, default: false}}
+      - {name: limit, in: query, required: false, schema: {type: integer, minimum: 1, maximum: 1000, default: 1000}}
+      - {name: offset, in: query, required: false, schema: {type: integer, minimum: 0, default: 0}}
     responses:
       200: {description: OK, content: {application/json: {schema: {$ref: '#/components/schemas/MemberList'}}}}
       404: {$ref: '#/components/responses/NotFound'}
+      422: {$ref: '#/components/responses/Invalid'}
     """
     user = await current_user(request)
+    only_present = query_bool(request, "present")
+    limit = query_int(request, "limit", default=MAX_PAGE, low=1, high=MAX_PAGE)
+    offset = query_int(request, "offset", default=0, low=0, high=2**31 - 1)
     async with db_of(request).read() as session:
         group, _ = await visible_group(session, request.path_params["group_id"], user)
         rows = await queries.members(session, group.id)
-    items = [{"user_id": u.id, "name": u.name, "role": c.role, "joined_at": iso(c.joined_at)} for c, u in rows]
-    return json({"items": items})
+    present = await cast(Engine, request.state.engine).presence.users(group.id)
+    if only_present:
+        rows = [(c, u) for c, u in rows if u.id in present]
+    page = rows[offset : offset + limit]
+    items = [
+        {"user_id": u.id, "name": u.name, "role": c.role, "joined_at": iso(c.joined_at), "present": u.id in present}
+        for c, u in page
+    ]
+    next_offset = offset + limit if offset + limit < len(rows) else None
+    return json({"items": items, "total": len(rows), "next_offset": next_offset})
 
 
 async def change_role(request: Request) -> Response:

@@ -73,7 +73,7 @@ GROUP = _obj(
     ["id", "name", "is_public", "listening_mode", "your_role"],
 )
 MEMBER = _obj(
-    {"user_id": STRING, "name": STRING, "role": ROLE, "joined_at": STRING},
+    {"user_id": STRING, "name": STRING, "role": ROLE, "joined_at": STRING, "present": {"type": "boolean"}},
     ["user_id", "role", "joined_at"],
 )
 TRACK = _obj(
@@ -188,7 +188,14 @@ COMPONENTS: dict[str, Any] = {
             }
         ),
         "Member": MEMBER,
-        "MemberList": _obj({"items": {"type": "array", "items": MEMBER}}),
+        "MemberList": _obj(
+            {
+                "items": {"type": "array", "items": MEMBER},
+                "total": {"type": "integer", "minimum": 0},
+                "next_offset": {"type": "integer", "minimum": 0, "nullable": True},
+            },
+            ["items", "total", "next_offset"],
+        ),
         "RoleChange": _obj({"role": ROLE}, ["role"], closed=True),
         "Hosting": HOSTING,
         "HostingChange": _obj(

@@ -104,3 +104,11 @@ def query_int(request: Request, key: str, *, default: int, low: int, high: int) 
     if not raw.isdigit() or not low <= int(raw) <= high:
         raise invalid({key: f"must be an integer from {low} to {high}"})
     return int(raw)
+
+
+def query_bool(request: Request, key: str) -> bool:
+    """``true`` or ``false`` (absent: false); anything else is a 422 naming the parameter."""
+    raw = request.query_params.get(key, "false")
+    if raw not in ("true", "false"):
+        raise invalid({key: "must be true or false"})
+    return raw == "true"

@@ -25,7 +25,7 @@ from rooms_server import chat, failures, logs, protocol, ratelimit, rooms
 from rooms_server.auth import bearer_token, hash_token
 from rooms_server.client import Client
 from rooms_server.config import Settings
-from rooms_server.db import hosting as hosting_queries, queries
+from rooms_server.db import hosting as hosting_queries, identity
 from rooms_server.db.models import utcnow
 from rooms_server.db.session import Database
 from rooms_server.engine.base import Engine
@@ -35,7 +35,6 @@ from rooms_server.live import GroupGone, LiveGroups
 from rooms_server.metrics import Metrics
 from rooms_server.presence import Presence
 from rooms_server.protocol import CloseCode, ProtocolError
-from rooms_server.web.deps import session_for_token
 from rooms_server.web.fast_path import direct_writer
 from rooms_server.web.invites import live_invite
 from rooms_server.web.origins import refusal_hint
@@ -139,28 +138,26 @@ async def _handshake(ws: WebSocket, settings: Settings) -> tuple[Client, protoco
         raise Refused(CloseCode.TOO_MANY_COMMANDS, "too many connection attempts; try again in a minute")
     hello = await _receive_hello(ws, settings)
     token = hello.token or bearer_token(ws.headers.get("authorization"))
-    db = cast(Database, ws.state.db)
-    signed_in = await session_for_token(db, token) if token else None
-    if signed_in is None or token is None:
-        raise Refused(CloseCode.UNAUTHORIZED, "a valid token is required")
-    user, expires_at = signed_in
     group_id = ws.path_params["group_id"]
-    async with db.read() as session:
-        group = await queries.get_group(session, group_id)
-        member = await queries.membership(session, group_id, user.id) if group else None
-    if group is None or (member is None and not group.is_public):
+    access = None
+    if token:
+        async with cast(Database, ws.state.db).read() as session:
+            access = await identity.room_access(session, hash_token(token), group_id, utcnow())
+    if access is None or token is None:
+        raise Refused(CloseCode.UNAUTHORIZED, "a valid token is required")
+    if not access.group_exists or (access.role is None and not access.group_is_public):
         raise Refused(CloseCode.GROUP_NOT_FOUND, "no such group")
-    if member is None:
+    if access.role is None:
         raise Refused(CloseCode.FORBIDDEN, "join the group first")
     hub = cast(Hub, ws.state.hub)
-    if hub.user_connections(user.id) >= settings.limits.max_connections_per_user:
+    if hub.user_connections(access.user_id) >= settings.limits.max_connections_per_user:
         raise Refused(CloseCode.TOO_MANY_CONNECTIONS, "too many connections for this user")
     conn = Client(
         id=uuid.uuid4().hex,
         group_id=group_id,
-        user_id=user.id,
-        name=user.name,
-        role=member.role,
+        user_id=access.user_id,
+        name=access.name,
+        role=access.role,
         send=ws.send_text,
         close=ws.close,
         queue_size=settings.limits.send_queue_frames,
@@ -168,7 +165,7 @@ async def _handshake(ws: WebSocket, settings: Settings) -> tuple[Client, protoco
         write=direct_writer(ws, enabled=settings.fast_path),
         device_key=None if hello.device_id is None else protocol.device_key(group_id, hello.device_id),
     )
-    return conn, hello, expires_at
+    return conn, hello, access.expires_at
 
 
 async def _receive_hello(ws: WebSocket, settings: Settings) -> protocol.Hello:
@@ -227,12 +224,14 @@ async def _first_frame(ws: WebSocket, conn: Client, hello: protocol.Hello) -> No
             if not conn.start(resume.epoch, resume.seq + len(events)):
                 await conn.shut(CloseCode.SLOW_CONSUMER, "send queue full")
             return
-    members = await cast(Presence, ws.state.presence).members(conn.group_id)
-    db = cast(Database, ws.state.db)
-    async with db.read() as session:
+    presence = cast(Presence, ws.state.presence)
+    # One read transaction for everything SQL holds: each one costs a pooled connection, BEGIN and
+    # COMMIT, and a join storm builds a snapshot per phone.
+    async with cast(Database, ws.state.db).read() as session:
+        members, count, voters = await presence.listed(session, conn.group_id)
         invite = await live_invite(session, conn.group_id)
         hosting = (await hosting_queries.hostings(session, [conn.group_id])).get(conn.group_id, protocol.NO_HOST)
-    history = await chat.history(db, conn.group_id)
+        history = await chat.history(session, conn.group_id)
     ratio = live.settings.vote_skip_ratio
     frame = protocol.snapshot(
         state,
@@ -241,8 +240,9 @@ async def _first_frame(ws: WebSocket, conn: Client, hello: protocol.Hello) -> No
         server_time=live.now_ms(),
         recovered=False,
         members=members,
+        member_count=count,
         you=rooms.Member(conn.user_id, conn.name, conn.role),
-        votes_needed=rooms.needed_votes(max(rooms.voters(members), 1), ratio),
+        votes_needed=rooms.needed_votes(max(voters, 1), ratio),
         device_key=conn.device_key,
         invite=invite,
         chat=history,

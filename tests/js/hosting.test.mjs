@@ -179,13 +179,13 @@ test("hostNotice: a handover", () => {
   assert.equal(hostNotice(changed(roomAs(DANA), "c", "handover", "a")), "Alice handed the room to Carl.");
 });
 
-test("hostNotice: the host left, named even after their member_left", () => {
+test("hostNotice: the host left, named even after they left", () => {
   let room = roomAs(CARL);
   room = applyEvent(room, ev({ type: "role_changed", user_id: "b", role: "admin" }));
-  room = applyEvent(room, ev({ type: "member_left", user_id: "a" }));
+  room = applyEvent(room, ev({ type: "members_changed", joined: [], left: ["a"], count: 2 }));
   room = changed(room, "b", "left", "a");
   assert.equal(hostNotice(room), "Alice left; Bob is the host now.");
-  let mine = applyEvent(roomAs(BOB), ev({ type: "member_left", user_id: "a" }));
+  let mine = applyEvent(roomAs(BOB), ev({ type: "members_changed", joined: [], left: ["a"], count: 2 }));
   mine = changed(mine, "b", "left", "a");
   assert.equal(hostNotice(mine), "Alice left; you're the host now.");
 });
@@ -197,7 +197,7 @@ test("hostNotice: a name the page never saw reads Someone", () => {
 
 test("hosting: someone who joined later is named in a notice", () => {
   let room = roomAs(CARL);
-  room = applyEvent(room, ev({ type: "member_joined", user_id: "e", name: "Eve", role: "member" }));
+  room = applyEvent(room, ev({ type: "members_changed", joined: [{ user_id: "e", name: "Eve", role: "member" }], left: [], count: 4 }));
   room = changed(room, "e", "handover", "a");
   assert.equal(hostNotice(room), "Alice handed the room to Eve.");
   assert.equal(roleLabel(room, room.members.find((m) => m.user_id === "e")), null, "the event's role is the truth");

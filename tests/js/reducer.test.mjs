@@ -52,7 +52,7 @@ test("reducer: events never mutate the room they are applied to", () => {
     ev({ type: "track_removed", track_id: 2 }),
     ev({ type: "index_changed", index: 1, track_id: 3 }),
     ev({ type: "playback_changed", playback: { is_playing: true, position_ms: 0, server_time_ms: 50 }, track_id: 3 }),
-    ev({ type: "member_joined", user_id: "u2", name: "Bo", role: "member" }),
+    ev({ type: "members_changed", joined: [{ user_id: "u2", name: "Bo", role: "member" }], left: [], count: 2 }),
     ev({ type: "role_changed", user_id: "u1", role: "member" }),
     ev({ type: "chat", user_id: "u2", name: "Bo", text: "yo" }),
     ev({ type: "listening_mode_changed", listening_mode: "speaker" }),
@@ -166,4 +166,33 @@ test("reducer: queue_reordered puts the tracks in the server's order and keeps t
   // An id this page never saw is skipped; a track the server did not list stays, at the end.
   const odd = applyEvent(room, { type: "queue_reordered", track_ids: [1, 2, 9, 4], current_index: 1, cause: "unshuffle", epoch: "e1", seq: 5 });
   assert.deepEqual(odd.tracks.map((t) => t.id), [1, 2, 4, 3]);
+});
+
+test("reducer: members_changed adds, replaces and drops people, and carries the room's count", () => {
+  const bounded = { ...snapshot(), member_count: 250 }; // a big room: the snapshot lists a few of 250
+  let room = applySnapshot(emptyRoom(), bounded);
+  assert.equal(room.memberCount, 250);
+  seq = 4;
+  room = applyEvent(
+    room,
+    ev({
+      type: "members_changed",
+      joined: [
+        { user_id: "u2", name: "Bo", role: "member" },
+        { user_id: "u1", name: "Ann", role: "member" },
+      ],
+      left: ["u9"],
+      count: 251,
+    }),
+  );
+  assert.deepEqual(room.members.map((m) => [m.user_id, m.role]), [["u2", "member"], ["u1", "member"]]);
+  assert.equal(room.memberCount, 251);
+  room = applyEvent(room, ev({ type: "members_changed", joined: [], left: ["u2"], count: 250 }));
+  assert.deepEqual(room.members.map((m) => m.user_id), ["u1"]);
+  assert.equal(room.names.u2, "Bo", "a name stays known after they leave, for notices");
+});
+
+test("reducer: a snapshot from a server without member_count counts its list", () => {
+  const room = applySnapshot(emptyRoom(), snapshot());
+  assert.equal(room.memberCount, snapshot().members.length);
 });

@@ -54,7 +54,8 @@ export function emptyRoom() {
     playback: { is_playing: false, position_ms: 0, server_time_ms: 0 },
     playbackFor: null, // the track the playback belongs to (a track change sends index, then playback)
     votes: { track_id: null, votes: 0, needed: 1 },
-    members: [], // [{user_id, name, role}], as the server lists them
+    members: [], // [{user_id, name, role}], as the server lists them (a big room's snapshot lists 100)
+    memberCount: 0, // how many are in the room: more than members.length when the snapshot was bounded
     you: null,
     deviceKey: null,
     speakers: [], // [{device_key, user_id, name}]
@@ -91,6 +92,7 @@ export function applySnapshot(room, frame) {
     playbackFor: (frame.playlist.tracks[frame.playlist.current_index] || { id: null }).id,
     votes: frame.votes,
     members: frame.members.slice(),
+    memberCount: frame.member_count ?? frame.members.length,
     you: frame.you,
     deviceKey: frame.device_key ?? null,
     speakers: (frame.speakers || []).slice(),
@@ -149,13 +151,14 @@ export function applyEvent(room, event) {
         ...next,
         votes: { track_id: event.track_id, votes: event.votes, needed: event.needed ?? room.votes.needed },
       };
-    case "member_joined": {
-      const member = { user_id: event.user_id, name: event.name, role: event.role };
-      const members = [...room.members.filter((m) => m.user_id !== event.user_id), member];
-      return { ...next, members, names: withNames(room.names, [member]) };
+    case "members_changed": {
+      const changed = new Set([...event.joined.map((m) => m.user_id), ...event.left]);
+      const kept = room.members.filter((m) => !changed.has(m.user_id));
+      const joined = event.joined.map((m) => ({ user_id: m.user_id, name: m.name, role: m.role }));
+      const members = [...kept, ...joined];
+      return { ...next, members, memberCount: event.count, names: withNames(room.names, joined) };
     }
-    case "member_left":
-    case "member_removed":
+    case "member_removed": // their sockets close next: the members_changed that follows has the count
       return { ...next, members: room.members.filter((m) => m.user_id !== event.user_id) };
     case "role_changed": {
       const members = room.members.map((m) => (m.user_id === event.user_id ? { ...m, role: event.role } : m));

@@ -24,7 +24,7 @@ import { SettingsCard } from "./views/settings.js";
 import { mayAdd } from "./queue_rules.js";
 
 const PROGRESS_EVERY_MS = 250;
-const LINK_EVENTS = new Set(["invite_links_changed", "member_joined", "role_changed"]);
+const LINK_EVENTS = new Set(["invite_links_changed", "members_changed", "role_changed"]);
 
 function setStatus(state, text) {
   $("status").dataset.state = state;

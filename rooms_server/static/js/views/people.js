@@ -39,7 +39,10 @@ export function renderPeople(room, { groupId, token } = {}) {
     }),
   );
   $("people").classList.toggle("managed", people.some((p) => p.actions.length > 0));
-  $("people-count").textContent = `(${people.length})`;
+  $("people-count").textContent = `(${Math.max(room.memberCount, people.length)})`;
+  const unlisted = room.memberCount - people.length;
+  $("people-more").hidden = unlisted <= 0;
+  $("people-more").textContent = unlisted > 0 ? `and ${unlisted} more in the room` : "";
 }
 
 /** One <select> per person: a native menu (big targets on a phone, the keyboard for free). */
