@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from rooms_server.db import session
-from rooms_server.db.session import Database, _connect_sqlite
+from rooms_server.db.session import READ_BUSY_TIMEOUT_MS, Database, Session, _connect_sqlite
 
 
 async def test_session_sqlite_close_after_a_forced_stop_returns(tmp_path: Path) -> None:
@@ -27,11 +27,37 @@ async def test_session_sqlite_close_after_a_forced_stop_returns(tmp_path: Path) 
     assert connection.stop() is None
 
 
+async def test_session_sqlite_reads_run_on_the_loop_thread_and_writes_on_a_worker(tmp_path: Path) -> None:
+    """SQLite itself reports the thread that ran each statement (a function registered on the
+    raw connection): reads on the loop's, writes on another."""
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'rooms.db'}")
+
+    async def thread_of(session: Session) -> int:
+        raw = await (await session.connection()).get_raw_connection()
+        sqlite_connection = raw.driver_connection._connection  # type: ignore[union-attr]
+        sqlite_connection.create_function("thread_id", 0, threading.get_ident)
+        return int((await session.execute(text("SELECT thread_id()"))).scalar_one())
+
+    try:
+        async with database.read() as session:
+            read_thread = await thread_of(session)
+        async with database.write() as session:
+            write_thread = await thread_of(session)
+    finally:
+        await database.close()
+    assert read_thread == threading.get_ident()
+    assert write_thread != threading.get_ident()
+
+
 async def test_session_sqlite_connections_are_tuned_and_work(tmp_path: Path) -> None:
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'rooms.db'}", busy_timeout_ms=1234)
     try:
-        async with database.read() as session:
+        async with database.write() as session:
             assert (await session.execute(text("PRAGMA busy_timeout"))).scalar_one() == 1234
+            assert (await session.execute(text("PRAGMA journal_mode"))).scalar_one() == "wal"
+            assert (await session.execute(text("PRAGMA foreign_keys"))).scalar_one() == 1
+        async with database.read() as session:  # inline on the loop: a busy file holds it briefly
+            assert (await session.execute(text("PRAGMA busy_timeout"))).scalar_one() == READ_BUSY_TIMEOUT_MS
             assert (await session.execute(text("PRAGMA journal_mode"))).scalar_one() == "wal"
             assert (await session.execute(text("PRAGMA foreign_keys"))).scalar_one() == 1
     finally:
