@@ -44,3 +44,18 @@ async def test_presence_expired_returns_only_users_who_left(backend: Backend) ->
     assert sorted(await engine.presence.expired("g1")) == ["u2", "u3"]
     assert await engine.presence.expired("g1") == []
     assert await engine.presence.users("g1") == {"u1": 1}
+
+
+async def test_presence_readding_a_connection_takes_its_new_expiry(backend: Backend) -> None:
+    """The newest add or touch decides: an older, shorter expiry no longer ends the connection,
+    and a newer, shorter one does."""
+    engine = (await backend.make()).engine
+    await engine.presence.add("g1", "c1", "u1", 0.05)
+    await engine.presence.add("g1", "c1", "u1", 30)
+    await engine.presence.add("g1", "c2", "u2", 30)
+    await engine.presence.add("g1", "c2", "u2", 0.05)
+    await asyncio.sleep(0.1)
+    assert await engine.presence.expired("g1") == ["u2"]
+    assert await engine.presence.users("g1") == {"u1": 1}
+    assert await engine.presence.remove("g1", "c1") == ("u1", 0)
+    assert await engine.presence.users("g1") == {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -33,10 +34,59 @@ class _Conn:
 
 @dataclass(slots=True)
 class _Presence:
+    """One group's connections, with per-user counts and a heap of expiries, so that a join (add,
+    sweep, count) costs O(log N) and not a pass over every connection: a join storm makes N of them."""
+
     conns: dict[str, _Conn] = field(default_factory=dict)
+    users: dict[str, int] = field(default_factory=dict)
+    # (expires_at, conn_id), one per add or touch; an entry older than its connection's expiry is stale.
+    expiries: list[tuple[float, str]] = field(default_factory=list)
 
     def count(self, user_id: str) -> int:
-        return sum(1 for conn in self.conns.values() if conn.user_id == user_id)
+        return self.users.get(user_id, 0)
+
+    def add(self, conn_id: str, user_id: str, expires_at: float) -> None:
+        previous = self.conns.get(conn_id)
+        if previous is not None:
+            self._drop(conn_id, previous)
+        self.conns[conn_id] = _Conn(user_id, expires_at)
+        self.users[user_id] = self.users.get(user_id, 0) + 1
+        heapq.heappush(self.expiries, (expires_at, conn_id))
+
+    def touch(self, conn_id: str, expires_at: float) -> None:
+        conn = self.conns.get(conn_id)
+        if conn is not None:
+            conn.expires_at = expires_at
+            heapq.heappush(self.expiries, (expires_at, conn_id))
+
+    def remove(self, conn_id: str) -> _Conn | None:
+        conn = self.conns.pop(conn_id, None)
+        if conn is not None:
+            self._uncount(conn.user_id)
+        return conn
+
+    def pop_expired(self, now: float) -> list[_Conn]:
+        gone: list[_Conn] = []
+        while self.expiries and self.expiries[0][0] <= now:
+            expires_at, conn_id = heapq.heappop(self.expiries)
+            conn = self.conns.get(conn_id)
+            if conn is not None and conn.expires_at == expires_at:  # else touched since, or gone
+                gone.append(conn)
+                self.remove(conn_id)
+        if not self.conns:
+            self.expiries.clear()
+        return gone
+
+    def _drop(self, conn_id: str, conn: _Conn) -> None:
+        del self.conns[conn_id]
+        self._uncount(conn.user_id)
+
+    def _uncount(self, user_id: str) -> None:
+        left = self.users[user_id] - 1
+        if left:
+            self.users[user_id] = left
+        else:
+            del self.users[user_id]
 
 
 class MemoryPresence(PresenceStore):
@@ -47,12 +97,12 @@ class MemoryPresence(PresenceStore):
 
     async def add(self, group_id: str, conn_id: str, user_id: str, ttl_s: float) -> int:
         presence = self._groups.setdefault(group_id, _Presence())
-        presence.conns[conn_id] = _Conn(user_id, time.monotonic() + ttl_s)
+        presence.add(conn_id, user_id, time.monotonic() + ttl_s)
         return presence.count(user_id)
 
     async def remove(self, group_id: str, conn_id: str) -> tuple[str | None, int]:
         presence = self._groups.get(group_id)
-        conn = None if presence is None else presence.conns.pop(conn_id, None)
+        conn = None if presence is None else presence.remove(conn_id)
         if presence is None or conn is None:
             return None, 0
         self._forget_if_empty(group_id, presence)
@@ -64,27 +114,20 @@ class MemoryPresence(PresenceStore):
             return
         expires_at = time.monotonic() + ttl_s
         for conn_id in conn_ids:
-            conn = presence.conns.get(conn_id)
-            if conn is not None:
-                conn.expires_at = expires_at
+            presence.touch(conn_id, expires_at)
 
     async def users(self, group_id: str) -> dict[str, int]:
-        users: dict[str, int] = {}
-        for conn in self._groups.get(group_id, _Presence()).conns.values():
-            users[conn.user_id] = users.get(conn.user_id, 0) + 1
-        return users
+        presence = self._groups.get(group_id)
+        return {} if presence is None else dict(presence.users)
 
     async def expired(self, group_id: str) -> list[str]:
         presence = self._groups.get(group_id)
         if presence is None:
             return []
-        now = time.monotonic()
-        stale = [conn_id for conn_id, conn in presence.conns.items() if conn.expires_at <= now]
         left: list[str] = []
-        for conn_id in stale:
-            user_id = presence.conns.pop(conn_id).user_id
-            if user_id not in left and presence.count(user_id) == 0:
-                left.append(user_id)
+        for conn in presence.pop_expired(time.monotonic()):
+            if conn.user_id not in left and presence.count(conn.user_id) == 0:
+                left.append(conn.user_id)
         self._forget_if_empty(group_id, presence)
         return left
 
