@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -44,6 +44,9 @@ class Hub:
         self.metrics = metrics or Metrics()
         self._delivered = self.metrics.frames_delivered.labels("event")
         self.groups: dict[str, set[Client]] = defaultdict(set)
+        # Sockets per user, kept as they come and go: the handshake checks the per-user limit, and
+        # counting by a pass over every socket made a join storm of N phones O(N²).
+        self._per_user: Counter[str] = Counter()
         self._reactors: list[Reactor] = []
 
     def react(self, reactor: Reactor) -> None:
@@ -53,15 +56,21 @@ class Hub:
     def add(self, conn: Client) -> bool:
         """Register a connection; True when it is this process's first for the group."""
         first = not self.groups.get(conn.group_id)
-        self.groups[conn.group_id].add(conn)
+        conns = self.groups[conn.group_id]
+        if conn not in conns:
+            conns.add(conn)
+            self._per_user[conn.user_id] += 1
         return first
 
     def remove(self, conn: Client) -> bool:
         """Forget a connection; True when it was this process's last for the group."""
         conns = self.groups.get(conn.group_id)
-        if conns is None:
+        if conns is None or conn not in conns:
             return False
-        conns.discard(conn)
+        conns.remove(conn)
+        self._per_user[conn.user_id] -= 1
+        if not self._per_user[conn.user_id]:
+            del self._per_user[conn.user_id]
         if not conns:
             del self.groups[conn.group_id]
             return True
@@ -71,7 +80,7 @@ class Hub:
         return list(self.groups.get(group_id, ()))
 
     def user_connections(self, user_id: str) -> int:
-        return sum(1 for conns in self.groups.values() for c in conns if c.user_id == user_id)
+        return self._per_user[user_id]
 
     def fast_path_count(self) -> int:
         """Sockets written straight to the transport (rooms_server/web/fast_path.py)."""

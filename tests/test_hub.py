@@ -70,6 +70,18 @@ def test_hub_registry_first_and_last() -> None:
     assert not hub.remove(a) and hub.remove(b) and "g" not in hub.groups
 
 
+def test_hub_counts_a_users_sockets_across_groups_as_they_come_and_go() -> None:
+    hub = Hub()
+    first, _ = joined(hub, "a")
+    second, _ = joined(hub, "a", group_id="h")
+    joined(hub, "b")
+    hub.add(first)  # registering a socket twice counts it once
+    assert hub.user_connections("a") == 2 and hub.user_connections("b") == 1
+    assert not hub.remove(first) and not hub.remove(first)  # nor does forgetting it twice
+    assert hub.user_connections("a") == 1
+    assert hub.remove(second) and hub.user_connections("a") == 0 and hub.user_connections("nobody") == 0
+
+
 def test_hub_fans_out_the_same_frame_bytes_to_every_socket() -> None:
     hub = Hub()
     (_, wa), (_, wb) = joined(hub, "a"), joined(hub, "b")
