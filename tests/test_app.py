@@ -36,7 +36,7 @@ def test_app_migrates_sqlite_on_start(tmp_path: Path) -> None:
 def test_app_sqlite_connections_are_tuned(tmp_path: Path) -> None:
     async def pragmas() -> tuple[object, ...]:
         db = client.app_state["db"]
-        async with db.read() as session:
+        async with db.write() as session:  # a writer waits this long for the lock; a reader briefly
             values = []
             for name in ("foreign_keys", "journal_mode", "synchronous", "busy_timeout"):
                 values.append((await session.execute(sa.text(f"PRAGMA {name}"))).scalar_one())
