@@ -36,7 +36,7 @@ def test_app_migrates_sqlite_on_start(tmp_path: Path) -> None:
 def test_app_sqlite_connections_are_tuned(tmp_path: Path) -> None:
     async def pragmas() -> tuple[object, ...]:
         db = client.app_state["db"]
-        async with db.write() as session:  # a writer waits this long for the lock; a reader briefly
+        async with db.read() as session:
             values = []
             for name in ("foreign_keys", "journal_mode", "synchronous", "busy_timeout"):
                 values.append((await session.execute(sa.text(f"PRAGMA {name}"))).scalar_one())
@@ -44,11 +44,13 @@ def test_app_sqlite_connections_are_tuned(tmp_path: Path) -> None:
 
     with TestClient(create_app(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/t.db"))) as client:
         assert client.portal is not None
-        assert client.portal.call(pragmas) == (1, "wal", 1, 5000)  # SQLITE_BUSY_TIMEOUT_MS's default
-    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/u.db", sqlite_busy_timeout_ms=250)
+        assert client.portal.call(pragmas) == (1, "wal", 1, 250)  # a reader holds the loop briefly, if ever
+        assert client.app_state["db"].busy_timeout_ms == 5000  # how long a writer waits: the default
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/u.db", sqlite_busy_timeout_ms=120)
     with TestClient(create_app(settings)) as client:
         assert client.portal is not None
-        assert client.portal.call(pragmas)[3] == 250
+        assert client.portal.call(pragmas)[3] == 120
+        assert client.app_state["db"].busy_timeout_ms == 120
 
 
 def test_openapi_document_is_valid_and_covers_every_route(client: TestClient) -> None:

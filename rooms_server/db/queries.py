@@ -4,7 +4,6 @@ the caller owns the transaction."""
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime
 
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -163,10 +162,6 @@ async def tracks_of(session: AsyncSession, playlist_id: str) -> list[tuple[Track
     return [(track, name) for track, name in (await session.execute(query)).all()]
 
 
-# Ids per ``IN (…)``: well under the bind-parameter limits of SQLite (32766) and asyncpg (32767).
-PRESENT_CHUNK = 1000
-
-
 async def present_members(
     session: AsyncSession, group_id: str, present: Collection[str], limit: int
 ) -> list[tuple[str, str, str]]:
@@ -174,24 +169,30 @@ async def present_members(
     joining order. Three columns, no ORM objects.
 
     Every socket's snapshot lists the members present; reading them all made N sockets joining
-    read O(N²) rows (docs/BENCHMARKS.md, join storm). Each chunk of ids yields its first ``limit``
-    rows and the chunks' rows are merged, so a snapshot reads at most ``limit`` rows per
-    PRESENT_CHUNK users present.
+    read O(N²) rows (docs/BENCHMARKS.md, join storm). A few present users are looked up by id; many
+    are found by reading the group's members in order until ``limit`` of them are present, in pages
+    that double — in a party nearly everyone present is a member, so the first page is enough, and
+    a snapshot binds no parameter per person present (binding them was the next O(N) per join).
     """
-    ids = list(present)
     hosts_first = case((Membership.role == ADMIN, 0), else_=1)
-    rows: list[tuple[int, datetime, str, str, str]] = []
-    for start in range(0, len(ids), PRESENT_CHUNK):
-        query = (
-            select(hosts_first, Membership.joined_at, User.id, User.name, Membership.role)
-            .join(User, User.id == Membership.user_id)
-            .where(Membership.group_id == group_id, Membership.user_id.in_(ids[start : start + PRESENT_CHUNK]))
-            .order_by(hosts_first, Membership.joined_at, User.name)
-            .limit(limit)
-        )
-        rows.extend(tuple(row) for row in (await session.execute(query)).all())
-    rows.sort(key=lambda row: (row[0], row[1], row[3]))
-    return [(user_id, name, role) for _, _, user_id, name, role in rows[:limit]]
+    query = (
+        select(User.id, User.name, Membership.role)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.group_id == group_id)
+        .order_by(hosts_first, Membership.joined_at, User.name)
+    )
+    if len(present) <= 2 * limit:
+        rows = (await session.execute(query.where(Membership.user_id.in_(list(present))).limit(limit))).all()
+        return [(user_id, name, role) for user_id, name, role in rows]
+    found: list[tuple[str, str, str]] = []
+    offset, page = 0, 2 * limit
+    while len(found) < limit:
+        rows = (await session.execute(query.limit(page).offset(offset))).all()
+        found.extend((user_id, name, role) for user_id, name, role in rows if user_id in present)
+        if len(rows) < page:
+            break
+        offset, page = offset + page, 2 * page
+    return found[:limit]
 
 
 async def admin_ids(session: AsyncSession, group_id: str) -> set[str]:

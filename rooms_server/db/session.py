@@ -9,30 +9,43 @@ longer fails with "database is locked", which callers answer as ``unavailable`` 
 PostgreSQL connections are bounded the same way: connecting and waiting for a pooled connection
 each give up after POOL_TIMEOUT_S.
 
-SQLite reads run on the event loop's own thread (``_InlineSqliteConnection``), not on a worker
-thread per connection: a WAL reader never waits for a lock, and our reads are indexed lookups of
-microseconds, while each hop to a worker thread and back cost more than the query (a one-statement
-read transaction took 575 µs of CPU through the threads, 294 µs inline; each further statement
-220 µs against 80 µs). Writes keep their threads: a writer may wait for another process's write
-lock, and that wait must not stop the loop. The rare reader that finds the file busy (a crashed
-writer's recovery) waits at most READ_BUSY_TIMEOUT_MS.
+SQLite statements run on the event loop's own thread (``_InlineSqliteConnection``), not on a
+worker thread per connection: our statements are indexed lookups and small writes of microseconds,
+while each hop to a worker thread and back cost more than the statement (a one-statement read
+transaction took 575 µs of CPU through the threads, 294 µs inline; each further statement 220 µs
+against 80 µs) and, worse, waited for a whole pass of a busy loop: under a join storm a write
+transaction holding the write lock across six such hops took a second. Nothing inline may wait
+for a lock, so a writer's connection has no busy timeout: ``BEGIN IMMEDIATE``, the only statement
+of a WAL writer that waits for another connection (another process's writer), is retried on the
+loop with short sleeps until SQLITE_BUSY_TIMEOUT_MS (``_begin_immediate``). A WAL reader never
+waits for a writer; the rare reader that finds the file busy (a crashed writer's recovery) waits
+at most READ_BUSY_TIMEOUT_MS.
+
+SQLite takes one writer at a time whatever we do, so this process's writers queue for it in
+asyncio (``WriterGate``) rather than each holding a pooled connection and sleeping in SQLite's
+busy handler: under many concurrent writers those sleeps and pool waits, not the writes, were what
+bounded throughput. Readers are not gated (WAL lets them run beside the writer). The gate's wait is
+bounded by the busy timeout too and fails like SQLite's own ("database is locked": ``unavailable``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from queue import SimpleQueue
 from typing import Any
 
 import aiosqlite
-from sqlalchemy import event, text
+from sqlalchemy import event, exc as sql_errors, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.util import await_only
 
 # What ``Database.read()``/``write()`` yield. Code above ``db/`` only hands it back to the query
 # functions of ``db/`` (it never runs SQL itself), so it names it here rather than importing SQLAlchemy.
@@ -41,21 +54,22 @@ Session = AsyncSession
 SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON")
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 READ_BUSY_TIMEOUT_MS = 250  # how long an inline reader may hold the loop when the file is busy
+BEGIN_RETRY_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05)  # then every 50 ms, as SQLite's own busy handler
 POOL_TIMEOUT_S = 5.0
 
 
 def make_sql_engine(
-    url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, inline: bool = False, **kwargs: Any
+    url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, writer: bool = False, **kwargs: Any
 ) -> AsyncEngine:
-    """The engine for ``url``; ``inline``: SQLite connections that run on the loop's thread (reads)."""
+    """The engine for ``url``; for SQLite, ``writer``: transactions ``BEGIN IMMEDIATE``, waiting up
+    to ``busy_timeout_ms`` for the write lock on the loop, and otherwise a reader's engine."""
     if url.startswith("sqlite"):
-        # Python's sqlite3 ``timeout`` is the busy timeout too; both say the same. A connection
-        # waits for the pool no longer than a writer waits for the lock.
+        # A connection waits for the pool no longer than a writer waits for the lock.
         pool_timeout = max(busy_timeout_ms / 1000, 0.1)
-        creator = _connect_sqlite_inline if inline else _connect_sqlite
-        connect_args = {"timeout": busy_timeout_ms / 1000, "async_creator_fn": creator}
+        connection_busy_ms = 0 if writer else min(busy_timeout_ms, READ_BUSY_TIMEOUT_MS)
+        connect_args = {"timeout": connection_busy_ms / 1000, "async_creator_fn": _connect_sqlite_inline}
         engine = create_async_engine(url, connect_args=connect_args, pool_timeout=pool_timeout, **kwargs)
-        _tune_sqlite(engine, busy_timeout_ms)
+        _tune_sqlite(engine, connection_busy_ms, begin_wait_s=busy_timeout_ms / 1000 if writer else None)
         return engine
     return create_async_engine(
         url, pool_pre_ping=True, pool_timeout=POOL_TIMEOUT_S, connect_args={"timeout": POOL_TIMEOUT_S}, **kwargs
@@ -101,7 +115,11 @@ class _SqliteConnection(aiosqlite.Connection):
 
 class _InlineSqliteConnection(_SqliteConnection):
     """Runs each call at once on the calling (event loop) thread; its worker thread only opens
-    and closes the connection. For reads only (see the module docstring)."""
+    and closes the connection (see the module docstring)."""
+
+    @property
+    def sqlite(self) -> sqlite3.Connection | None:
+        return self._connection
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or not self._connection:
@@ -151,13 +169,10 @@ def _no_running_loop() -> bool:
 _STOP_RUNNING: object = aiosqlite.core._STOP_RUNNING_SENTINEL
 
 
-def _connect_sqlite(database: str, *, iter_chunk_size: int = 64, **kwargs: Any) -> aiosqlite.Connection:
-    """What ``aiosqlite.connect`` does (SQLAlchemy's ``async_creator_fn`` hook), with the class above."""
-    return _SqliteConnection(_connector(database, kwargs), iter_chunk_size)
-
-
 def _connect_sqlite_inline(database: str, *, iter_chunk_size: int = 64, **kwargs: Any) -> aiosqlite.Connection:
-    # The loop's thread runs every call, so sqlite3 must not insist on the opening thread.
+    """What ``aiosqlite.connect`` does (SQLAlchemy's ``async_creator_fn`` hook), with the class above.
+
+    The loop's thread runs every call but the opening one, so sqlite3 must not insist on it."""
     return _InlineSqliteConnection(_connector(database, {**kwargs, "check_same_thread": False}), iter_chunk_size)
 
 
@@ -169,7 +184,9 @@ def _connector(database: str, kwargs: dict[str, Any]) -> Callable[[], sqlite3.Co
     return connector
 
 
-def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
+def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int, *, begin_wait_s: float | None) -> None:
+    """PRAGMAs on every connection; ``begin_wait_s``: a writer's engine (see ``_begin_immediate``)."""
+
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from the driver; the "begin" hook below issues BEGIN.
@@ -181,8 +198,59 @@ def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        immediate = connection.get_execution_options().get("sqlite_immediate", False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if begin_wait_s is None:
+            connection.exec_driver_sql("BEGIN")
+        else:
+            _begin_immediate(connection, begin_wait_s)
+
+
+def _begin_immediate(connection: Connection, wait_s: float) -> None:
+    """``BEGIN IMMEDIATE``, retried while another connection holds the write lock, for at most
+    ``wait_s``; the retries sleep on the loop (this runs in SQLAlchemy's greenlet), never block it.
+    Past ``wait_s`` it fails as SQLite's busy timeout does ("database is locked": ``unavailable``)."""
+    raw = connection.connection.driver_connection
+    assert isinstance(raw, _InlineSqliteConnection) and raw.sqlite is not None
+    deadline = time.monotonic() + wait_s
+    for attempt in itertools.count():
+        try:
+            raw.sqlite.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+            if not busy or time.monotonic() >= deadline:
+                raise sql_errors.OperationalError("BEGIN IMMEDIATE", None, exc) from None
+        pause = BEGIN_RETRY_S[min(attempt, len(BEGIN_RETRY_S) - 1)]
+        await_only(asyncio.sleep(min(pause, max(deadline - time.monotonic(), 0.0))))
+
+
+class WriterGate:
+    """This process's SQLite writers, one at a time, in arrival order, each waiting at most ``timeout_s``."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self._lock: asyncio.Lock | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _current(self) -> asyncio.Lock:
+        # A Database may outlive its event loop (tests run apps one loop after another): one lock per loop.
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._loop is not loop:
+            self._lock, self._loop = asyncio.Lock(), loop
+        return self._lock
+
+    @asynccontextmanager
+    async def held(self) -> AsyncIterator[None]:
+        lock = self._current()
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                await lock.acquire()
+        except TimeoutError:
+            busy = sqlite3.OperationalError("database is locked (waited for this process's other writers)")
+            raise sql_errors.OperationalError("BEGIN IMMEDIATE", None, busy) from None
+        try:
+            yield
+        finally:
+            lock.release()
 
 
 class Database:
@@ -190,16 +258,13 @@ class Database:
 
     def __init__(self, url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
         self.url = url
-        self.sql_engine = make_sql_engine(url, busy_timeout_ms=busy_timeout_ms)
-        self._read_engine = self.sql_engine
-        if url.startswith("sqlite"):
-            read_busy_ms = min(busy_timeout_ms, READ_BUSY_TIMEOUT_MS)
-            self._read_engine = make_sql_engine(url, busy_timeout_ms=read_busy_ms, inline=True)
+        self.busy_timeout_ms = busy_timeout_ms  # how long a writer waits for the write lock
+        self._gate = WriterGate(max(busy_timeout_ms / 1000, 0.1)) if url.startswith("sqlite") else None
+        sqlite = url.startswith("sqlite")
+        self.sql_engine = make_sql_engine(url, busy_timeout_ms=busy_timeout_ms, writer=sqlite)
+        self._read_engine = make_sql_engine(url, busy_timeout_ms=busy_timeout_ms) if sqlite else self.sql_engine
         self._reads = async_sessionmaker(self._read_engine, expire_on_commit=False)
-        writer = (
-            self.sql_engine.execution_options(sqlite_immediate=True) if url.startswith("sqlite") else self.sql_engine
-        )
-        self._writes = async_sessionmaker(writer, expire_on_commit=False)
+        self._writes = async_sessionmaker(self.sql_engine, expire_on_commit=False)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -209,7 +274,11 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A transaction that commits when the block ends without an exception."""
-        async with self._writes() as session, session.begin():
+        async with contextlib.AsyncExitStack() as stack:
+            if self._gate is not None:
+                await stack.enter_async_context(self._gate.held())
+            session = await stack.enter_async_context(self._writes())
+            await stack.enter_async_context(session.begin())
             yield session
 
     async def ping(self) -> None:
