@@ -155,8 +155,7 @@ class Presence:
         """For a snapshot (in its read transaction): up to SNAPSHOT_MEMBERS members present, hosts
         first; how many are present; how many of them a vote to skip counts (``rooms.voters``)."""
         present = await self.engine.presence.users(group_id)
-        rows = await queries.present_members(session, group_id, present, self.list_max)
-        hosts = await queries.admin_ids(session, group_id)
+        rows, hosts = await queries.present_members(session, group_id, present, self.list_max)
         members = [rooms.Member(user_id, name, role) for user_id, name, role in rows]
         return members, len(present), rooms.voters(present, hosts)
 

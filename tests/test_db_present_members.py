@@ -33,7 +33,9 @@ async def a_room(db: Database, members: int) -> tuple[str, list[str]]:
 
 async def listed(db: Database, group_id: str, present: set[str], limit: int) -> Rows:
     async with db.read() as session:
-        return await queries.present_members(session, group_id, present, limit)
+        rows, hosts = await queries.present_members(session, group_id, present, limit)
+    assert len(hosts) == 2  # every host of the group, present or not
+    return rows
 
 
 @pytest.mark.parametrize(("members", "present_every", "limit"), [(9, 1, 3), (60, 2, 4), (60, 7, 2), (30, 3, 50)])

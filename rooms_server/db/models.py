@@ -209,6 +209,7 @@ class Membership(Base):
         UniqueConstraint("user_id", "group_id", name="connections_user_id_group_id_unique"),
         Index("idx_connections_user_id", "user_id"),
         Index("idx_connections_group_id", "group_id"),
+        Index("idx_connections_group_id_joined_at", "group_id", "joined_at"),
         CheckConstraint("role IN ('admin', 'member', 'listener')", name="connections_role_check"),
     )
 

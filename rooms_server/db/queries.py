@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -164,35 +164,37 @@ async def tracks_of(session: AsyncSession, playlist_id: str) -> list[tuple[Track
 
 async def present_members(
     session: AsyncSession, group_id: str, present: Collection[str], limit: int
-) -> list[tuple[str, str, str]]:
-    """(user id, name, role) of at most ``limit`` of the ``present`` users: hosts first, then by
-    joining order. Three columns, no ORM objects.
+) -> tuple[list[tuple[str, str, str]], set[str]]:
+    """(user id, name, role) of at most ``limit`` of the ``present`` users, hosts first, then in
+    joining order (three columns, no ORM objects); and the ids of every host of the group.
 
     Every socket's snapshot lists the members present; reading them all made N sockets joining
-    read O(N²) rows (docs/BENCHMARKS.md, join storm). A few present users are looked up by id; many
-    are found by reading the group's members in order until ``limit`` of them are present, in pages
-    that double — in a party nearly everyone present is a member, so the first page is enough, and
-    a snapshot binds no parameter per person present (binding them was the next O(N) per join).
+    read O(N²) rows (docs/BENCHMARKS.md, join storm). The hosts are a handful of rows. A few
+    present users are then looked up by id; many are found by reading the other members in joining
+    order (an index: no sort) until ``limit`` of them are present, in pages that double — in a
+    party nearly everyone present is a member, so the first page is enough, and no parameter is
+    bound per person present (binding them was the next O(N) per join).
     """
-    hosts_first = case((Membership.role == ADMIN, 0), else_=1)
-    query = (
+    members = (
         select(User.id, User.name, Membership.role)
         .join(User, User.id == Membership.user_id)
         .where(Membership.group_id == group_id)
-        .order_by(hosts_first, Membership.joined_at, User.name)
+        .order_by(Membership.joined_at, User.name)
     )
+    hosts = (await session.execute(members.where(Membership.role == ADMIN))).all()
+    found = [(user_id, name, role) for user_id, name, role in hosts if user_id in present][:limit]
+    others = members.where(Membership.role != ADMIN)
     if len(present) <= 2 * limit:
-        rows = (await session.execute(query.where(Membership.user_id.in_(list(present))).limit(limit))).all()
-        return [(user_id, name, role) for user_id, name, role in rows]
-    found: list[tuple[str, str, str]] = []
-    offset, page = 0, 2 * limit
-    while len(found) < limit:
-        rows = (await session.execute(query.limit(page).offset(offset))).all()
+        rows = (await session.execute(others.where(Membership.user_id.in_(list(present))).limit(limit))).all()
+        found.extend((user_id, name, role) for user_id, name, role in rows)
+    offset, page = 0, limit
+    while len(present) > 2 * limit and len(found) < limit:
+        rows = (await session.execute(others.limit(page).offset(offset))).all()
         found.extend((user_id, name, role) for user_id, name, role in rows if user_id in present)
         if len(rows) < page:
             break
         offset, page = offset + page, 2 * page
-    return found[:limit]
+    return found[:limit], {user_id for user_id, _, _ in hosts}
 
 
 async def admin_ids(session: AsyncSession, group_id: str) -> set[str]:
