@@ -54,6 +54,7 @@ from rooms_server.web import (
     users,
     ws,
 )
+from rooms_server.web.admission import Admission, AdmissionMiddleware
 from rooms_server.web.context import RequestContext
 from rooms_server.web.origins import OriginCheck
 
@@ -71,6 +72,7 @@ class State(TypedDict):
     sources: Sources
     metrics: Metrics
     rate_clock: Callable[[], float]
+    admission: Admission
 
 
 def create_app(
@@ -116,6 +118,7 @@ def create_app(
             Middleware(GZipMiddleware, minimum_size=500),
             Middleware(error_pages.HtmlErrors),
             Middleware(OriginCheck, allowed=settings.allowed_origins),
+            Middleware(AdmissionMiddleware, max_body_bytes=settings.limits.max_body_bytes),
         ],
         exception_handlers={
             ApiError: _api_error,
@@ -174,6 +177,7 @@ async def running(settings: Settings, *, clock: ServerClock, rate_clock: Callabl
             "sources": sources,
             "metrics": metrics,
             "rate_clock": rate_clock,
+            "admission": Admission(settings.limits.admission_limit, settings.limits.admission_wait_s),
         }
 
 

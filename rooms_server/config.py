@@ -32,6 +32,8 @@ class Limits:
     """Bounds on what one client may make the server do."""
 
     max_body_bytes: int = 64 * 1024
+    admission_limit: int = 16  # requests and socket starts worked on at once (web/admission.py)
+    admission_wait_s: float = 30.0  # how long one waits for its turn before 503 / 4013
     max_frame_bytes: int = 16 * 1024
     commands_per_second: float = 20.0
     command_burst: int = 40
@@ -190,6 +192,8 @@ class Settings:
             test_stall_after_sql_s=float(_int(env, "TEST_STALL_AFTER_SQL_S", 0)),
             limits=Limits(
                 max_body_bytes=_int(env, "MAX_BODY_BYTES", DEFAULT_LIMITS.max_body_bytes),
+                admission_limit=max(_int(env, "ADMISSION_LIMIT", DEFAULT_LIMITS.admission_limit), 1),
+                admission_wait_s=max(_seconds(env, "ADMISSION_WAIT_S", DEFAULT_LIMITS.admission_wait_s), 0.1),
                 max_frame_bytes=_int(env, "MAX_FRAME_BYTES", DEFAULT_LIMITS.max_frame_bytes),
                 commands_per_second=float(_int(env, "COMMANDS_PER_SECOND", int(DEFAULT_LIMITS.commands_per_second))),
                 command_burst=_int(env, "COMMAND_BURST", DEFAULT_LIMITS.command_burst),

@@ -15,8 +15,9 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import cast
+from typing import TypeVar, cast
 
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -35,10 +36,13 @@ from rooms_server.live import GroupGone, LiveGroups
 from rooms_server.metrics import Metrics
 from rooms_server.presence import Presence
 from rooms_server.protocol import CloseCode, ProtocolError
+from rooms_server.web.admission import Admission, Overloaded
 from rooms_server.web.fast_path import direct_writer
 from rooms_server.web.invites import live_invite
 from rooms_server.web.origins import refusal_hint
 from rooms_server.web.ws_loop import Clock, CommandLoop
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -57,25 +61,57 @@ async def group_socket(ws: WebSocket) -> None:
     settings = cast(Settings, ws.state.settings)
     metrics = cast(Metrics, ws.state.metrics)
     await ws.accept()
+    hello = await _refusing(ws, metrics, _greeting(ws, settings))
+    if hello is None:
+        return
+    # The socket's turn (web/admission.py): from its hello, so a silent client holds none, to its
+    # first frame.
+    release_turn = await _refusing(ws, metrics, cast(Admission, ws.state.admission).enter())
+    if release_turn is None:
+        return
     try:
-        conn, hello, expires_at = await _handshake(ws, settings)
+        started = await _refusing(ws, metrics, _handshake(ws, settings, hello))
+        if started is not None:
+            await _run(ws, settings, metrics, started, hello, release_turn)
+    finally:
+        release_turn()
+
+
+async def _refusing(ws: WebSocket, metrics: Metrics, step: Awaitable[T]) -> T | None:
+    """A step before the socket starts; None once it refused the socket (with its close code)."""
+    try:
+        return await step
     except Refused as refused:
         metrics.socket_closed(refused.code)
         await ws.close(refused.code, refused.reason)
-        return
+    except Overloaded:
+        metrics.socket_closed(CloseCode.UNAVAILABLE)
+        await ws.close(CloseCode.UNAVAILABLE, "server busy; reconnect and resume")
     except WebSocketDisconnect:
-        return
+        pass
     except BACKEND_ERRORS as exc:
         metrics.backend_error(exc, "socket")
         metrics.socket_closed(CloseCode.UNAVAILABLE)
         await _close_unavailable(ws, exc, "handshake")
-        return
+    return None
+
+
+async def _run(
+    ws: WebSocket,
+    settings: Settings,
+    metrics: Metrics,
+    started: tuple[Client, datetime],
+    hello: protocol.Hello,
+    release_turn: Callable[[], None],
+) -> None:
+    conn, expires_at = started
     logs.socket_id.set(conn.id)
     presence = cast(Presence, ws.state.presence)
     expiry = _end_at_expiry(conn, expires_at)
     try:
         await presence.attach(conn)
         await _first_frame(ws, conn, hello)
+        release_turn()
         await _serve(ws, conn, settings)
     except GroupGone:
         await conn.shut(CloseCode.GROUP_DELETED, "group deleted")
@@ -123,7 +159,8 @@ def _end_at_expiry(conn: Client, expires_at: datetime) -> asyncio.TimerHandle:
     return asyncio.get_running_loop().call_later(delay, expire)
 
 
-async def _handshake(ws: WebSocket, settings: Settings) -> tuple[Client, protocol.Hello, datetime]:
+async def _greeting(ws: WebSocket, settings: Settings) -> protocol.Hello:
+    """The origin and connection-rate checks, then the client's hello."""
     origin = ws.headers.get("origin")
     if origin is not None and origin.rstrip("/") not in settings.allowed_origins:
         log.warning(
@@ -136,7 +173,11 @@ async def _handshake(ws: WebSocket, settings: Settings) -> tuple[Client, protoco
     attempts = settings.limits.connect_attempts_per_minute
     if await ratelimit.exceeded(cast(Engine, ws.state.engine), "connect-ip", ip, attempts):
         raise Refused(CloseCode.TOO_MANY_COMMANDS, "too many connection attempts; try again in a minute")
-    hello = await _receive_hello(ws, settings)
+    return await _receive_hello(ws, settings)
+
+
+async def _handshake(ws: WebSocket, settings: Settings, hello: protocol.Hello) -> tuple[Client, datetime]:
+    """Who the hello's token is, and whether they may be in this room: the socket's Client."""
     token = hello.token or bearer_token(ws.headers.get("authorization"))
     group_id = ws.path_params["group_id"]
     access = None
@@ -165,7 +206,7 @@ async def _handshake(ws: WebSocket, settings: Settings) -> tuple[Client, protoco
         write=direct_writer(ws, enabled=settings.fast_path),
         device_key=None if hello.device_id is None else protocol.device_key(group_id, hello.device_id),
     )
-    return conn, hello, access.expires_at
+    return conn, access.expires_at
 
 
 async def _receive_hello(ws: WebSocket, settings: Settings) -> protocol.Hello:
