@@ -89,15 +89,18 @@ class Server:
     cpus: str = SERVER_CPUS
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    trace_dir: Path | None = None  # run under bench.memtrace (tracemalloc snapshots on request)
 
     async def start(self, workdir: Path) -> Server:
         self.log_path = workdir / f"{self.kind}-{self.port}.log"
         if self.kind == "ours":
-            cmd = [sys.executable, "-m", "rooms_server"]
+            module = ["rooms_server"]
         elif self.kind == "starlette":
-            cmd = [sys.executable, "-m", "bench.bare_starlette", "--port", str(self.port)]
+            module = ["bench.bare_starlette", "--port", str(self.port)]
         else:
-            cmd = [sys.executable, "-m", "bench.reference", "--port", str(self.port)]
+            module = ["bench.reference", "--port", str(self.port)]
+        trace = [] if self.trace_dir is None else ["bench.memtrace", str(self.trace_dir)]
+        cmd = [sys.executable, "-m", *trace, *module]
         env = {**os.environ, **self.env, "PORT": str(self.port), "HOST": HOST}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("BENCH_EXTRA_PYTHONPATH", "")) if p)
         with open(self.log_path, "wb") as log:
