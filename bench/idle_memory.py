@@ -12,8 +12,6 @@ sockets, grouped by the innermost ``rooms_server`` frame (or the innermost frame
 by file. Prints one JSON line per server on stdout; the attribution goes to stderr.
 """
 
-# ruff: noqa: ASYNC230, ASYNC240 - a benchmark harness, not the server
-
 from __future__ import annotations
 
 import argparse

@@ -3,9 +3,9 @@
 ``python -m bench.memtrace DIR MODULE [ARGS...]`` runs ``MODULE`` as ``__main__``; a daemon thread
 takes a tracemalloc snapshot each time a file ``DIR/take-NAME`` appears and writes it to
 ``DIR/NAME.snap`` (then removes the request). Tracing (12 frames) starts at the first request, so
-the server starts at full speed and a later snapshot holds what was allocated since, still alive. ``bench/idle_memory.py --trace`` uses it
-to attribute the bytes of an idle socket. Tracing slows the server several times: figures taken
-with it are attributions, never the RSS figures of docs/BENCHMARKS.md.
+the server starts at full speed and a later snapshot holds what was allocated since, still alive.
+``bench/idle_memory.py --trace`` uses it to attribute the bytes of an idle socket. Tracing slows
+the server several times: figures taken with it are attributions, never RSS figures.
 """
 
 from __future__ import annotations

@@ -83,3 +83,30 @@ def test_ws_loop_stray_cancellation_is_logged(
     _close_code_after(host, {"type": "chat", "text": "hello"})
 
     assert any("cancelled from inside" in record.getMessage() for record in caplog.records)
+
+
+def _coroutines(client: TestClient) -> list[str]:
+    """What every task of the server's loop is running (its coroutine's qualified name)."""
+
+    async def names() -> list[str]:
+        return sorted(task.get_coro().__qualname__ for task in asyncio.all_tasks())  # type: ignore[union-attr]
+
+    assert client.portal is not None
+    return client.portal.call(names)
+
+
+def test_ws_loop_an_idle_socket_holds_no_task_of_its_own(room: Room) -> None:
+    """An idle socket waits on its one receive: no command worker parked on a queue, no helper tasks
+    racing the receive against the shut (each cost ~1-3 KB per socket, docs/BENCHMARKS.md)."""
+    client, ann, bob, gid = room
+    before = _coroutines(client)
+    host, listener = Phone(client, ann, gid), Phone(client, bob, gid)
+    assert host.command({"type": "chat", "text": "hi"})["type"] == "ack"  # a worker ran, and ended
+    listener.until("chat", text="hi")
+    host.send({"type": "ping", "client_time": 1})
+    host.until("pong")
+
+    added = _coroutines(client)
+    for name in before:
+        added.remove(name)
+    assert added == ["TaskHandle._run_coro"] * 2  # each socket's handler (the test client's task), nothing else
