@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.idle_memory --sockets 2000                 # ours, KB RSS per idle socket
     .venv/bin/python -m bench.idle_memory --server reference starlette   # the baselines, same harness
     .venv/bin/python -m bench.idle_memory --sockets 1000 --trace         # + tracemalloc, bytes/socket by line
+    .venv/bin/python -m bench.idle_memory --server ours-ws               # our handler on websockets' server
 
 Same method as ``bench/run fanout`` (docs/BENCHMARKS.md): a room with a host, listeners sharing
 guests (``--per-user``), sockets opened ``--concurrency`` at a time by the load generator, RSS
@@ -68,15 +69,15 @@ def attribute(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, n: int,
 async def measure(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     with workdir() as wd:
         trace_dir = wd / "trace" if args.trace else None
-        server = await Server(kind, ours_env(wd) if kind == "ours" else {}, trace_dir=trace_dir).start(wd)
+        server = await Server(kind, ours_env(wd) if kind.startswith("ours") else {}, trace_dir=trace_dir).start(wd)
         try:
             http = Http(server.port)
-            if kind == "ours":
+            if kind.startswith("ours"):
                 admin = await scenarios.create_user(http, "host")
                 group = await scenarios.create_room(http, admin)
                 tokens = await scenarios.listener_tokens(http, group, args.sockets, args.per_user)
                 path = f"/ws/groups/{group}"
-                host = await Host().connect(server.port, path, admin)
+                host = await Host().connect(server.ws_port, path, admin)
             else:
                 tokens, path, host = ["x"] * args.sockets, "/", None
             await http.close()
@@ -84,7 +85,7 @@ async def measure(kind: str, args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.sleep(0.5)
                 before = await _snapshot(trace_dir, "before") if trace_dir else None
                 rss0 = server.rss()
-                opened = await workers.open_spread([(server.port, path, t, 0) for t in tokens], args.concurrency)
+                opened = await workers.open_spread([(server.ws_port, path, t, 0) for t in tokens], args.concurrency)
                 await asyncio.sleep(1.0)
                 rss1 = server.rss()
                 n = max(opened["opened"], 1)
@@ -121,7 +122,7 @@ async def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--server", nargs="+", default=["ours"], choices=["ours", "reference", "starlette"])
+    p.add_argument("--server", nargs="+", default=["ours"], choices=["ours", "ours-ws", "reference", "starlette"])
     p.add_argument("--sockets", type=int, default=1000)
     p.add_argument("--per-user", type=int, default=25)
     p.add_argument("--concurrency", type=int, default=200, help="sockets being opened at once (default 200)")
