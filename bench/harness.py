@@ -83,21 +83,33 @@ def rss_kb(pid: int) -> int:
 class Server:
     """One server process on a free port of 127.0.0.1 (ours or the reference)."""
 
-    kind: str  # "ours" | "reference" | "starlette" (bench.bare_starlette, memory baseline)
+    kind: (
+        str  # "ours" | "ours-ws" (bench.ws_server) | "reference" | "starlette" (bench.bare_starlette, memory baseline)
+    )
     env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     cpus: str = SERVER_CPUS
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    trace_dir: Path | None = None  # run under bench.memtrace (tracemalloc snapshots on request)
+    ws_port: int = 0  # where room sockets connect: the port, or ours-ws's second listener
+
+    def __post_init__(self) -> None:
+        self.ws_port = free_port() if self.kind == "ours-ws" else self.port
 
     async def start(self, workdir: Path) -> Server:
         self.log_path = workdir / f"{self.kind}-{self.port}.log"
         if self.kind == "ours":
-            cmd = [sys.executable, "-m", "rooms_server"]
+            module = ["rooms_server"]
+        elif self.kind == "ours-ws":
+            module = ["bench.ws_server"]
+            self.env = {**self.env, "WS_PORT": str(self.ws_port)}
         elif self.kind == "starlette":
-            cmd = [sys.executable, "-m", "bench.bare_starlette", "--port", str(self.port)]
+            module = ["bench.bare_starlette", "--port", str(self.port)]
         else:
-            cmd = [sys.executable, "-m", "bench.reference", "--port", str(self.port)]
+            module = ["bench.reference", "--port", str(self.port)]
+        trace = [] if self.trace_dir is None else ["bench.memtrace", str(self.trace_dir)]
+        cmd = [sys.executable, "-m", *trace, *module]
         env = {**os.environ, **self.env, "PORT": str(self.port), "HOST": HOST}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("BENCH_EXTRA_PYTHONPATH", "")) if p)
         with open(self.log_path, "wb") as log:
@@ -114,7 +126,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.kind} server exited: {self.log_tail()}")
             try:
-                if self.kind == "ours":
+                if self.kind.startswith("ours"):
                     http = Http(self.port)
                     await http.request("GET", "/healthz")
                     await http.close()

@@ -12,7 +12,6 @@ from typing import TypedDict
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -55,7 +54,7 @@ from rooms_server.web import (
     ws,
 )
 from rooms_server.web.admission import Admission, AdmissionMiddleware
-from rooms_server.web.context import RequestContext
+from rooms_server.web.context import HttpGZip, RequestContext
 from rooms_server.web.origins import OriginCheck
 
 log = logging.getLogger("rooms_server")
@@ -115,7 +114,7 @@ def create_app(
         # gzip (HTTP only, 500 bytes and more) outside the friendly error pages, which it then compresses too
         middleware=[
             Middleware(RequestContext),
-            Middleware(GZipMiddleware, minimum_size=500),
+            Middleware(HttpGZip, minimum_size=500),
             Middleware(error_pages.HtmlErrors),
             Middleware(OriginCheck, allowed=settings.allowed_origins),
             Middleware(AdmissionMiddleware, max_body_bytes=settings.limits.max_body_bytes),

@@ -76,8 +76,11 @@ class Client:
     epoch: str = ""
     seq: int = -1
     close_code: int | None = None  # what the close frame carries (counted in the metrics at the end)
-    # Set once the close begins: the socket's handler stops serving, even if the client never sends again.
-    shut_down: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    # True once the close begins: the socket's handler stops serving, even if the client never sends again.
+    shut_down: bool = field(init=False, default=False)
+    # Called once when the close begins: wakes the handler's one pending receive (web/ws.py), so an
+    # idle socket waits on a single thing rather than racing its receive against an Event.
+    on_shut: Callable[[], object] | None = field(init=False, default=None)
     state: ClientState = field(init=False, default=ClientState.CONNECTING)
     # True from CLOSING on: a plain field, not a property, because fan-out reads it per socket per event.
     closed: bool = field(init=False, default=False)
@@ -88,7 +91,9 @@ class Client:
     _after_flush: tuple[int, str] | None = field(init=False, default=None)  # close_after_flush's close
     _dropped: tuple[str, int] | None = field(init=False, default=None)  # the newest event dropped before start
     _overflowed: bool = field(init=False, default=False)
-    _finished: asyncio.Event = field(init=False, default_factory=asyncio.Event)  # the close frame is done
+    _finished: bool = field(init=False, default=False)  # the close frame is done (or the handler ended)
+    # Created only when someone waits for _finished: an Event (and its deque) is ~0.9 KB per socket.
+    _finished_event: asyncio.Event | None = field(init=False, default=None)
 
     @property
     def queued(self) -> int:
@@ -223,7 +228,10 @@ class Client:
         self.state = ClientState.CLOSING
         self.closed = True
         self.close_code = code
-        self.shut_down.set()
+        self.shut_down = True
+        wake, self.on_shut = self.on_shut, None
+        if wake is not None:
+            wake()
         drain = self._drain_task
         if drain is not None and drain is not asyncio.current_task():
             drain.cancel()
@@ -236,12 +244,23 @@ class Client:
         finally:
             self.state = ClientState.CLOSED
             self.closed = True
-            self._finished.set()
+            self._finish()
+
+    def _finish(self) -> None:
+        self._finished = True
+        if self._finished_event is not None:
+            self._finished_event.set()
+
+    async def _wait_finished(self) -> None:
+        if not self._finished:
+            if self._finished_event is None:
+                self._finished_event = asyncio.Event()
+            await self._finished_event.wait()
 
     async def wait_closed(self) -> None:
         """Until the close frame was written, or could not be (the connection is gone)."""
         if self.state is ClientState.CLOSING or self._closing is not None:
-            await self._finished.wait()
+            await self._wait_finished()
 
     async def aclose(self, wait_s: float = CLOSE_WAIT_S) -> None:
         """The handler's final cleanup: wait up to ``wait_s`` for a close under way, then end every task.
@@ -257,7 +276,7 @@ class Client:
         try:
             if self.state is ClientState.CLOSING:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._finished.wait(), wait_s)
+                    await asyncio.wait_for(self._wait_finished(), wait_s)
         finally:
             self._after_flush = None  # a drain cancelled now must not start a close
             tasks = self.tasks()
@@ -267,4 +286,4 @@ class Client:
             self._drain_task = self._closing = None
             self.state = ClientState.CLOSED
             self.closed = True
-            self._finished.set()
+            self._finish()

@@ -176,7 +176,7 @@ async def test_client_shut_goes_closing_then_closed_and_is_idempotent() -> None:
     c = client(wire)
     c.start("e", 0)
     assert c.shut_nowait(4001, "bye")
-    assert c.state is ClientState.CLOSING and c.closed and c.shut_down.is_set()
+    assert c.state is ClientState.CLOSING and c.closed and c.shut_down
     assert not c.shut_nowait(4002, "again")
     waiting = asyncio.ensure_future(c.wait_closed())
     assert wire.close_gate is not None
@@ -215,7 +215,7 @@ async def test_client_close_after_flush_writes_the_explaining_event_first() -> N
     c.push("e", 2, "member_removed")
     c.close_after_flush(4003, "removed from the group")
     assert c.state is ClientState.CLOSING and c.closed
-    assert not c.shut_down.is_set()  # the handler serves until the close begins
+    assert not c.shut_down  # the handler serves until the close begins
     assert c.push("e", 3, "after") and c.queued == 2  # nothing more is accepted
     assert wire.send_gate is not None
     wire.send_gate.set()
@@ -230,7 +230,7 @@ async def test_client_close_after_flush_with_nothing_queued_closes_at_once() -> 
     c.start("e", 0)
     c.push("e", 1, "group_deleted")  # written directly
     c.close_after_flush(4004, "group deleted")
-    assert c.shut_down.is_set()
+    assert c.shut_down
     await c.wait_closed()
     assert wire.order == ["group_deleted", "close 4004"]
 

@@ -16,7 +16,9 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 import rooms_server.web.ws_loop
+from rooms_server.client import Client
 from rooms_server.protocol import CloseCode
+from rooms_server.web.ws import _receive_unless_shut
 from tests.helpers import Guest
 from tests.ws_client import Phone, close_all
 
@@ -83,3 +85,75 @@ def test_ws_loop_stray_cancellation_is_logged(
     _close_code_after(host, {"type": "chat", "text": "hello"})
 
     assert any("cancelled from inside" in record.getMessage() for record in caplog.records)
+
+
+def _coroutines(client: TestClient) -> list[str]:
+    """What every task of the server's loop is running (its coroutine's qualified name)."""
+
+    async def names() -> list[str]:
+        return sorted(task.get_coro().__qualname__ for task in asyncio.all_tasks())  # type: ignore[union-attr]
+
+    assert client.portal is not None
+    return client.portal.call(names)
+
+
+def test_ws_loop_an_idle_socket_holds_no_task_of_its_own(room: Room) -> None:
+    """An idle socket waits on its one receive: no command worker parked on a queue, no helper tasks
+    racing the receive against the shut (each cost ~1-3 KB per socket, docs/BENCHMARKS.md)."""
+    client, ann, bob, gid = room
+    before = _coroutines(client)
+    host, listener = Phone(client, ann, gid), Phone(client, bob, gid)
+    assert host.command({"type": "chat", "text": "hi"})["type"] == "ack"  # a worker ran, and ended
+    listener.until("chat", text="hi")
+    host.send({"type": "ping", "client_time": 1})
+    host.until("pong")
+
+    # The room's presence window (presence.py) is the room's, not a socket's, and ends after 200 ms.
+    added = [name for name in _coroutines(client) if name != "Presence._hold_window"]
+    for name in before:
+        added.remove(name)
+    assert added == ["TaskHandle._run_coro"] * 2  # each socket's handler (the test client's task), nothing else
+
+
+class _SilentSocket:
+    """A socket whose client never sends: its receive waits forever."""
+
+    async def receive(self) -> dict[str, Any]:
+        await asyncio.get_running_loop().create_future()
+        raise AssertionError("unreachable")
+
+
+async def _never_sends(text: str) -> None:
+    return None
+
+
+async def _closes(code: int, reason: str) -> None:
+    return None
+
+
+def _conn() -> Client:
+    return Client(
+        id="c", group_id="g", user_id="u", name="U", role="member", send=_never_sends, close=_closes, queue_size=4
+    )
+
+
+async def test_ws_loop_a_shut_ends_the_pending_receive() -> None:
+    conn = _conn()
+    receiving = asyncio.create_task(_receive_unless_shut(_SilentSocket(), conn))  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    assert conn.on_shut is not None  # the one wait, and nothing else
+    conn.shut_nowait(CloseCode.SLOW_CONSUMER, "send queue full")
+    assert await asyncio.wait_for(receiving, 5) is None
+    assert conn.on_shut is None and receiving.cancelling() == 0
+    await conn.aclose()
+
+
+async def test_ws_loop_another_cancellation_of_the_receive_goes_on() -> None:
+    conn = _conn()
+    receiving = asyncio.create_task(_receive_unless_shut(_SilentSocket(), conn))  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    receiving.cancel()  # the server stopping, say
+    conn.shut_nowait(CloseCode.SLOW_CONSUMER, "send queue full")  # even with a shut at the same moment
+    with pytest.raises(asyncio.CancelledError):
+        await receiving
+    await conn.aclose()

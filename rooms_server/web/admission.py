@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -72,11 +72,14 @@ class AdmissionMiddleware:
         self.app = app
         self.max_body_bytes = max_body_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # A plain function for what it passes on: a socket's handler keeps no frame of it alive.
         admission = scope.get("state", {}).get("admission")
         if scope["type"] != "http" or admission is None or scope["path"].startswith(UNQUEUED_PREFIXES):
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._admitted(admission, scope, receive, send)
+
+    async def _admitted(self, admission: Admission, scope: Scope, receive: Receive, send: Send) -> None:
         replay = await self._buffered(receive)
         try:
             async with admission.turn():

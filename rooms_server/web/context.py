@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Awaitable
 
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rooms_server import logs
@@ -24,18 +26,20 @@ class RequestContext:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine for what it only passes on: the inner app's awaitable is returned, so a
+        # socket's handler does not keep this frame alive for its whole life (docs/BENCHMARKS.md, Memory).
         if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         request_id = _incoming_id(scope) or secrets.token_hex(8)
         logs.request_id.set(request_id)  # this task's own context: nothing leaks to other requests
         group = _GROUP_PATH.match(scope["path"])
         logs.group_id.set(group.group(1) if group else None)
         if scope["type"] == "websocket":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._http(scope, receive, send, request_id)
 
+    async def _http(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message.setdefault("headers", [])
@@ -51,3 +55,16 @@ def _incoming_id(scope: Scope) -> str | None:
             text = value.decode("latin-1")
             return text if _SAFE_ID.fullmatch(text) else None
     return None
+
+
+class HttpGZip:
+    """Starlette's gzip for HTTP; a WebSocket scope is handed on without a coroutine frame of its own."""
+
+    def __init__(self, app: ASGIApp, minimum_size: int = 500) -> None:
+        self.app = app
+        self.gzip = GZipMiddleware(app, minimum_size=minimum_size)
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        if scope["type"] != "http":
+            return self.app(scope, receive, send)
+        return self.gzip(scope, receive, send)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Awaitable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -53,10 +54,13 @@ class HtmlErrors:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # A plain function for what it passes on: a socket's handler keeps no frame of it alive.
         if not wants_html(scope):
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._html(scope, receive, send)
+
+    async def _html(self, scope: Scope, receive: Receive, send: Send) -> None:
         start: Message | None = None
         body = bytearray()
 

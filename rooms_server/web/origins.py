@@ -10,6 +10,7 @@ refusal is logged once per origin and process, with the setting that would allow
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -39,11 +40,14 @@ class OriginCheck:
         self.allowed = allowed
         self._logged: set[str] = set()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # A plain function for what it passes on: a socket's handler keeps no frame of it alive.
         origin = _origin(scope) if scope["type"] == "http" and scope["path"].startswith("/api/") else None
         if origin is None or origin.rstrip("/") in self.allowed:
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._refuse(send, origin)
+
+    async def _refuse(self, send: Send, origin: str) -> None:
         if origin not in self._logged and len(self._logged) < MAX_LOGGED:
             self._logged.add(origin)
             log.warning("refused an HTTP request from origin %s: %s", origin, refusal_hint(origin, self.allowed))

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -47,6 +48,8 @@ BUSY_RETRY_MS = 500
 class TokenBucket:
     """Commands per second with a burst allowance, charged when a frame arrives."""
 
+    __slots__ = ("rate", "capacity", "clock", "tokens", "stamp")
+
     def __init__(self, rate: float, burst: int, clock: Clock = time.monotonic) -> None:
         self.rate, self.capacity, self.clock = rate, float(burst), clock
         self.tokens, self.stamp = float(burst), clock()
@@ -64,6 +67,8 @@ class TokenBucket:
 class Strikes:
     """Violations counted per window: persistent abuse closes the socket, an occasional slip never does."""
 
+    __slots__ = ("window_s", "clock", "count", "since")
+
     def __init__(self, window_s: float = STRIKE_WINDOW_S, clock: Clock = time.monotonic) -> None:
         self.window_s, self.clock = window_s, clock
         self.count, self.since = 0, clock()
@@ -77,7 +82,25 @@ class Strikes:
 
 
 class CommandLoop:
-    """Serves one socket after its first frame until it closes."""
+    """Serves one socket after its first frame until it closes.
+
+    The commands wait in a deque and the worker task runs only while there are some: an idle socket
+    holds neither an ``asyncio.Queue`` (~3 KB with its deques and Event) nor a parked task.
+    """
+
+    __slots__ = (
+        "conn",
+        "receive",
+        "live",
+        "limits",
+        "present_users",
+        "bucket",
+        "bad_frames",
+        "rate_strikes",
+        "metrics",
+        "queue",
+        "worker",
+    )
 
     def __init__(
         self,
@@ -98,25 +121,28 @@ class CommandLoop:
         self.bad_frames = Strikes(clock=clock)
         self.rate_strikes = Strikes(clock=clock)
         self.metrics = metrics or Metrics()
-        # Each command with when it arrived (perf_counter), for the latency metric.
-        self.queue: asyncio.Queue[tuple[ClientFrame, float] | None] = asyncio.Queue(MAX_QUEUED_COMMANDS)
+        # Each command with when it arrived (perf_counter), for the latency metric; the running one
+        # has left it. At most MAX_QUEUED_COMMANDS wait.
+        # Created by the first command (an empty deque is ~0.8 KB), dropped by the worker once empty.
+        self.queue: deque[tuple[ClientFrame, float]] | None = None
+        self.worker: asyncio.Task[None] | None = None  # runs while commands wait or one executes
 
     async def run(self) -> None:
-        worker = asyncio.create_task(self._work(), name=f"commands-{self.conn.id}")
         try:
             await self._read()
         finally:
-            await self._finish(worker)
+            await self._finish()
 
-    async def _finish(self, worker: asyncio.Task[None]) -> None:
+    async def _finish(self) -> None:
         """Nobody reads the answers any more: drop the queued commands, let the running one end.
 
         The running one may be between its SQL and engine commits; cancelling it there would leave
         the live state behind SQL (harmless, the next command rebuilds it, but slower).
         """
-        while not self.queue.empty():
-            self.queue.get_nowait()
-        self.queue.put_nowait(None)
+        self.queue = None
+        worker = self.worker
+        if worker is None:
+            return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(worker), FINISH_COMMAND_S)
         if not worker.done():
@@ -159,23 +185,29 @@ class CommandLoop:
                 return False
             self.metrics.command_done(frame.type, "rate_limited", time.perf_counter() - arrived)
             self._reply(protocol.error("rate_limited", "too many commands; slow down", frame.id))
-        elif self.queue.full():
+        elif self.queue is not None and len(self.queue) >= MAX_QUEUED_COMMANDS:
             message = "too many commands waiting; try again"
             self.metrics.command_done(frame.type, "busy", time.perf_counter() - arrived)
             self._reply(protocol.error("busy", message, frame.id, retry_after_ms=BUSY_RETRY_MS))
         else:
-            self.queue.put_nowait((frame, arrived))
+            if self.queue is None:
+                self.queue = deque()
+            self.queue.append((frame, arrived))
+            if self.worker is None:
+                self.worker = asyncio.create_task(self._work(), name=f"commands-{self.conn.id}")
         return True
 
     # -- the worker ------------------------------------------------------------------------------
 
     async def _work(self) -> None:
+        """Execute the waiting commands in order, then end (the next command starts a new worker)."""
         try:
-            while (item := await self.queue.get()) is not None:
-                frame, arrived = item
+            while self.queue:
+                frame, arrived = self.queue.popleft()
                 answer, result = await self._execute(frame)
                 self.metrics.command_done(frame.type, result, time.perf_counter() - arrived)
                 self._reply(answer)
+            self.queue = self.worker = None
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None and task.cancelling() > 0:
