@@ -287,7 +287,13 @@ async def joinstorm(n: int, args: Any) -> dict[str, Any]:
                 with Profiler([server], "joinstorm"):
                     reply = (
                         await workers.all(
-                            "storm", 300, port=server.port, group=group, count=n, concurrency=args.storm_concurrency or n, invite=invite
+                            "storm",
+                            300,
+                            port=server.port,
+                            group=group,
+                            count=n,
+                            concurrency=args.storm_concurrency or n,
+                            invite=invite,
                         )
                     )[0]
                 elapsed = time.monotonic() - t0

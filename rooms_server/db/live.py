@@ -196,6 +196,16 @@ class LiveWrite:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
+    @asynccontextmanager
+    async def savepoint(self, nested: bool = True) -> AsyncIterator[None]:
+        """One command of a batch: an exception rolls back its writes only (``nested=False``: a no-op,
+        for a batch of one, whose exception rolls back the whole transaction anyway)."""
+        if not nested:
+            yield
+            return
+        async with self._session.begin_nested():
+            yield
+
     async def add_tracks(self, state: LiveState, tracks: Sequence[NewTrack]) -> tuple[LiveTrack, ...]:
         """Rows at the end of the playlist for the tracks a command adds: their ids, for the transition."""
         start = len(state.tracks)

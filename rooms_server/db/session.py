@@ -8,6 +8,12 @@ upgrade. The busy timeout (SQLITE_BUSY_TIMEOUT_MS) bounds that queue: a writer b
 longer fails with "database is locked", which callers answer as ``unavailable`` (failures.py).
 PostgreSQL connections are bounded the same way: connecting and waiting for a pooled connection
 each give up after POOL_TIMEOUT_S.
+
+SQLite takes one writer at a time whatever we do, so this process's writers queue for it in
+asyncio (``WriterGate``) rather than each holding a pooled connection and sleeping in SQLite's
+busy handler: under many concurrent writers those sleeps and pool waits, not the writes, were what
+bounded throughput. Readers are not gated (WAL lets them run beside the writer). The gate's wait is
+bounded by the busy timeout too and fails like SQLite's own ("database is locked": ``unavailable``).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from queue import SimpleQueue
 from typing import Any
 
 import aiosqlite
-from sqlalchemy import event, text
+from sqlalchemy import event, exc as sql_errors, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -155,11 +161,42 @@ def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+class WriterGate:
+    """This process's SQLite writers, one at a time, in arrival order, each waiting at most ``timeout_s``."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self._lock: asyncio.Lock | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _current(self) -> asyncio.Lock:
+        # A Database may outlive its event loop (tests run apps one loop after another): one lock per loop.
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._loop is not loop:
+            self._lock, self._loop = asyncio.Lock(), loop
+        return self._lock
+
+    @asynccontextmanager
+    async def held(self) -> AsyncIterator[None]:
+        lock = self._current()
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                await lock.acquire()
+        except TimeoutError:
+            busy = sqlite3.OperationalError("database is locked (waited for this process's other writers)")
+            raise sql_errors.OperationalError("BEGIN IMMEDIATE", None, busy) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+
 class Database:
     """Owns the engine; hands out sessions for reads and for writes."""
 
     def __init__(self, url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
         self.url = url
+        self._gate = WriterGate(max(busy_timeout_ms / 1000, 0.1)) if url.startswith("sqlite") else None
         self.sql_engine = make_sql_engine(url, busy_timeout_ms=busy_timeout_ms)
         self._reads = async_sessionmaker(self.sql_engine, expire_on_commit=False)
         writer = (
@@ -175,7 +212,11 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A transaction that commits when the block ends without an exception."""
-        async with self._writes() as session, session.begin():
+        async with contextlib.AsyncExitStack() as stack:
+            if self._gate is not None:
+                await stack.enter_async_context(self._gate.held())
+            session = await stack.enter_async_context(self._writes())
+            await stack.enter_async_context(session.begin())
             yield session
 
     async def ping(self) -> None:

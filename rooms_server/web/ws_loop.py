@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rooms_server import failures, latency, protocol, rooms
+from rooms_server import failures, group_commit, latency, protocol, rooms
 from rooms_server.client import Client
 from rooms_server.commands import Commands
 from rooms_server.config import Settings
@@ -40,6 +40,7 @@ MAX_BAD_FRAMES = 20
 MAX_RATE_STRIKES = 40
 STRIKE_WINDOW_S = 60.0  # bad frames and rate strikes are forgotten after this long
 MAX_QUEUED_COMMANDS = 64  # commands accepted but not yet executed; beyond it they are refused `busy`
+MAX_IN_FLIGHT = 64  # commands started (queued in their group or committing) but not yet answered
 FINISH_COMMAND_S = 30.0  # after the client left, how long its running command may take to finish
 BUSY_RETRY_MS = 500
 
@@ -100,6 +101,8 @@ class CommandLoop:
         self.metrics = metrics or Metrics()
         # Each command with when it arrived (perf_counter), for the latency metric.
         self.queue: asyncio.Queue[tuple[ClientFrame, float] | None] = asyncio.Queue(MAX_QUEUED_COMMANDS)
+        self.serving: set[asyncio.Task[None]] = set()  # commands started, not yet answered (kept by reference)
+        self.in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
 
     async def run(self) -> None:
         worker = asyncio.create_task(self._work(), name=f"commands-{self.conn.id}")
@@ -170,19 +173,51 @@ class CommandLoop:
     # -- the worker ------------------------------------------------------------------------------
 
     async def _work(self) -> None:
+        """Start each command once the one before has its place in the group's order; answer in order.
+
+        A command waits for the one before it only until that one is queued in its group
+        (group_commit.in_queue), not until it committed: the socket's commands then commit in one
+        batch instead of one round of lock, SQL and engine each. The answers still leave in the
+        order the commands came (each ``_serve`` waits for its predecessor before replying).
+        """
+        previous: asyncio.Task[None] | None = None
         try:
             while (item := await self.queue.get()) is not None:
-                frame, arrived = item
-                answer, result = await self._execute(frame)
-                self.metrics.command_done(frame.type, result, time.perf_counter() - arrived)
-                self._reply(answer)
+                await self.in_flight.acquire()
+                placed = asyncio.Event()
+                token = group_commit.in_queue.set(placed)
+                try:  # the task copies the context, and with it the event its command sets when queued
+                    task = asyncio.create_task(self._serve(*item, previous), name=f"command-{self.conn.id}")
+                finally:
+                    group_commit.in_queue.reset(token)
+                self.serving.add(task)
+                task.add_done_callback(self._served)
+                await _first_of(placed, task)
+                previous = task
+            if previous is not None:
+                await previous
+        finally:
+            for task in self.serving:  # only when cancelled (_finish): nobody reads the answers now
+                task.cancel()
+
+    def _served(self, task: asyncio.Task[None]) -> None:
+        self.serving.discard(task)
+        self.in_flight.release()
+
+    async def _serve(self, frame: ClientFrame, arrived: float, previous: asyncio.Task[None] | None) -> None:
+        try:
+            answer, result = await self._execute(frame)
+            if previous is not None:
+                await previous
+            self.metrics.command_done(frame.type, result, time.perf_counter() - arrived)
+            self._reply(answer)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None and task.cancelling() > 0:
                 raise  # _finish cancelled us: the socket is gone, nobody waits for an answer
             # A CancelledError nobody asked for (a library's timeout, a cancelled future awaited
-            # inside a command) must not end the worker silently: the socket would stay open while
-            # every later command went unanswered, a host gone deaf without being told.
+            # inside a command) must not end silently: the socket would stay open while every
+            # later command went unanswered, a host gone deaf without being told.
             log.error("command worker of connection %s was cancelled from inside", self.conn.id, exc_info=True)
             await self.conn.shut(CloseCode.SERVER_ERROR, "server error; reconnect and resume")
         except Exception:
@@ -236,6 +271,17 @@ class CommandLoop:
         """Answers share the socket's queue (or direct path) with events, so order is kept."""
         if not self.conn.push("", 0, text):
             self.conn.shut_nowait(CloseCode.SLOW_CONSUMER, "send queue full")
+
+
+async def _first_of(event: asyncio.Event, task: asyncio.Task[None]) -> None:
+    """Until ``event`` is set or ``task`` is done, whichever comes first."""
+    if event.is_set() or task.done():
+        return
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait((waiter, task), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
 
 
 def _replayed(answer: dict[str, Any], frame_id: str | None) -> str:
