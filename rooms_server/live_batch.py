@@ -1,13 +1,16 @@
-"""A batch of durable commands of one group: one SQL transaction, one savepoint each, one engine commit.
+"""A batch of durable commands of one group: one SQL transaction, one engine commit, an answer each.
 
 The leader of a group (group_commit.py) holds the group's lock and runs the queued commands in
-order against the threaded state, each in its own savepoint: a command the room refuses (or that
-fails on a bug) rolls back its own writes only and gets its own error, while the others still
-commit. Every command records its answer in its savepoint (outcomes.py), so a duplicate id inside
-the batch finds the first one's answer. Then one SQL commit, one engine commit carrying every
-event with consecutive seqs, and each caller gets its own seq. An outage during the transaction
-fails every command of it: none is acked, nothing is stored. **An ack still means committed**: it
-is sent only after the SQL commit holding the command and its answer, and the engine commit.
+order against the threaded state. A command the room refuses changes nothing and gets its own
+error while the others still commit: only adds write before they may be refused (their rows get
+their ids first), so only they run in a savepoint (``session.begin_nested()``) that a refusal
+rolls back. The state's diff (order, current track, version, settings, speakers) is written once,
+from the batch's first state to its last; the plays a command ended and its answer (outcomes.py)
+are written at once, so later commands of the batch see them (a duplicate id inside the batch
+finds the first one's answer). Then one SQL commit, one engine commit carrying every event with
+consecutive seqs, and each caller gets its own seq. An outage during the transaction fails every
+command of it: none is acked, nothing is stored. **An ack still means committed**: it is sent
+only after the SQL commit holding the command and its answer, and the engine commit.
 
 When the live state lags SQL (the playlist's compare-and-set fails, ``StaleState``), the whole
 transaction rolls back, the state is rebuilt from SQL and the batch runs once more, as a single
@@ -102,38 +105,50 @@ class DurableBatch:
         return applied
 
     async def _transaction(
-        self, stored: Stored, state: LiveState, batch: Sequence[Pending[Ask, int]]
+        self, stored: Stored, start: LiveState, batch: Sequence[Pending[Ask, int]]
     ) -> tuple[list[Applied], list[Refused]]:
+        """Each command decides against the threaded state; the state's diff is written once, at the end."""
         nested = len(batch) > 1  # a batch of one needs no savepoint: its failure rolls back everything
         applied: list[Applied] = []
         refused: list[Refused] = []
-        seq = stored.seq
+        seq, state = stored.seq, start
         async with self.live.store.write() as write:
             for pending in batch:
+                mark = len(write.inserted)
+                # Only an add writes before the room may refuse it: only an add needs its savepoint.
+                guarded = nested and bool(pending.ask.new_tracks)
                 try:
-                    async with write.savepoint(nested):
-                        change = await self._apply(write, state, pending.ask, seq)
+                    async with write.savepoint(guarded):
+                        change = await self._decide(write, state, pending.ask, start.version)
                 except sql.StaleState:
                     raise
                 except Exception as exc:
                     if not nested or failures.classify(exc) is not None:
                         raise  # an outage fails the whole batch: nothing of it is stored or acked
+                    del write.inserted[mark:]  # rolled back with its savepoint
                     refused.append((pending, exc))
                     continue
+                # From here on a failure fails the batch: these writes cannot be undone one by one.
+                change = await self._record(write, state, pending.ask, change, seq)
                 seq += len(change.events)
                 applied.append(Applied(pending, state, change, seq))
                 state = change.state
+            await write.save(start, state)  # the batch's diff, under the playlist's compare-and-set
         return applied, refused
 
-    async def _apply(self, write: LiveWrite, state: LiveState, ask: Ask, seq: int) -> Change:
-        """One command against the threaded state, inside its savepoint."""
+    async def _decide(self, write: LiveWrite, state: LiveState, ask: Ask, start_version: int) -> Change:
+        """The checks and the transition: where a command is refused (RoomError, Duplicate)."""
         live = self.live
         if ask.command is not None:
             await live.outcomes.check_live(ask.command)
-            await self._check_durable(write, state, ask.command)
+            await self._check_durable(write, state.playlist_id, start_version, ask.command)
         added = await write.add_tracks(state, ask.new_tracks)
         last_played = await write.last_played(state.group_id, [t.url for t in ask.new_tracks])
-        change = await ask.transition(state, Inputs(added, last_played))
+        return await ask.transition(state, Inputs(added, last_played))
+
+    async def _record(self, write: LiveWrite, state: LiveState, ask: Ask, change: Change, seq: int) -> Change:
+        """What follows a decided command: autoplay, the plays it ended, its answer."""
+        live = self.live
         change = await autoplay.follow_up(
             write,
             state,
@@ -142,19 +157,20 @@ class DurableBatch:
             lead_ms=ask.lead_ms or live.settings.playback_lead_ms,
             max_tracks=live.settings.limits.max_queue_tracks,
         )
-        await write.save(state, change.state, change.played)
+        await write.record_plays(state.group_id, change.played)  # at once: later commands' reads see them
         if ask.command is not None:
             await live.outcomes.record_durable(write, ask.command, acked(seq + len(change.events)))
         return change
 
-    async def _check_durable(self, write: LiveWrite, state: LiveState, command: CommandId) -> None:
+    async def _check_durable(self, write: LiveWrite, playlist_id: str, start_version: int, command: CommandId) -> None:
         try:
             await self.live.outcomes.check_durable(write, command)
         except Duplicate:
             # Answered in SQL but not in the engine: the answering process may have died before its
             # engine commit, so the live state may lag SQL; bring it up to date (the batch runs once
             # more against the rebuilt state, where this command is answered as the duplicate it is).
-            if await write.current_version(state.playlist_id) != state.version:
+            # The batch writes the playlist at its end: until then SQL holds the batch's start version.
+            if await write.current_version(playlist_id) != start_version:
                 raise sql.StaleState("answered in SQL past the live state") from None
             raise
 

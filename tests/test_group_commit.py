@@ -144,23 +144,23 @@ async def test_group_commit_a_duplicate_id_inside_a_batch_is_answered_once(room:
 async def test_group_commit_a_database_failure_fails_the_whole_batch(
     room: Room, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    save, calls = db_live.LiveWrite.save, 0
+    insert, calls = db_live.LiveWrite.add_tracks, 0
 
-    async def failing_third(self: db_live.LiveWrite, *args: Any) -> None:
+    async def failing_third(self: db_live.LiveWrite, *args: Any) -> Any:
         nonlocal calls
         calls += 1
         if calls == 3:
-            raise sql_errors.OperationalError("UPDATE", None, sqlite3.OperationalError("database is locked"))
-        await save(self, *args)
+            raise sql_errors.OperationalError("INSERT", None, sqlite3.OperationalError("database is locked"))
+        return await insert(self, *args)
 
-    monkeypatch.setattr(db_live.LiveWrite, "save", failing_third)
+    monkeypatch.setattr(db_live.LiveWrite, "add_tracks", failing_third)
     results = await asyncio.gather(*(adding(room, f"t{i}") for i in range(5)), return_exceptions=True)
 
     assert all(isinstance(r, sql_errors.OperationalError) for r in results), results
     assert all(failures.classify(r) is not None for r in results if isinstance(r, BaseException))  # unavailable
     assert room.commits == 0 and room.events == []  # nothing acked, nothing published
     assert await titles_in_sql(room) == []  # and nothing stored
-    monkeypatch.setattr(db_live.LiveWrite, "save", save)
+    monkeypatch.setattr(db_live.LiveWrite, "add_tracks", insert)
     assert await adding(room, "after") == room.base + 1  # the room works on
 
 
