@@ -26,9 +26,15 @@ R = TypeVar("R")  # what it gets back
 
 MAX_BATCH = 128  # commands of one batch: bounds how long one batch holds the group's lock
 
-# Set by a socket's worker around one command: set once that command has its place in its group's
-# queue (or finished without one), so the worker may read the next command while this one commits.
-in_queue: ContextVar[asyncio.Event | None] = ContextVar("in_queue", default=None)
+# Set by a socket's worker around one command: resolved once that command has its place in its
+# group's queue (or finished without one), so the worker may start the next one while this commits.
+in_queue: ContextVar[asyncio.Future[None] | None] = ContextVar("in_queue", default=None)
+
+
+def placed(signal: asyncio.Future[None]) -> None:
+    """Resolve an ``in_queue`` signal (once; later calls do nothing)."""
+    if not signal.done():
+        signal.set_result(None)
 
 
 @dataclass(slots=True)
@@ -66,9 +72,9 @@ class GroupQueues(Generic[T, R]):
         self._queues.setdefault(group_id, deque()).append(pending)
         if group_id not in self._leaders:
             self._leaders[group_id] = asyncio.create_task(self._lead(group_id), name=f"group-commit-{group_id}")
-        placed = in_queue.get()
-        if placed is not None:
-            placed.set()
+        signal = in_queue.get()
+        if signal is not None:
+            placed(signal)
         return await pending.future
 
     def _next_batch(self, queue: deque[Pending[T, R]]) -> list[Pending[T, R]]:

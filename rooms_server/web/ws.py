@@ -193,21 +193,32 @@ async def _receive_text(ws: WebSocket) -> str | bytes:
     return text if text is not None else message.get("bytes") or b""
 
 
-async def _receive_unless_shut(ws: WebSocket, conn: Client) -> str | bytes | None:
+class _Receiver:
     """The next frame, or None once the connection is shut: a client shut as a slow consumer may
-    never send again, and its departure (member_left, presence) must not wait for it."""
-    receiving = asyncio.ensure_future(_receive_text(ws))
-    shut = asyncio.ensure_future(conn.shut_down.wait())
-    try:
-        await asyncio.wait((receiving, shut), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        receiving.cancel()
-        shut.cancel()
-    if not conn.shut_down.is_set():
-        return receiving.result()
-    if receiving.done() and not receiving.cancelled():
-        receiving.exception()  # a frame or a disconnect after the shut no longer matters
-    return None
+    never send again, and its departure (member_left, presence) must not wait for it. One waiter on
+    the shut lives as long as the socket (not one per frame: that was a task and a cancel per command)."""
+
+    def __init__(self, ws: WebSocket, conn: Client) -> None:
+        self.ws, self.conn = ws, conn
+        self.shut = asyncio.ensure_future(conn.shut_down.wait())
+
+    async def __call__(self) -> str | bytes | None:
+        if self.shut.done():
+            return None
+        receiving = asyncio.ensure_future(_receive_text(self.ws))
+        try:
+            await asyncio.wait((receiving, self.shut), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not receiving.done():
+                receiving.cancel()
+        if not self.conn.shut_down.is_set():
+            return receiving.result()
+        if receiving.done() and not receiving.cancelled():
+            receiving.exception()  # a frame or a disconnect after the shut no longer matters
+        return None
+
+    def close(self) -> None:
+        self.shut.cancel()
 
 
 async def _first_frame(ws: WebSocket, conn: Client, hello: protocol.Hello) -> None:
@@ -262,12 +273,13 @@ async def _serve(ws: WebSocket, conn: Client, settings: Settings) -> None:
     async def present_users() -> int:
         return await presence.voters(conn.group_id)
 
-    async def receive() -> str | bytes | None:
-        return await _receive_unless_shut(ws, conn)
-
+    receive = _Receiver(ws, conn)
     clock = cast(Clock, getattr(ws.state, "rate_clock", time.monotonic))
     live, metrics = cast(LiveGroups, ws.state.live), cast(Metrics, ws.state.metrics)
-    await CommandLoop(conn, receive, live, settings, present_users, clock, metrics).run()
+    try:
+        await CommandLoop(conn, receive, live, settings, present_users, clock, metrics).run()
+    finally:
+        receive.close()
 
 
 routes = [WebSocketRoute("/ws/groups/{group_id:str}", group_socket)]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -184,15 +185,18 @@ class CommandLoop:
         try:
             while (item := await self.queue.get()) is not None:
                 await self.in_flight.acquire()
-                placed = asyncio.Event()
-                token = group_commit.in_queue.set(placed)
-                try:  # the task copies the context, and with it the event its command sets when queued
+                # A future, not an Event: resolved by the command when it is queued in its group, or
+                # by its task's end, and awaited once (no waiter task per command).
+                signal: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                token = group_commit.in_queue.set(signal)
+                try:  # the task copies the context, and with it the signal its command resolves
                     task = asyncio.create_task(self._serve(*item, previous), name=f"command-{self.conn.id}")
                 finally:
                     group_commit.in_queue.reset(token)
                 self.serving.add(task)
                 task.add_done_callback(self._served)
-                await _first_of(placed, task)
+                task.add_done_callback(functools.partial(_placed_when_done, signal))
+                await signal
                 previous = task
             if previous is not None:
                 await previous
@@ -273,15 +277,8 @@ class CommandLoop:
             self.conn.shut_nowait(CloseCode.SLOW_CONSUMER, "send queue full")
 
 
-async def _first_of(event: asyncio.Event, task: asyncio.Task[None]) -> None:
-    """Until ``event`` is set or ``task`` is done, whichever comes first."""
-    if event.is_set() or task.done():
-        return
-    waiter = asyncio.ensure_future(event.wait())
-    try:
-        await asyncio.wait((waiter, task), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        waiter.cancel()
+def _placed_when_done(signal: asyncio.Future[None], _task: asyncio.Task[None]) -> None:
+    group_commit.placed(signal)  # a command that ended without being queued lets the next one start
 
 
 def _replayed(answer: dict[str, Any], frame_id: str | None) -> str:
