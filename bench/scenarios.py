@@ -367,7 +367,8 @@ async def _command_run(server: Server, groups: int, args: Any) -> dict[str, Any]
             host.send_command()
         await asyncio.wait_for(host.idle.wait(), 60)
 
-    await asyncio.gather(*(drive(h) for h in hosts))
+    with Profiler([server], f"commands-{groups}g"):
+        await asyncio.gather(*(drive(h) for h in hosts))
     elapsed = time.monotonic() - t0
     cpu = server.cpu() - cpu0
     acked = sum(len(h.acks) for h in hosts)

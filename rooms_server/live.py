@@ -23,23 +23,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from rooms_server import autoplay, failures, protocol, rooms
+from rooms_server import failures, protocol, rooms
 from rooms_server.clock import ServerClock
 from rooms_server.config import Settings
-from rooms_server.db import live as sql
-from rooms_server.db.live import LiveStore, LiveWrite
+from rooms_server.db.live import LiveStore
 from rooms_server.db.session import Database
-from rooms_server.engine.base import Engine, Stored
+from rooms_server.engine.base import Engine, Remembered, Stored
 from rooms_server.failures import BACKEND_ERRORS
+from rooms_server.group_commit import GroupQueues, Pending
 from rooms_server.latency import RoomLatency
+from rooms_server.live_batch import Applied, Ask, DurableBatch, Inputs as Inputs, Transition as Transition, joins
 from rooms_server.metrics import Metrics
-from rooms_server.outcomes import CommandId, Duplicate, Outcomes, acked
-from rooms_server.room_state import NewTrack, Track
+from rooms_server.outcomes import CommandId, Outcomes, acked
+from rooms_server.room_state import NewTrack
 from rooms_server.rooms import Change, LiveState, RoomError
 
 if TYPE_CHECKING:
@@ -49,16 +49,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Inputs:
-    """What a transition gets besides the state, read in its own transaction: the tracks it adds,
-    with the ids SQL gave them, and when each of their links last played in the room."""
-
-    new_tracks: tuple[Track, ...] = ()
-    last_played: Mapping[str, int] = field(default_factory=dict)  # url → ms since the epoch
-
-
-Transition = Callable[[LiveState, Inputs], Awaitable[Change]]
 # Called after every commit that changed the live state of a room somebody follows (``followers``:
 # members whose own Spotify plays the room), with (group id, before, after); must not block (the
 # Spotify driver schedules its calls from here). A room nobody follows never calls them.
@@ -95,6 +85,8 @@ class LiveGroups:
         )
         self.observers: list[CommitObserver] = []
         self.follow: SpotifyFollow | None = None  # "play on my Spotify"; set by the app when it can
+        self.durable = DurableBatch(self)
+        self.queues: GroupQueues[Ask, int] = GroupQueues(self._run_batch, joins)
 
     def now_ms(self) -> int:
         return self.clock.now_ms()
@@ -152,76 +144,40 @@ class LiveGroups:
         ``lead_ms``: the lead a durable transition scheduled with; its start is re-stamped with it
         once SQL has committed. ``new_tracks`` (durable only) get their rows, hence their ids, in
         the command's transaction before the transition runs. Raises Duplicate when ``command`` was
-        answered before, RoomError when the room refuses.
+        answered before, RoomError when the room refuses. Durable commands that queue up behind
+        each other commit together (live_batch.py); the answer is the same as alone.
         """
         if new_tracks and not durable:
             raise ValueError("tracks are only added by durable transitions")
+        return await self.queues.submit(group_id, Ask(transition, durable, lead_ms, command, new_tracks))
+
+    async def _run_batch(self, group_id: str, batch: list[Pending[Ask, int]]) -> None:
+        """The leader's turn (group_commit.py): one lock for the batch; answers after every commit."""
         async with self._locked(group_id):
-            if command is not None:
-                await self.outcomes.check_live(command)
-            if durable:
-                seq, before, change = await self._run_durable(group_id, transition, command, lead_ms, new_tracks)
+            if batch[0].ask.durable:
+                applied = await self.durable.run(group_id, batch)
             else:
-                stored, before = await self.current(group_id)
-                change = await transition(before, Inputs())
-                if change.played:  # a play ending is durable history: the transition must be too
-                    raise ValueError("a live-only transition ended a play")
-                seq = await self._commit(group_id, stored, change, command)
-        if change.state is not before and (before.followers or change.state.followers):
-            for observe in self.observers:
-                observe(group_id, before, change.state)
-        return seq
+                applied = [await self._run_live(group_id, batch[0])]
+        for a in applied:
+            a.pending.resolve(a.seq)
+            before, after = a.before, a.change.state
+            if after is not before and (before.followers or after.followers):
+                for observe in self.observers:
+                    observe(group_id, before, after)
 
-    async def _run_durable(
-        self,
-        group_id: str,
-        transition: Transition,
-        command: CommandId | None,
-        lead_ms: int | None,
-        new_tracks: Sequence[NewTrack],
-    ) -> tuple[int, LiveState, Change]:
-        stored, state = await self.current(group_id)
-        for attempt in range(2):
-            try:
-                async with self.store.write() as write:
-                    if command is not None:
-                        await self._check_durable(write, group_id, state, command)
-                    added = await write.add_tracks(state, new_tracks)
-                    last_played = await write.last_played(state.group_id, [t.url for t in new_tracks])
-                    change = await transition(state, Inputs(added, last_played))
-                    change = await autoplay.follow_up(
-                        write,
-                        state,
-                        change,
-                        now_ms=self.now_ms(),
-                        lead_ms=lead_ms or self.settings.playback_lead_ms,
-                        max_tracks=self.settings.limits.max_queue_tracks,
-                    )
-                    await write.save(state, change.state, change.played)
-                    answer = acked(stored.seq + len(change.events))
-                    if command is not None:
-                        await self.outcomes.record_durable(write, command, answer)
-                break
-            except sql.StaleState:
-                # The live state lags SQL (a process died between its two commits, or a lock lease
-                # ran out): rebuild it from SQL and run the command once more against it.
-                if attempt:
-                    raise RoomError("conflict", "the room changed meanwhile; try again") from None
-                stored, state = await self._rebuild(group_id, replace=True)
-        if lead_ms is not None:
-            change = rooms.restamp(state, change, now_ms=self.now_ms(), lead_ms=lead_ms)
-        await self._stall_for_tests(command)
-        return await self._commit(group_id, stored, change, command, durable=True), state, change
-
-    async def _check_durable(self, write: LiveWrite, group_id: str, state: LiveState, command: CommandId) -> None:
-        try:
-            await self.outcomes.check_durable(write, command)
-        except Duplicate:
-            # Answered in SQL but not in the engine: the answering process may have died before its
-            # engine commit, so the live state may lag SQL; bring it up to date before answering.
-            if await write.current_version(state.playlist_id) != state.version:
-                await self._rebuild(group_id, replace=True)
-            raise
+    async def _run_live(self, group_id: str, pending: Pending[Ask, int]) -> Applied:
+        """A live-only command, alone: its answer is kept in the engine commit, atomically."""
+        command = pending.ask.command
+        if command is not None:
+            await self.outcomes.check_live(command)
+        stored, before = await self.current(group_id)
+        change = await pending.ask.transition(before, Inputs())
+        if change.played:  # a play ending is durable history: the transition must be too
+            raise ValueError("a live-only transition ended a play")
+        seq = stored.seq + len(change.events)
+        remember = self.outcomes.with_commit(command, acked(seq))
+        await self._commit(group_id, stored, change.state, change.events, remember)
+        return Applied(pending, before, change, seq)
 
     async def _stall_for_tests(self, command: CommandId | None) -> None:
         """TEST_STALL_AFTER_SQL_S (test-only fault injection, off by default)."""
@@ -231,18 +187,24 @@ class LiveGroups:
             await asyncio.sleep(stall_s)
 
     async def _commit(
-        self, group_id: str, stored: Stored, change: Change, command: CommandId | None = None, *, durable: bool = False
-    ) -> int:
-        seq = stored.seq + len(change.events)
-        remember = self.outcomes.with_commit(command, acked(seq))
-        if not change.events and remember is None:
-            return stored.seq
+        self,
+        group_id: str,
+        stored: Stored,
+        after: LiveState,
+        events: Sequence[rooms.Event],
+        remember: Remembered | None = None,
+        *,
+        durable: bool = False,
+    ) -> None:
+        """Store ``after`` and append ``events`` as seq+1.. (one engine round trip for a whole batch)."""
+        if not events and remember is None:
+            return
         ts = self.now_ms()
         frames = [
             protocol.encode_event(body, epoch=stored.epoch, seq=stored.seq + i, ts=ts)
-            for i, body in enumerate(change.events, start=1)
+            for i, body in enumerate(events, start=1)
         ]
-        state = rooms.encode_state(change.state)
+        state = rooms.encode_state(after)
         try:
             applied = await self.engine.state.commit(
                 group_id, stored.epoch, stored.seq, state, frames, remember=remember
@@ -253,7 +215,7 @@ class LiveGroups:
             # SQL holds the change and its answer: the command applied. The live state lags SQL
             # until the next command finds the playlist version moved on and rebuilds it.
             log.warning("group %s: engine commit failed after the SQL commit (%s)", group_id, type(exc).__name__)
-            return seq
+            return
         if applied:
             self.metrics.events_published.inc(len(frames))
         else:
@@ -263,7 +225,6 @@ class LiveGroups:
             await self._rebuild(group_id, replace=True)
             if not durable:
                 raise RoomError("conflict", "the room changed meanwhile; try again")
-        return seq
 
     async def publish(self, group_id: str, *events: rooms.Event, command: CommandId | None = None) -> int:
         """Events that change no durable or live state (presence, chat, roles, reactions)."""
@@ -284,8 +245,7 @@ class LiveGroups:
         async with self._locked(group_id):
             stored = await self.engine.state.get(group_id)
             if stored is not None:
-                change = Change(rooms.decode_state(stored.state), [protocol.group_deleted()])
-                await self._commit(group_id, stored, change)
+                await self._commit(group_id, stored, rooms.decode_state(stored.state), [protocol.group_deleted()])
             await self.engine.state.delete(group_id)
 
     async def advance(self, group_id: str) -> int:

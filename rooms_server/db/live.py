@@ -16,8 +16,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rooms_server import protocol
@@ -106,25 +107,45 @@ async def speakers_of(session: AsyncSession, group_id: str) -> tuple[Speaker, ..
     return tuple(Speaker(key, user_id, name) for key, user_id, name in (await session.execute(query)).all())
 
 
-async def save_playlist(session: AsyncSession, before: LiveState, after: LiveState) -> None:
-    """Write the order, removals and current index of ``after``; ``before.version`` must still hold."""
+# The compare-and-set every batch runs, built once as a Core statement on the table: the ORM's bulk
+# update path around it cost more than the statement itself (a profile of bench/run commands).
+_PLAYLISTS = cast(Table, Playlist.__table__)
+_PLAYLIST_CAS = (
+    update(_PLAYLISTS)
+    .where(_PLAYLISTS.c.id == bindparam("playlist"), _PLAYLISTS.c.version == bindparam("old"))
+    .values(version=bindparam("new"), current_track_index=bindparam("index"))
+)
+
+
+async def save_playlist(session: AsyncSession, before: LiveState, after: LiveState, added: Sequence[int] = ()) -> None:
+    """Write the order, removals and current index of ``after``; ``before.version`` must still hold.
+
+    ``added``: rows inserted since ``before`` (a batch's adds), removed again when ``after`` lacks them.
+    The updates skip the ORM's in-session synchronisation: no loaded row is read after them.
+    """
     if before.version == after.version:
         return
-    result = await session.execute(
-        update(Playlist)
-        .where(Playlist.id == before.playlist_id, Playlist.version == before.version)
-        .values(version=after.version, current_track_index=after.current_index)
-    )
+    values = {"playlist": before.playlist_id, "old": before.version, "new": after.version, "index": after.current_index}
+    result = await session.execute(_PLAYLIST_CAS, values)
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise StaleState(f"playlist {before.playlist_id} moved past version {before.version}")
     kept = {track.id for track in after.tracks}
-    removed = [track.id for track in before.tracks if track.id not in kept]
+    removed = [track_id for track_id in (*(t.id for t in before.tracks), *added) if track_id not in kept]
     if removed:
-        await session.execute(delete(Track).where(Track.id.in_(removed), Track.playlist_id == before.playlist_id))
+        await session.execute(
+            delete(Track)
+            .where(Track.id.in_(removed), Track.playlist_id == before.playlist_id)
+            .execution_options(synchronize_session=False)
+        )
     old_positions = {track.id: index for index, track in enumerate(before.tracks)}
     for index, track in enumerate(after.tracks):
         if old_positions.get(track.id) != index:
-            await session.execute(update(Track).where(Track.id == track.id).values(position=index))
+            await session.execute(
+                update(Track)
+                .where(Track.id == track.id)
+                .values(position=index)
+                .execution_options(synchronize_session=False)
+            )
 
 
 async def current_version(session: AsyncSession, playlist_id: str) -> int | None:
@@ -132,16 +153,27 @@ async def current_version(session: AsyncSession, playlist_id: str) -> int | None
     return result.scalar_one_or_none()
 
 
-async def save_room(session: AsyncSession, before: LiveState, after: LiveState, played: Sequence[Play] = ()) -> None:
+async def save_room(
+    session: AsyncSession,
+    before: LiveState,
+    after: LiveState,
+    played: Sequence[Play] = (),
+    added: Sequence[int] = (),
+) -> None:
     """Everything durable that changed from ``before`` to ``after``, and the plays the change ended."""
-    await save_playlist(session, before, after)
+    await save_playlist(session, before, after, added)
     group: dict[str, object] = {}
     if after.listening_mode != before.listening_mode:
         group["listening_mode"] = after.listening_mode
     if after.queue != before.queue:
         group.update(_queue_columns(after.queue))
     if group:
-        await session.execute(update(Group).where(Group.id == before.group_id).values(**group))
+        await session.execute(
+            update(Group)
+            .where(Group.id == before.group_id)
+            .values(**group)
+            .execution_options(synchronize_session=False)
+        )
     await history.record(session, before.group_id, played)
     if after.speakers != before.speakers:
         await _save_speakers(session, before, after)
@@ -195,14 +227,32 @@ class LiveWrite:
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self.inserted: list[int] = []  # ids of the track rows this transaction inserted, in order
+
+    @asynccontextmanager
+    async def savepoint(self, nested: bool = True) -> AsyncIterator[None]:
+        """One command of a batch: an exception rolls back its writes only (``nested=False``: a no-op,
+        for a batch of one, whose exception rolls back the whole transaction anyway)."""
+        if not nested:
+            yield
+            return
+        async with self._session.begin_nested():
+            yield
 
     async def add_tracks(self, state: LiveState, tracks: Sequence[NewTrack]) -> tuple[LiveTrack, ...]:
         """Rows at the end of the playlist for the tracks a command adds: their ids, for the transition."""
         start = len(state.tracks)
-        return tuple([await insert_track(self._session, state, t, start + i) for i, t in enumerate(tracks)])
+        added = tuple([await insert_track(self._session, state, t, start + i) for i, t in enumerate(tracks)])
+        self.inserted.extend(t.id for t in added)
+        return added
 
     async def save(self, before: LiveState, after: LiveState, played: Sequence[Play] = ()) -> None:
-        await save_room(self._session, before, after, played)
+        """The diff from ``before`` to ``after``; the rows inserted meanwhile count as ``before``'s too."""
+        await save_room(self._session, before, after, played, self.inserted)
+
+    async def record_plays(self, group_id: str, played: Sequence[Play]) -> None:
+        """The plays one command of a batch ended, at once: the next command's history reads see them."""
+        await history.record(self._session, group_id, played)
 
     async def last_played(self, group_id: str, urls: Sequence[str]) -> dict[str, int]:
         return await history.last_played(self._session, group_id, urls)

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rooms_server import failures, latency, protocol, rooms
+from rooms_server import failures, group_commit, latency, protocol, rooms
 from rooms_server.client import Client
 from rooms_server.commands import Commands
 from rooms_server.config import Settings
@@ -41,6 +42,7 @@ MAX_BAD_FRAMES = 20
 MAX_RATE_STRIKES = 40
 STRIKE_WINDOW_S = 60.0  # bad frames and rate strikes are forgotten after this long
 MAX_QUEUED_COMMANDS = 64  # commands accepted but not yet executed; beyond it they are refused `busy`
+MAX_IN_FLIGHT = 64  # commands started (queued in their group or committing) but not yet answered
 FINISH_COMMAND_S = 30.0  # after the client left, how long its running command may take to finish
 BUSY_RETRY_MS = 500
 
@@ -100,6 +102,9 @@ class CommandLoop:
         "metrics",
         "queue",
         "worker",
+        "serving",
+        "in_flight",
+        "last",
     )
 
     def __init__(
@@ -121,11 +126,15 @@ class CommandLoop:
         self.bad_frames = Strikes(clock=clock)
         self.rate_strikes = Strikes(clock=clock)
         self.metrics = metrics or Metrics()
-        # Each command with when it arrived (perf_counter), for the latency metric; the running one
-        # has left it. At most MAX_QUEUED_COMMANDS wait.
-        # Created by the first command (an empty deque is ~0.8 KB), dropped by the worker once empty.
+        # Each command with when it arrived (perf_counter), for the latency metric; commands leave it
+        # as they start. At most MAX_QUEUED_COMMANDS wait. The queue, the worker that starts them and
+        # the set of those started are created by the first command (an idle socket holds none of
+        # them: an empty deque alone is ~0.8 KB); the queue and the worker are dropped once empty.
         self.queue: deque[tuple[ClientFrame, float]] | None = None
-        self.worker: asyncio.Task[None] | None = None  # runs while commands wait or one executes
+        self.worker: asyncio.Task[None] | None = None  # runs while commands wait to start
+        self.serving: set[asyncio.Task[None]] | None = None  # started, not yet answered (kept by reference)
+        self.in_flight: asyncio.Semaphore | None = None
+        self.last: asyncio.Task[None] | None = None  # the latest started: the next one answers after it
 
     async def run(self) -> None:
         try:
@@ -134,20 +143,19 @@ class CommandLoop:
             await self._finish()
 
     async def _finish(self) -> None:
-        """Nobody reads the answers any more: drop the queued commands, let the running one end.
+        """Nobody reads the answers any more: drop the queued commands, let the started ones end.
 
-        The running one may be between its SQL and engine commits; cancelling it there would leave
+        A started one may be between its SQL and engine commits; cancelling it there would leave
         the live state behind SQL (harmless, the next command rebuilds it, but slower).
         """
         self.queue = None
-        worker = self.worker
-        if worker is None:
+        pending = [task for task in (self.worker, *(self.serving or ())) if task is not None]
+        if not pending:
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(worker), FINISH_COMMAND_S)
-        if not worker.done():
-            worker.cancel()
-            await asyncio.gather(worker, return_exceptions=True)
+        _, unfinished = await asyncio.wait(pending, timeout=FINISH_COMMAND_S)
+        for task in unfinished:
+            task.cancel()
+        await asyncio.gather(*unfinished, return_exceptions=True)
 
     # -- the reader ------------------------------------------------------------------------------
 
@@ -200,21 +208,55 @@ class CommandLoop:
     # -- the worker ------------------------------------------------------------------------------
 
     async def _work(self) -> None:
-        """Execute the waiting commands in order, then end (the next command starts a new worker)."""
+        """Start each waiting command once the one before has its place in the group's order, then
+        end (the next command starts a new worker). Answers leave in the order the commands came.
+
+        A command waits for the one before it only until that one is queued in its group
+        (group_commit.in_queue), not until it committed: the socket's commands then commit in one
+        batch instead of one round of lock, SQL and engine each. Each ``_serve`` waits for its
+        predecessor before replying.
+        """
+        if self.serving is None or self.in_flight is None:
+            self.serving, self.in_flight = set(), asyncio.Semaphore(MAX_IN_FLIGHT)
+        while self.queue:
+            frame, arrived = self.queue.popleft()
+            await self.in_flight.acquire()
+            # A future, not an Event: resolved by the command when it is queued in its group, or
+            # by its task's end, and awaited once (no waiter task per command).
+            signal: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            token = group_commit.in_queue.set(signal)
+            try:  # the task copies the context, and with it the signal its command resolves
+                task = asyncio.create_task(self._serve(frame, arrived, self.last), name=f"command-{self.conn.id}")
+            finally:
+                group_commit.in_queue.reset(token)
+            self.serving.add(task)
+            task.add_done_callback(self._served)
+            task.add_done_callback(functools.partial(_placed_when_done, signal))
+            self.last = task
+            await signal
+        self.queue = self.worker = None
+
+    def _served(self, task: asyncio.Task[None]) -> None:
+        assert self.serving is not None and self.in_flight is not None
+        self.serving.discard(task)
+        self.in_flight.release()
+        if task is self.last:
+            self.last = None
+
+    async def _serve(self, frame: ClientFrame, arrived: float, previous: asyncio.Task[None] | None) -> None:
         try:
-            while self.queue:
-                frame, arrived = self.queue.popleft()
-                answer, result = await self._execute(frame)
-                self.metrics.command_done(frame.type, result, time.perf_counter() - arrived)
-                self._reply(answer)
-            self.queue = self.worker = None
+            answer, result = await self._execute(frame)
+            if previous is not None:
+                await previous
+            self.metrics.command_done(frame.type, result, time.perf_counter() - arrived)
+            self._reply(answer)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None and task.cancelling() > 0:
                 raise  # _finish cancelled us: the socket is gone, nobody waits for an answer
             # A CancelledError nobody asked for (a library's timeout, a cancelled future awaited
-            # inside a command) must not end the worker silently: the socket would stay open while
-            # every later command went unanswered, a host gone deaf without being told.
+            # inside a command) must not end silently: the socket would stay open while every
+            # later command went unanswered, a host gone deaf without being told.
             log.error("command worker of connection %s was cancelled from inside", self.conn.id, exc_info=True)
             await self.conn.shut(CloseCode.SERVER_ERROR, "server error; reconnect and resume")
         except Exception:
@@ -268,6 +310,10 @@ class CommandLoop:
         """Answers share the socket's queue (or direct path) with events, so order is kept."""
         if not self.conn.push("", 0, text):
             self.conn.shut_nowait(CloseCode.SLOW_CONSUMER, "send queue full")
+
+
+def _placed_when_done(signal: asyncio.Future[None], _task: asyncio.Task[None]) -> None:
+    group_commit.placed(signal)  # a command that ended without being queued lets the next one start
 
 
 def _replayed(answer: dict[str, Any], frame_id: str | None) -> str:
