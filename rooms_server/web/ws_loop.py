@@ -13,7 +13,6 @@ its id was seen before.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
