@@ -3,9 +3,11 @@
 The socket is accepted before anything is checked so that every refusal reaches the client as a
 documented close code (a close before accept is only an HTTP 403 to a browser). The token comes
 in the first ``hello`` frame (browsers cannot set headers) or an ``Authorization`` header, never
-in the URL. After the first frame the socket is served by ``ws_loop.CommandLoop``. A socket that
-cannot start because the engine or the database is down is closed with 4013 (reconnect and
-resume), and it ends with 4501 the moment its token expires.
+in the URL. The work from the hello to the first frame (``first_frame.py``) waits for a turn of
+the process's admission (web/admission.py), so a join storm is served in order instead of all at
+once; after the first frame the socket is served by ``ws_loop.CommandLoop``. A socket that cannot
+start because the engine or the database is down, or gets no turn in time, is closed with 4013
+(reconnect and resume), and it ends with 4501 the moment its token expires.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from typing import TypeVar, cast
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from rooms_server import chat, failures, logs, protocol, ratelimit, rooms
+from rooms_server import failures, logs, protocol, ratelimit
 from rooms_server.auth import bearer_token, hash_token
 from rooms_server.client import Client
 from rooms_server.config import Settings
-from rooms_server.db import hosting as hosting_queries, identity
+from rooms_server.db import identity
 from rooms_server.db.models import utcnow
 from rooms_server.db.session import Database
 from rooms_server.engine.base import Engine
@@ -39,7 +41,7 @@ from rooms_server.presence import Presence
 from rooms_server.protocol import CloseCode, ProtocolError
 from rooms_server.web.admission import Admission, Overloaded
 from rooms_server.web.fast_path import direct_writer
-from rooms_server.web.invites import live_invite
+from rooms_server.web.first_frame import first_frame
 from rooms_server.web.origins import refusal_hint
 from rooms_server.web.ws_loop import Clock, CommandLoop
 
@@ -112,7 +114,7 @@ async def _run(
     expiry = _end_at_expiry(conn, expires_at)
     try:
         await presence.attach(conn)
-        await _first_frame(ws, conn, hello)
+        await first_frame(ws, conn, hello)
         release_turn()
         await _serve(ws, conn, settings)
     except GroupGone:
@@ -252,55 +254,6 @@ async def _receive_unless_shut(ws: WebSocket, conn: Client) -> str | bytes | Non
         raise
     finally:
         conn.on_shut = None
-
-
-async def _first_frame(ws: WebSocket, conn: Client, hello: protocol.Hello) -> None:
-    """An exact replay from the client's resume point when the log has it, else a snapshot."""
-    live = cast(LiveGroups, ws.state.live)
-    stored, state = await live.current(conn.group_id)
-    resume = hello.resume
-    if resume is not None and resume.epoch == stored.epoch and resume.seq <= stored.seq:
-        events = await cast(Engine, ws.state.engine).state.history(conn.group_id, resume.epoch, resume.seq)
-        if events is not None:
-            metrics = cast(Metrics, ws.state.metrics)
-            metrics.first_frames.labels("resumed").inc()
-            metrics.frames_delivered.labels("replay").inc(len(events) + 1)
-            await ws.send_text(protocol.resumed(resume.epoch, resume.seq, live.now_ms()))
-            for event in events:
-                await ws.send_text(event.decode())
-            if not conn.start(resume.epoch, resume.seq + len(events)):
-                await conn.shut(CloseCode.SLOW_CONSUMER, "send queue full")
-            return
-    presence = cast(Presence, ws.state.presence)
-    # One read transaction for everything SQL holds: each one costs a pooled connection, BEGIN and
-    # COMMIT, and a join storm builds a snapshot per phone.
-    async with cast(Database, ws.state.db).read() as session:
-        members, count, voters = await presence.listed(session, conn.group_id)
-        invite = await live_invite(session, conn.group_id)
-        hosting = (await hosting_queries.hostings(session, [conn.group_id])).get(conn.group_id, protocol.NO_HOST)
-        history = await chat.history(session, conn.group_id)
-    ratio = live.settings.vote_skip_ratio
-    frame = protocol.snapshot(
-        state,
-        epoch=stored.epoch,
-        seq=stored.seq,
-        server_time=live.now_ms(),
-        recovered=False,
-        members=members,
-        member_count=count,
-        you=rooms.Member(conn.user_id, conn.name, conn.role),
-        votes_needed=rooms.needed_votes(max(voters, 1), ratio),
-        device_key=conn.device_key,
-        invite=invite,
-        chat=history,
-        hosting=hosting,
-    )
-    metrics = cast(Metrics, ws.state.metrics)
-    metrics.first_frames.labels("snapshot" if resume is None else "snapshot_after_resume").inc()
-    metrics.frames_delivered.labels("snapshot").inc()
-    await ws.send_text(frame)
-    if not conn.start(stored.epoch, stored.seq):
-        await conn.shut(CloseCode.SLOW_CONSUMER, "send queue full")
 
 
 async def _serve(ws: WebSocket, conn: Client, settings: Settings) -> None:
