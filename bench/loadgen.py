@@ -132,14 +132,18 @@ class Worker:
                 http = Http(port)
                 try:
                     a = time.monotonic()
-                    user = await http.request("POST", "/api/users", {"name": f"{name} {i}"})
-                    b = time.monotonic()
-                    path = f"/api/invites/{invite}/join" if invite else f"/api/groups/{group}/join"
-                    await http.request("POST", path, {} if invite else None, user["token"])
+                    if invite:  # what the join page does: a new guest joins in one request
+                        user = await http.request("POST", f"/api/invites/{invite}/join", {"name": f"{name} {i}"})
+                        b = a
+                    else:
+                        user = await http.request("POST", "/api/users", {"name": f"{name} {i}"})
+                        b = time.monotonic()
+                        await http.request("POST", f"/api/groups/{group}/join", None, user["token"])
                     c = time.monotonic()
                     await self.listeners.connect(port, f"/ws/groups/{group}", user["token"], 0)
                     d = time.monotonic()
-                    phases["user"].append(b - a)
+                    if b > a:
+                        phases["user"].append(b - a)
                     phases["join"].append(c - b)
                     phases["socket"].append(d - c)
                     done.append(d - t0)

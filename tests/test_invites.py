@@ -147,6 +147,46 @@ def test_invite_join_private_group_twice_keeps_the_role(client: TestClient) -> N
     assert client.get(f"/api/groups/{gid}/playlist", headers=bob.headers).status_code == 200
 
 
+def test_invite_join_as_a_new_guest_in_one_request(client: TestClient) -> None:
+    """No token, a name: the guest is created and joins in one transaction; 201 with their token."""
+    ann = Guest(client, "Ann")
+    gid = make_group(client, ann, "G", is_public=False)["id"]
+    token = client.post(f"/api/groups/{gid}/invite", json={"role": "listener"}, headers=ann.headers).json()["token"]
+    joined = client.post(f"/api/invites/{token}/join", json={"name": "  Cleo "})
+    assert joined.status_code == 201 and joined.headers["cache-control"] == "no-store"
+    body = joined.json()
+    assert body["user"]["name"] == "Cleo" and body["expires_at"].endswith("Z")
+    assert body["group"] == {
+        "id": gid,
+        "name": "G",
+        "is_public": False,
+        "listening_mode": "everyone",
+        "your_role": "listener",
+        "member_count": 2,
+    }
+    headers = {"Authorization": f"Bearer {body['token']}"}
+    me = client.get("/api/me", headers=headers).json()
+    assert me["id"] == body["user"]["id"] and [g["id"] for g in me["groups"]] == [gid]
+    assert client.get(f"/api/groups/{gid}/invite", headers=ann.headers).json()["uses"] == 1
+    assert client.post(f"/api/invites/{token}/join", json={"name": ""}).status_code == 422
+    assert client.post(f"/api/invites/{token}/join", json={"name": "Dee", "role": "admin"}).status_code == 422
+
+
+def test_invite_join_as_a_new_guest_keeps_nothing_when_the_invite_refuses(client: TestClient) -> None:
+    ann = Guest(client, "Ann")
+    gid = make_group(client, ann, "G")["id"]
+    token = client.post(f"/api/groups/{gid}/invite", json={"max_uses": 1}, headers=ann.headers).json()["token"]
+    assert client.post(f"/api/invites/{token}/join", json={"name": "First"}).status_code == 201
+    refused = client.post(f"/api/invites/{token}/join", json={"name": "Second"})
+    assert refused.status_code == 410 and error_code(refused) == "invite_used_up"
+    assert client.post("/api/invites/0123456789abcdef0123456789abcdef/join", json={"name": "Third"}).status_code == 404
+
+    async def names(session: AsyncSession) -> list[str]:
+        return list((await session.execute(sa.text("SELECT name FROM users ORDER BY name"))).scalars())
+
+    assert in_db(client, names) == ["Ann", "First"]  # the refused guests were never kept
+
+
 def test_invite_removed_member_may_rejoin_until_rotated(client: TestClient) -> None:
     ann, bob = Guest(client, "Ann"), Guest(client, "Bob")
     gid = make_group(client, ann, "G", is_public=False)["id"]

@@ -54,11 +54,20 @@ class Target:
         self.gid = make_group(client, self.ann, "Contract")["id"]
         assert client.post(f"/api/groups/{self.gid}/join", headers=self.bob.headers).status_code == 200
 
+    def invite_token(self) -> str:
+        """The room's current invite (other operations rotate or revoke it), with no use limit: each
+        request joins a new guest."""
+        invite = self.client.post(f"/api/groups/{self.gid}/invite", json={}, headers=self.ann.headers)
+        token: str = invite.json()["token"]
+        return token
+
     def url(self, path: str) -> str:
         if path in FRESH_ROOM:
             self.gid = make_group(self.client, self.ann, f"Contract {uuid.uuid4().hex[:8]}")["id"]
             assert self.client.post(f"/api/groups/{self.gid}/join", headers=self.bob.headers).status_code == 200
         values = {"group_id": self.gid, "user_id": self.bob.id, "service": "spotify"}
+        if "{token}" in path:
+            values["token"] = self.invite_token()
         return re.sub(r"{(\w+)}", lambda m: values[m.group(1)], path)
 
     def fill(self, body: Any) -> Any:
@@ -154,7 +163,8 @@ def maximal(schema: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def send(target: Target, method: str, path: str, body: Any, *, raw: bytes | None = None) -> Any:
-    headers = {} if path == "/api/users" else dict(target.ann.headers)
+    # Creating a guest, and joining as a new guest, is what a phone without a token does.
+    headers = {} if path in ("/api/users", "/api/invites/{token}/join") else dict(target.ann.headers)
     if raw is not None:
         return target.client.request(
             method, target.url(path), content=raw, headers={**headers, "content-type": "application/json"}

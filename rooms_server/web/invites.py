@@ -1,4 +1,4 @@
-"""Invites over HTTP: create or rotate, read, revoke, QR images, preview, look up a short code, join.
+"""The room's QR invite over HTTP: create or rotate, read, revoke, QR images (using one: joining.py).
 
 One QR invite per group; the invite links (web/invite_links.py) join through the same routes.
 Rotating replaces the row in one transaction, so the old URL and code are dead the moment the new
@@ -13,25 +13,22 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import cast
 
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from rooms_server import failures, hosting, invites, protocol, ratelimit
+from rooms_server import failures, invites, protocol
 from rooms_server.db import invites as invite_queries, queries
 from rooms_server.db.errors import Conflict
-from rooms_server.db.invites import Invitation
 from rooms_server.db.models import Group, GroupQR, User, utcnow
 from rooms_server.db.session import Database, Session
-from rooms_server.engine.base import Engine
 from rooms_server.errors import ApiError, forbidden, not_found
 from rooms_server.live import GroupGone
 from rooms_server.rooms import Event
 from rooms_server.web.deps import current_user, db_of, iso, json, live_of, settings_of
-from rooms_server.web.groups import admin_group, group_body, visible_group
+from rooms_server.web.groups import admin_group, visible_group
 from rooms_server.web.validation import Fields, query_int, read_json_object
 
 NO_STORE = "no-store"  # an invite is a capability: keep it out of caches
@@ -106,28 +103,6 @@ async def _current_invite(session: Session, group: Group) -> GroupQR:
     if invite is None or invite.expired_at <= utcnow():
         raise not_found("invite")
     return invite
-
-
-async def _valid_invite(session: Session, token: str) -> tuple[Invitation, Group]:
-    """The invite (QR or link) of ``token`` and its group: 404 when unknown or revoked, 410 when
-    expired or used up."""
-    invite = await invite_queries.invitation(session, token) if invites.is_token(token) else None
-    group = await queries.get_group(session, invite.group_id) if invite is not None else None
-    if invite is None or group is None:
-        raise not_found("invite")
-    if invite.expired_at <= utcnow():
-        raise _expired()
-    if invite_queries.used_up(invite):
-        raise _used_up()
-    return invite, group
-
-
-def _expired() -> ApiError:
-    return ApiError(410, "invite_expired", "This invite has expired; ask the host for a new one.")
-
-
-def _used_up() -> ApiError:
-    return ApiError(410, "invite_used_up", "This invite has been used up; ask the host for a new one.")
 
 
 async def create_invite(request: Request) -> Response:
@@ -265,116 +240,10 @@ async def invite_qr_svg(request: Request) -> Response:
     return await _qr_image(request, invites.qr_svg, "image/svg+xml")
 
 
-async def preview_invite(request: Request) -> Response:
-    """
-    summary: What an invite leads to, before joining (no authentication)
-    responses:
-      200: {description: OK, content: {application/json: {schema: {$ref: '#/components/schemas/InvitePreview'}}}}
-      404: {$ref: '#/components/responses/NotFound'}
-      410: {$ref: '#/components/responses/Gone'}
-    """
-    async with db_of(request).read() as session:
-        invite, group = await _valid_invite(session, request.path_params["token"])
-    return no_store(json(_preview_body(invite, group)))
-
-
-def _preview_body(invite: Invitation, group: Group) -> dict[str, object]:
-    group_summary = {"id": group.id, "name": group.name, "is_public": group.is_public}
-    uses_left = None if invite.max_uses is None else max(invite.max_uses - invite.uses, 0)
-    code = invite.code if isinstance(invite, GroupQR) else None
-    expired_at = iso(invite.expired_at)
-    return {"group": group_summary, "code": code, "expired_at": expired_at, "role": invite.role, "uses_left": uses_left}
-
-
-async def lookup_code(request: Request) -> Response:
-    """
-    summary: The invite of a short join code (no authentication); then join with its token
-    description: >
-      Case, spaces and dashes are ignored. Rate-limited like joins (INVITE_JOINS_PER_MINUTE per
-      client IP and per code). An unknown, expired or revoked code is 404 `invalid_code`.
-    responses:
-      200: {description: OK, content: {application/json: {schema: {$ref: '#/components/schemas/CodeInvite'}}}}
-      404: {$ref: '#/components/responses/NotFound'}
-      429: {$ref: '#/components/responses/RateLimited'}
-    """
-    typed = request.path_params["code"]
-    code = invites.normalize_code(typed)
-    await _count_attempt(request, "join-code", code or typed[:16])
-    invite = group = None
-    if code is not None:
-        async with db_of(request).read() as session:
-            invite = await invite_queries.invite_by_code(session, code)
-            group = await queries.get_group(session, invite.group_id) if invite is not None else None
-    if invite is None or group is None or invite.expired_at <= utcnow() or invite_queries.used_up(invite):
-        raise ApiError(404, "invalid_code", "No room has this code; check it, or ask the host for a new one.")
-    return no_store(json({**_preview_body(invite, group), "token": invite.id}))
-
-
-async def _join(db: Database, token: str, user: User) -> tuple[dict[str, object], str | None]:
-    """Join with the invite's role, counting a use; the new role when an existing member's rose.
-
-    A join that changes nothing (already a member with this role or a higher one) counts no use.
-    """
-    raised = None
-    async with db.write() as session:
-        invite, group = await _valid_invite(session, token)
-        member = await queries.membership(session, group.id, user.id)
-        if member is None or hosting.outranks(invite.role, member.role):
-            if not await invite_queries.count_use(session, invite, utcnow()):
-                raise _used_up()  # the last use went to another phone a moment ago
-            if member is None:
-                member = await queries.add_member(session, group.id, user.id, invite.role)
-            else:
-                await queries.set_role(session, group.id, user.id, invite.role)
-                member.role = raised = invite.role
-        count = await queries.count_members(session, group.id)
-    return group_body(group, member.role, count), raised
-
-
-async def _count_attempt(request: Request, bucket: str, key: str) -> None:
-    """INVITE_JOINS_PER_MINUTE per client IP (joins and code lookups together) and per invite or
-    code (guessing tokens or codes, or hammering one)."""
-    limit = settings_of(request).limits.invite_joins_per_minute
-    engine = cast(Engine, request.state.engine)
-    ip = request.client.host if request.client is not None else "unknown"
-    if await ratelimit.exceeded(engine, "join-ip", ip, limit) or await ratelimit.exceeded(engine, bucket, key, limit):
-        raise ratelimit.RateLimited("Too many attempts; try again in a minute.")
-
-
-async def join_by_invite(request: Request) -> Response:
-    """
-    summary: Join the invite's group with the invite's role (joining again never lowers a role)
-    description: >
-      Each join that makes a member, or raises a member's role, counts one use of the invite,
-      atomically: with one use left and two phones joining at once, exactly one gets in and the
-      other gets 410 `invite_used_up`. A join that changes nothing counts no use.
-    security: [{bearer: []}]
-    responses:
-      200: {description: Member, content: {application/json: {schema: {$ref: '#/components/schemas/Group'}}}}
-      401: {$ref: '#/components/responses/Unauthorized'}
-      404: {$ref: '#/components/responses/NotFound'}
-      410: {$ref: '#/components/responses/Gone'}
-      429: {$ref: '#/components/responses/RateLimited'}
-    """
-    user = await current_user(request)
-    token = request.path_params["token"]
-    await _count_attempt(request, "join-invite", token[:64])
-    try:
-        body, raised = await _join(db_of(request), token, user)
-    except Conflict:  # the same user joining at the same moment elsewhere: now a member
-        body, raised = await _join(db_of(request), token, user)
-    if raised is not None:
-        await publish(request, str(body["id"]), protocol.role_changed(user.id, raised))
-    return json(body)
-
-
 routes = [
     Route("/api/groups/{group_id:str}/invite", create_invite, methods=["POST"]),
     Route("/api/groups/{group_id:str}/invite", read_invite, methods=["GET"]),
     Route("/api/groups/{group_id:str}/invite", revoke_invite, methods=["DELETE"]),
     Route("/api/groups/{group_id:str}/invite/qr.png", invite_qr_png, methods=["GET"]),
     Route("/api/groups/{group_id:str}/invite/qr.svg", invite_qr_svg, methods=["GET"]),
-    Route("/api/invites/{token:str}", preview_invite, methods=["GET"]),
-    Route("/api/invites/{token:str}/join", join_by_invite, methods=["POST"]),
-    Route("/api/codes/{code:str}", lookup_code, methods=["GET"]),
 ]

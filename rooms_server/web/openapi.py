@@ -150,6 +150,14 @@ COMPONENTS: dict[str, Any] = {
         ),
         "NewUser": _obj({"name": _text(255)}, closed=True),
         "Session": _obj({"user": _obj({"id": STRING, "name": STRING}), "token": STRING, "expires_at": STRING}),
+        "GuestJoined": _obj(
+            {
+                "user": _obj({"id": STRING, "name": STRING}),
+                "token": STRING,
+                "expires_at": STRING,
+                "group": {"$ref": "#/components/schemas/Group"},
+            }
+        ),
         "Me": _obj(
             {
                 "id": STRING,

@@ -80,19 +80,27 @@ export async function initJoin() {
     submit.disabled = true;
     submit.textContent = "Joining…";
     try {
+      const path = `/api/invites/${encodeURIComponent(token)}/join`;
+      let joined;
       if (!session || session.user.name !== name) {
-        const created = await api("POST", "/api/users", { body: { name } });
-        if (created.status !== 201) {
-          error.textContent = errorMessage(created, "That name does not work; try another one.");
+        // A new guest: created and joined in one request (one round trip on a crowded network).
+        joined = await api("POST", path, { body: { name } });
+        if (joined.status === 201 && joined.data) {
+          const { group, ...created } = joined.data;
+          saveSession({ token: created.token, user: created.user, expires_at: created.expires_at });
+          location.assign(`/groups/${encodeURIComponent(group.id)}`);
           return;
         }
-        session = { token: created.data.token, user: created.data.user, expires_at: created.data.expires_at };
-        saveSession(session);
-      }
-      const joined = await api("POST", `/api/invites/${encodeURIComponent(token)}/join`, { token: session.token });
-      if (joined.status === 200 && joined.data) {
-        location.assign(`/groups/${encodeURIComponent(joined.data.id)}`);
-        return;
+        if (joined.status === 422) {
+          error.textContent = errorMessage(joined, "That name does not work; try another one.");
+          return;
+        }
+      } else {
+        joined = await api("POST", path, { token: session.token });
+        if (joined.status === 200 && joined.data) {
+          location.assign(`/groups/${encodeURIComponent(joined.data.id)}`);
+          return;
+        }
       }
       if (joined.status === 401) {
         clearSession();
