@@ -195,27 +195,41 @@ async def _receive_text(ws: WebSocket) -> str | bytes:
 
 class _Receiver:
     """The next frame, or None once the connection is shut: a client shut as a slow consumer may
-    never send again, and its departure (member_left, presence) must not wait for it. One waiter on
-    the shut lives as long as the socket (not one per frame: that was a task and a cancel per command)."""
+    never send again, and its departure (member_left, presence) must not wait for it.
+
+    One waiter on the shut lives as long as the socket and cancels the receive in progress; each
+    frame costs one task and an await (an ``asyncio.wait`` per frame, racing a new shut waiter,
+    was a measurable part of a command's cost: docs/BENCHMARKS.md).
+    """
 
     def __init__(self, ws: WebSocket, conn: Client) -> None:
         self.ws, self.conn = ws, conn
+        self.receiving: asyncio.Future[str | bytes] | None = None
         self.shut = asyncio.ensure_future(conn.shut_down.wait())
+        self.shut.add_done_callback(self._on_shut)
+
+    def _on_shut(self, _: object) -> None:
+        if self.receiving is not None:
+            self.receiving.cancel()
 
     async def __call__(self) -> str | bytes | None:
-        if self.shut.done():
+        if self.conn.shut_down.is_set():
             return None
-        receiving = asyncio.ensure_future(_receive_text(self.ws))
+        receiving = self.receiving = asyncio.ensure_future(_receive_text(self.ws))
         try:
-            await asyncio.wait((receiving, self.shut), return_when=asyncio.FIRST_COMPLETED)
+            frame = await receiving
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling() > 0:
+                raise  # this reader was cancelled, not just its receive
+            return None  # the shut cancelled the receive
+        except Exception:
+            if self.conn.shut_down.is_set():
+                return None  # a disconnect after the shut no longer matters
+            raise
         finally:
-            if not receiving.done():
-                receiving.cancel()
-        if not self.conn.shut_down.is_set():
-            return receiving.result()
-        if receiving.done() and not receiving.cancelled():
-            receiving.exception()  # a frame or a disconnect after the shut no longer matters
-        return None
+            self.receiving = None
+        return None if self.conn.shut_down.is_set() else frame
 
     def close(self) -> None:
         self.shut.cancel()
