@@ -12,6 +12,10 @@ lock first. When SQL moved on without the engine (a process died between the two
 lock lease ran out), the durable write's compare-and-set fails; the state is rebuilt from SQL and
 the command runs once more against it.
 
+Durable commands that queue up behind each other in one group run as one batch: one lock, one SQL
+transaction, one engine commit (group_commit.py queues them, live_batch.py runs them); each still
+gets its own answer, and an ack still means both commits happened.
+
 Time comes from one injected ``ServerClock`` (monotonic, never stepping). A durable command's
 scheduled instant is stamped after its SQL commit (``rooms.restamp``), so the database's latency
 never eats into the lead phones need; the lead itself follows the room's reported round trips

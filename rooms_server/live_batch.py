@@ -195,7 +195,9 @@ def _restamp(start: LiveState, applied: list[Applied], now_ms: int) -> None:
         change = a.change
         if a.pending.ask.lead_ms is not None:
             change = rooms.restamp(a.before, change, now_ms=now_ms, lead_ms=a.pending.ask.lead_ms)
-        if change.state.playback == a.before.playback and previous.playback != a.before.playback:
+        if change.state is a.before:  # it changed nothing: its state is its predecessor's, stamped
+            change = Change(previous, change.events, change.played)
+        elif change.state.playback == a.before.playback and previous.playback != a.before.playback:
             carried = replace(change.state, playback=previous.playback, play_started_ms=previous.play_started_ms)
             change = Change(carried, change.events, change.played)
         a.before, a.change = previous, change

@@ -11,6 +11,7 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -18,6 +19,7 @@ import pytest
 from sqlalchemy import exc as sql_errors, select, update
 
 from rooms_server import failures, rooms
+from rooms_server.clock import ServerClock
 from rooms_server.config import Settings
 from rooms_server.db import identity, live as db_live, queries
 from rooms_server.db.models import CommandResult, Playlist, Track
@@ -28,6 +30,7 @@ from rooms_server.live import Inputs, LiveGroups
 from rooms_server.outcomes import CommandId, Duplicate
 from rooms_server.room_state import NewTrack
 from rooms_server.rooms import Change, LiveState, RoomError
+from tests.source_helpers import sqlite_copy
 
 
 @dataclass
@@ -187,3 +190,58 @@ async def test_group_commit_live_only_commands_keep_their_place_in_the_order(roo
     assert list(await asyncio.gather(*runs)) == [b + 1, b + 2, b + 3]
     assert [e["type"] for _, _, e in room.events] == ["track_added", "group_changed", "track_added"]
     assert room.commits == 3  # a live-only command runs alone, between the batches before and after it
+
+
+class HandClock(ServerClock):
+    """The server clock, moved by the test only."""
+
+    def __init__(self) -> None:
+        self.wall, self.mono = 1_700_000_000.0, 50.0
+        super().__init__(wall=lambda: self.wall, monotonic=lambda: self.mono)
+
+    def advance(self, seconds: float) -> None:
+        self.wall += seconds
+        self.mono += seconds
+
+
+async def test_group_commit_a_later_command_keeps_the_start_its_predecessor_was_stamped_to(
+    tmp_path: Path, migrated_sqlite_template: Path
+) -> None:
+    url = sqlite_copy(migrated_sqlite_template, tmp_path)
+    db, clock = Database(url), HandClock()
+    engine = create_engine("memory://", on_event=lambda *_: None, on_reset=lambda _: None)
+    await engine.connect()
+    live = LiveGroups(engine, db, Settings(database_url=url, migrate_on_start=False), clock=clock)
+    try:
+        async with db.write() as session:
+            user = await identity.create_user(session, "Ann")
+            group = await queries.create_group(session, "Room", False, user.id)
+        room = Room(live, engine, db, group.id, user.id)
+        for title in ("one", "two", "three"):
+            await adding(room, title)
+        _, state = await live.current(group.id)
+        one, two, three = (t.id for t in state.tracks)
+
+        async def play(state: LiveState, _: Inputs) -> Change:
+            return rooms.play(state, now_ms=clock.now_ms(), lead_ms=0)
+
+        async def slow_skip(state: LiveState, _: Inputs) -> Change:
+            change = rooms.skip(state, one, now_ms=clock.now_ms(), lead_ms=400)
+            clock.advance(0.088)  # the batch's SQL commit takes 88 ms
+            return change
+
+        async def move(state: LiveState, _: Inputs) -> Change:
+            return rooms.move_track(state, three, one)
+
+        await live.run(group.id, play, durable=False)
+        before = clock.now_ms()
+        runs = [live.run(group.id, slow_skip, durable=True, lead_ms=400), live.run(group.id, move, durable=True)]
+        await asyncio.gather(*runs)
+
+        _, state = await live.current(group.id)
+        assert [t.id for t in state.tracks] == [one, three, two] and state.current_index == 2
+        # The skip's start was stamped after the commit, and the move after it kept that stamp.
+        assert state.playback.server_time_ms == before + 88 + 400
+    finally:
+        await engine.close()
+        await db.close()

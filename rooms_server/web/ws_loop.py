@@ -2,9 +2,10 @@
 
 The reader takes every frame as it arrives: it refuses what cannot be read (bad JSON, binary
 frames), answers control frames (``ping``) at once, charges the rate limit on arrival, and puts
-commands on a bounded queue. One worker per socket executes them in the order they came, so a
-command waiting for the group's lock (or a slow link lookup) delays the commands behind it but
-never a ``pong``: a phone keeps measuring a live link while the room is busy. Every command gets an
+commands on a bounded queue. One worker per socket starts them in the order they came, each once
+the one before has its place in the group's queue (so they commit together, group_commit.py), and
+answers them in that order; a command waiting for a slow link lookup delays the commands behind
+it but never a ``pong``: a phone keeps measuring a live link while the room is busy. Every command gets an
 answer: its ``ack``, its ``error``, ``unavailable`` when the engine or the database failed it (the
 commands behind it are still each tried and answered), or the answer it got the first time when
 its id was seen before.
