@@ -103,9 +103,12 @@ async def test_hosting_cluster_failover_after_a_killed_host_phone_once_then_hand
         assert [(f["user_id"], f["role"]) for f in phone.of_type("role_changed")] == [(bob.id, "admin")]
 
     back = await cluster.connect(1, ann, gid)
-    assert back.first["hosting"]["away_host_user_id"] == ann.id
-    for phone in (*phones, back):
+    for phone in phones:
         await phone.until("hosting_changed", cause="handback")
+    # The watch may hand back between Ann's arrival and her snapshot: then the snapshot shows it.
+    if back.first["hosting"]["host_user_id"] != ann.id:
+        assert back.first["hosting"]["away_host_user_id"] == ann.id
+        await back.until("hosting_changed", cause="handback")
     members = await cluster.api(0).acall("GET", f"/api/groups/{gid}/members", None, ann.token)
     assert {m["user_id"]: m["role"] for m in members["items"]} == {ann.id: "admin", bob.id: "member", cy.id: "member"}
 
