@@ -204,7 +204,7 @@ async def _fanout_run(server: Server, workers: Workers, n: int, args: Any) -> di
     host = await Host().connect(server.port, path, admin)
     await asyncio.sleep(0.5)
     rss0 = server.rss()
-    opened = await workers.open_spread([(server.port, path, t, 0) for t in tokens])
+    opened = await workers.open_spread([(server.port, path, t, 0) for t in tokens], args.connect_concurrency)
     await asyncio.sleep(1.0)
     rss1 = server.rss()
     result: dict[str, Any] = {
@@ -232,7 +232,7 @@ async def idle_memory(n: int, args: Any) -> dict[str, Any]:
             async with Workers(1) as workers:
                 await asyncio.sleep(0.5)
                 rss0 = server.rss()
-                opened = await workers.open_spread([(server.port, "/", "x", 0)] * n)
+                opened = await workers.open_spread([(server.port, "/", "x", 0)] * n, args.connect_concurrency)
                 await asyncio.sleep(1.0)
                 return {"kb_per_idle_conn": round((server.rss() - rss0) / max(opened["opened"], 1), 2)}
         finally:
