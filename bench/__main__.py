@@ -52,6 +52,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--databases", nargs="+", default=["sqlite", "postgres"], choices=["sqlite", "postgres"])
     p.add_argument("--per-user", type=int, default=25, help="listener sockets per guest (default 25)")
     p.add_argument("--workers", type=int, default=1, help="load-generator processes (default 1)")
+    p.add_argument(
+        "--connect-concurrency",
+        type=int,
+        default=200,
+        help="listener sockets being opened at once, per worker (default 200)",
+    )
     p.add_argument("--repeat", type=int, default=1, help="run each fan-out size this many times")
     p.add_argument(
         "--postgres", default="postgresql://postgres@127.0.0.1:5432/rooms_bench", help="dropped and re-created per run"
@@ -152,7 +158,7 @@ async def run(args: argparse.Namespace) -> int:
             t0 = time.monotonic()
             print(f"# {name} ...", file=sys.stderr, flush=True)
             try:
-                result = await asyncio.wait_for(step(), 900)
+                result = await asyncio.wait_for(step(), 2400)
             except Exception as exc:
                 failures += 1
                 traceback.print_exc()

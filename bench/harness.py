@@ -314,7 +314,7 @@ class Workers:
         async def run(worker: Worker, by_port: dict[int, list[list[Any]]]) -> None:
             nonlocal opened
             for port, items in by_port.items():
-                reply = await worker.call("open", 300, port=port, conns=items, concurrency=concurrency)
+                reply = await worker.call("open", 1200, port=port, conns=items, concurrency=concurrency)
                 opened += reply["opened"]
                 for k, v in reply["errors"].items():
                     errors[k] = errors.get(k, 0) + v

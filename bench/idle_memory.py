@@ -28,7 +28,7 @@ import orjson
 
 from bench import scenarios
 from bench.client import Http, use_uvloop
-from bench.harness import Host, Server, Workers, ours_env, pin_harness, workdir
+from bench.harness import Host, Profiler, Server, Workers, ours_env, pin_harness, workdir
 
 
 async def _snapshot(directory: Path, name: str) -> tracemalloc.Snapshot:
@@ -85,7 +85,8 @@ async def measure(kind: str, args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.sleep(0.5)
                 before = await _snapshot(trace_dir, "before") if trace_dir else None
                 rss0 = server.rss()
-                opened = await workers.open_spread([(server.ws_port, path, t, 0) for t in tokens], args.concurrency)
+                with Profiler([server], f"connect-{args.sockets}"):  # BENCH_PROFILE=DIR: py-spy of the server
+                    opened = await workers.open_spread([(server.ws_port, path, t, 0) for t in tokens], args.concurrency)
                 await asyncio.sleep(1.0)
                 rss1 = server.rss()
                 n = max(opened["opened"], 1)

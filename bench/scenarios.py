@@ -183,6 +183,11 @@ def _limit(server_pct: float, client_pct: float) -> str:
 async def fanout_one(kind: str, n: int, args: Any) -> dict[str, Any]:
     with workdir() as wd:
         env = ours_env(wd) if kind == "ours" else {}
+        if kind == "ours" and n > 2000:
+            # A handshake waits for a SQLite connection at most SQLITE_BUSY_TIMEOUT_MS (5 s), then
+            # is refused 4013: with thousands of handshakes queued, some waited longer (194 of
+            # 10 000 at 50 in flight). A run measures the connect time, so they wait here.
+            env["SQLITE_BUSY_TIMEOUT_MS"] = "60000"
         server = await Server(kind, env).start(wd)
         try:
             async with Workers(args.workers) as workers:
@@ -204,7 +209,7 @@ async def _fanout_run(server: Server, workers: Workers, n: int, args: Any) -> di
     host = await Host().connect(server.port, path, admin)
     await asyncio.sleep(0.5)
     rss0 = server.rss()
-    opened = await workers.open_spread([(server.port, path, t, 0) for t in tokens])
+    opened = await workers.open_spread([(server.port, path, t, 0) for t in tokens], args.connect_concurrency)
     await asyncio.sleep(1.0)
     rss1 = server.rss()
     result: dict[str, Any] = {
@@ -232,7 +237,7 @@ async def idle_memory(n: int, args: Any) -> dict[str, Any]:
             async with Workers(1) as workers:
                 await asyncio.sleep(0.5)
                 rss0 = server.rss()
-                opened = await workers.open_spread([(server.port, "/", "x", 0)] * n)
+                opened = await workers.open_spread([(server.port, "/", "x", 0)] * n, args.connect_concurrency)
                 await asyncio.sleep(1.0)
                 return {"kb_per_idle_conn": round((server.rss() - rss0) / max(opened["opened"], 1), 2)}
         finally:
