@@ -83,10 +83,27 @@ class GroupQueues(Generic[T, R]):
             batch.append(queue.popleft())
         return [p for p in batch if not p.future.done()]  # nobody waits for a cancelled one: skip it
 
+    async def _gather(self, queue: deque[Pending[T, R]]) -> None:
+        """Let the commands already on their way join the batch: yield to the loop while the queue
+        still grows (a socket pipelining its commands adds one every other pass of the loop).
+
+        With SQLite on the loop's thread (db/session.py) a batch's commit never yields, so without
+        this the next batch would start with whatever one pass had queued: one command, and every
+        command paid the whole commit alone. Two passes with nothing new end the wait.
+        """
+        quiet = 0
+        for _ in range(2 * self._max_batch):
+            before = len(queue)
+            await asyncio.sleep(0)
+            quiet = quiet + 1 if len(queue) == before else 0
+            if quiet >= 2 or len(queue) >= self._max_batch:
+                return
+
     async def _lead(self, group_id: str) -> None:
         queue = self._queues[group_id]
         try:
             while queue:
+                await self._gather(queue)
                 batch = self._next_batch(queue)
                 if batch:
                     await self._run(group_id, batch)
