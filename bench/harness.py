@@ -413,8 +413,10 @@ class Host:
         self.window = None
 
     def event_send_times(self) -> list[list[int]]:
-        """(seq, send time) of every event the acknowledged commands produced (two per skip/previous)."""
-        return [[s, self.sent[n]] for n, seq, _ in self.acks for s in (seq - 1, seq)]
+        """(seq, send time) of the event each acknowledged command produced: one per skip or
+        previous since issue 15 (two, index and playback, before it; mapping two here afterwards
+        gave each event the next command's send time, and negative latencies)."""
+        return [[seq, self.sent[n]] for n, seq, _ in self.acks]
 
     def ack_latencies_ms(self) -> list[float]:
         return sorted((t - self.sent[n]) / 1e6 for n, _, t in self.acks)
