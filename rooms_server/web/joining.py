@@ -8,7 +8,6 @@ member, so a limited invite never lets in more than its uses.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import cast
 
 from starlette.requests import Request
@@ -16,8 +15,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from rooms_server import hosting, invites, protocol, ratelimit
-from rooms_server.auth import bearer_token, hash_token, new_token
-from rooms_server.db import identity, invites as invite_queries, queries
+from rooms_server.auth import bearer_token
+from rooms_server.db import invites as invite_queries, queries
 from rooms_server.db.errors import Conflict
 from rooms_server.db.invites import Invitation
 from rooms_server.db.models import Group, GroupQR, User, utcnow
@@ -27,8 +26,7 @@ from rooms_server.errors import ApiError, not_found
 from rooms_server.web.deps import current_user, db_of, iso, json, settings_of
 from rooms_server.web.groups import group_body
 from rooms_server.web.invites import no_store, publish
-from rooms_server.web.users import NAME_MAX
-from rooms_server.web.validation import Fields, read_json_object
+from rooms_server.web.users import guest_name, new_guest
 
 
 async def _valid_invite(session: Session, token: str) -> tuple[Invitation, Group]:
@@ -99,23 +97,27 @@ async def lookup_code(request: Request) -> Response:
 
 
 async def _join(db: Database, token: str, user: User) -> tuple[dict[str, object], str | None]:
+    async with db.write() as session:
+        return await _join_in(session, token, user)
+
+
+async def _join_in(session: Session, token: str, user: User) -> tuple[dict[str, object], str | None]:
     """Join with the invite's role, counting a use; the new role when an existing member's rose.
 
     A join that changes nothing (already a member with this role or a higher one) counts no use.
     """
     raised = None
-    async with db.write() as session:
-        invite, group = await _valid_invite(session, token)
-        member = await queries.membership(session, group.id, user.id)
-        if member is None or hosting.outranks(invite.role, member.role):
-            if not await invite_queries.count_use(session, invite, utcnow()):
-                raise _used_up()  # the last use went to another phone a moment ago
-            if member is None:
-                member = await queries.add_member(session, group.id, user.id, invite.role)
-            else:
-                await queries.set_role(session, group.id, user.id, invite.role)
-                member.role = raised = invite.role
-        count = await queries.count_members(session, group.id)
+    invite, group = await _valid_invite(session, token)
+    member = await queries.membership(session, group.id, user.id)
+    if member is None or hosting.outranks(invite.role, member.role):
+        if not await invite_queries.count_use(session, invite, utcnow()):
+            raise _used_up()  # the last use went to another phone a moment ago
+        if member is None:
+            member = await queries.add_member(session, group.id, user.id, invite.role)
+        else:
+            await queries.set_role(session, group.id, user.id, invite.role)
+            member.role = raised = invite.role
+    count = await queries.count_members(session, group.id)
     return group_body(group, member.role, count), raised
 
 
@@ -154,7 +156,7 @@ async def join_by_invite(request: Request) -> Response:
       429: {$ref: '#/components/responses/RateLimited'}
     """
     token = request.path_params["token"]
-    if bearer_token(request.headers.get("authorization")) is None and await _has_body(request):
+    if bearer_token(request.headers.get("authorization")) is None and _has_body(request):
         return await _join_as_new_guest(request, token)
     user = await current_user(request)
     await _count_attempt(request, "join-invite", token[:64])
@@ -167,30 +169,19 @@ async def join_by_invite(request: Request) -> Response:
     return json(body)
 
 
-async def _has_body(request: Request) -> bool:
+def _has_body(request: Request) -> bool:
     declared = request.headers.get("content-length")
     return (declared is not None and declared != "0") or "chunked" in request.headers.get("transfer-encoding", "")
 
 
 async def _join_as_new_guest(request: Request, token: str) -> Response:
-    settings = settings_of(request)
-    fields = Fields(await read_json_object(request, settings.limits.max_body_bytes), {"name"})
-    name = fields.text("name", max_len=NAME_MAX)
-    fields.done()
-    assert name is not None
+    """The guest and their membership in one transaction: nothing is kept when the invite refuses."""
+    name = await guest_name(request)
     await _count_attempt(request, "join-invite", token[:64])
-    secret = new_token()
     async with db_of(request).write() as session:
-        invite, group = await _valid_invite(session, token)
-        user = await identity.create_user(session, name)
-        await identity.create_auth_session(session, user.id, hash_token(secret), settings.token_ttl_s)
-        if not await invite_queries.count_use(session, invite, utcnow()):
-            raise _used_up()  # the last use went to another phone a moment ago: the guest is not kept
-        await queries.add_member(session, group.id, user.id, invite.role)
-        count = await queries.count_members(session, group.id)
-    expires_at = utcnow() + timedelta(seconds=settings.token_ttl_s)
-    guest = {"user": {"id": user.id, "name": user.name}, "token": secret, "expires_at": iso(expires_at)}
-    return no_store(json({**guest, "group": group_body(group, invite.role, count)}, 201))
+        guest = await new_guest(session, name, settings_of(request).token_ttl_s)
+        group, _ = await _join_in(session, token, guest.user)
+    return no_store(json({**guest.body(), "group": group}, 201))
 
 
 routes = [

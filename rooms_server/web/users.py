@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -11,7 +12,8 @@ from starlette.routing import Route
 
 from rooms_server.auth import bearer_token, hash_token, new_token
 from rooms_server.db import identity
-from rooms_server.db.models import utcnow
+from rooms_server.db.models import User, utcnow
+from rooms_server.db.session import Session
 from rooms_server.engine.base import Engine
 from rooms_server.failures import BACKEND_ERRORS
 from rooms_server.hub import revoked_signal
@@ -35,17 +37,43 @@ async def create_user(request: Request) -> Response:
       201: {description: Created, content: {application/json: {schema: {$ref: '#/components/schemas/Session'}}}}
       422: {$ref: '#/components/responses/Invalid'}
     """
-    settings = settings_of(request)
-    fields = Fields(await read_json_object(request, settings.limits.max_body_bytes), {"name"})
+    name = await guest_name(request)
+    async with db_of(request).write() as session:
+        guest = await new_guest(session, name, settings_of(request).token_ttl_s)
+    return json(guest.body(), 201)
+
+
+@dataclass(frozen=True, slots=True)
+class NewGuest:
+    """A guest just created, with the bearer token shown to them once."""
+
+    user: User
+    token: str
+    expires_at: datetime
+
+    def body(self) -> dict[str, object]:
+        return {
+            "user": {"id": self.user.id, "name": self.user.name},
+            "token": self.token,
+            "expires_at": iso(self.expires_at),
+        }
+
+
+async def guest_name(request: Request) -> str:
+    """The ``{"name": …}`` body of a request that creates a guest (422 when it is not one)."""
+    fields = Fields(await read_json_object(request, settings_of(request).limits.max_body_bytes), {"name"})
     name = fields.text("name", max_len=NAME_MAX)
     fields.done()
     assert name is not None
+    return name
+
+
+async def new_guest(session: Session, name: str, ttl_s: int) -> NewGuest:
+    """A guest and their session, in the caller's transaction (only the token's SHA-256 is stored)."""
     token = new_token()
-    async with db_of(request).write() as session:
-        user = await identity.create_user(session, name)
-        await identity.create_auth_session(session, user.id, hash_token(token), settings.token_ttl_s)
-    expires_at = utcnow() + timedelta(seconds=settings.token_ttl_s)
-    return json({"user": {"id": user.id, "name": user.name}, "token": token, "expires_at": iso(expires_at)}, 201)
+    user = await identity.create_user(session, name)
+    await identity.create_auth_session(session, user.id, hash_token(token), ttl_s)
+    return NewGuest(user, token, utcnow() + timedelta(seconds=ttl_s))
 
 
 async def me(request: Request) -> Response:
