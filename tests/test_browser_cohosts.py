@@ -12,7 +12,6 @@ tests/screenshots.py with the same steps.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -21,18 +20,20 @@ import pytest
 from tests.browser import (
     SMALL_TARGETS,
     Api,
+    Phones,
     Server,
-    axe_script,
+    axe as axe,
     axe_violations,
     browser as browser,
+    connected,
     horizontal_overflow,
-    new_phone,
+    phones as phones,
     playwright as playwright,
     run_server,
 )
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Locator, LocatorAssertions, Page
+    from playwright.sync_api import Locator, LocatorAssertions, Page
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -54,61 +55,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture
 def api(server: Server) -> Api:
     return Api(server.base_url)
-
-
-class Phones:
-    """Browser contexts of one test; checks at the end that no page broke or left 127.0.0.1."""
-
-    def __init__(self, browser: Browser, server: Server) -> None:
-        self.browser = browser
-        self.server = server
-        self.blocked: list[str] = []
-        self.page_errors: list[str] = []
-        self.contexts: list[BrowserContext] = []
-
-    def _page(self, color_scheme: str = "dark", token: str | None = None) -> Page:
-        context = new_phone(self.browser, self.blocked, color_scheme=color_scheme)
-        if token:
-            session = json.dumps({"token": token})
-            context.add_init_script(f"localStorage.setItem('rooms.session', {json.dumps(session)})")
-        self.contexts.append(context)
-        page = context.new_page()
-        page.on("pageerror", lambda exc: self.page_errors.append(str(exc)))
-        return page
-
-    def room(self, token: str, group_id: str, color_scheme: str = "dark") -> Page:
-        """A phone whose identity is ``token`` (as after joining), on the room page, connected."""
-        page = self._page(color_scheme, token)
-        page.context.add_init_script(f"localStorage.setItem('rooms.listen.{group_id}', 'off')")
-        page.goto(f"{self.server.base_url}/groups/{group_id}")
-        connected(page)
-        return page
-
-    def fresh(self, color_scheme: str = "dark") -> Page:
-        """A phone that has never been here: no identity yet."""
-        return self._page(color_scheme)
-
-    def close(self) -> None:
-        for context in self.contexts:
-            context.close()
-
-
-@pytest.fixture
-def phones(browser: Browser, server: Server) -> Iterator[Phones]:
-    phones = Phones(browser, server)
-    yield phones
-    phones.close()
-    assert phones.blocked == [], "the pages tried to leave 127.0.0.1"
-    assert phones.page_errors == [], "uncaught errors in the pages"
-
-
-@pytest.fixture(scope="module")
-def axe() -> str:
-    return axe_script()
-
-
-def connected(page: Page) -> None:
-    page.locator("#status[data-state=connected]").wait_for()
 
 
 def token_of(url: str) -> str:

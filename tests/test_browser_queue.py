@@ -6,9 +6,7 @@ refused adds in words, the Played card with "Add again", and axe-core with 44 px
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -16,18 +14,19 @@ import pytest
 from tests.browser import (
     SMALL_TARGETS,
     Api,
+    Phones,
     Server,
-    axe_script,
+    axe as axe,
     axe_violations,
     browser as browser,
     horizontal_overflow,
-    new_phone,
+    phones as phones,
     playwright as playwright,
     server as server,
 )
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Locator, LocatorAssertions, Page
+    from playwright.sync_api import Locator, LocatorAssertions, Page
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -51,48 +50,6 @@ def expect(locator: Locator) -> LocatorAssertions:
 @pytest.fixture
 def api(server: Server) -> Api:
     return Api(server.base_url)
-
-
-class Phones:
-    """Browser contexts of one test; checks at the end that no page broke or left 127.0.0.1."""
-
-    def __init__(self, browser: Browser, server: Server) -> None:
-        self.browser = browser
-        self.server = server
-        self.blocked: list[str] = []
-        self.page_errors: list[str] = []
-        self.contexts: list[BrowserContext] = []
-
-    def room(self, token: str, group_id: str) -> Page:
-        """A phone whose identity is ``token`` (as after joining), on the room page, connected."""
-        context = new_phone(self.browser, self.blocked)
-        session = json.dumps({"token": token})
-        context.add_init_script(f"localStorage.setItem('rooms.session', {json.dumps(session)})")
-        context.add_init_script(f"localStorage.setItem('rooms.listen.{group_id}', 'off')")  # no player needed
-        self.contexts.append(context)
-        page = context.new_page()
-        page.on("pageerror", lambda exc: self.page_errors.append(str(exc)))
-        page.goto(f"{self.server.base_url}/groups/{group_id}")
-        page.locator("#status[data-state=connected]").wait_for()
-        return page
-
-    def close(self) -> None:
-        for context in self.contexts:
-            context.close()
-
-
-@pytest.fixture
-def phones(browser: Browser, server: Server) -> Iterator[Phones]:
-    phones = Phones(browser, server)
-    yield phones
-    phones.close()
-    assert phones.blocked == [], "the pages tried to leave 127.0.0.1"
-    assert phones.page_errors == [], "uncaught errors in the pages"
-
-
-@pytest.fixture(scope="module")
-def axe() -> str:
-    return axe_script()
 
 
 def room_with_member(api: Api, name: str, songs: int = 0) -> tuple[str, str, str]:
