@@ -283,31 +283,48 @@ async def joinstorm(n: int, args: Any) -> dict[str, Any]:
             group = await create_room(http, admin)
             invite = await invite_token(http, group, admin)
             await http.close()
-            async with Workers(1) as workers:
-                cpu0, wcpu0 = server.cpu(), await workers.cpu()
-                t0 = time.monotonic()
-                with Profiler([server], "joinstorm"):
-                    reply = (
-                        await workers.all(
-                            "storm",
-                            300,
-                            port=server.port,
-                            group=group,
-                            count=n,
-                            concurrency=args.storm_concurrency or n,
-                            invite=invite,
-                        )
-                    )[0]
-                elapsed = time.monotonic() - t0
-                cpu1, wcpu1 = server.cpu(), await workers.cpu()
-                await asyncio.sleep(0.5)
-                check = (await workers.all("collect", send=[]))[0]
+            ours = await _storm(server, n, args, group, invite)
         finally:
             server.stop()
+        # The same storm against bare Starlette on uvicorn (bench.bare_starlette): the stack's floor.
+        floor_server = await Server("starlette", {}).start(wd)
+        try:
+            floor = await _storm(floor_server, n, args, "floor", "floor")
+        finally:
+            floor_server.stop()
     return {
         "scenario": "joinstorm",
         "clients": n,
-        "join_path": "invite" if invite else "public_join",
+        "join_path": "invite",
+        **ours,
+        "starlette_floor": {k: floor[k] for k in ("completed", "errors", "all_in_s", "server_cpu_pct")},
+        **machine(),
+    }
+
+
+async def _storm(server: Server, n: int, args: Any, group: str, invite: str) -> dict[str, Any]:
+    """``n`` phones at once on ``server``: each joins through ``invite`` in one request, then opens
+    its socket and waits for its first frame."""
+    async with Workers(1) as workers:
+        cpu0, wcpu0 = server.cpu(), await workers.cpu()
+        t0 = time.monotonic()
+        with Profiler([server], "joinstorm"):
+            reply = (
+                await workers.all(
+                    "storm",
+                    300,
+                    port=server.port,
+                    group=group,
+                    count=n,
+                    concurrency=args.storm_concurrency or n,
+                    invite=invite,
+                )
+            )[0]
+        elapsed = time.monotonic() - t0
+        cpu1, wcpu1 = server.cpu(), await workers.cpu()
+        await asyncio.sleep(0.5)
+        check = (await workers.all("collect", send=[]))[0]
+    return {
         "completed": reply["completed"],
         "errors": reply["errors"],
         "all_in_s": _round(reply["all_in_s"]),
@@ -318,7 +335,6 @@ async def joinstorm(n: int, args: Any) -> dict[str, Any]:
         "event_gaps": check["gaps"],
         "sockets_open_after": check["open"],
         "closed_after": check["closed"],
-        **machine(),
     }
 
 

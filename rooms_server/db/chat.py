@@ -7,12 +7,14 @@ group to its last ``KEPT`` messages.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rooms_server.db import queries
 from rooms_server.db.models import ChatMessage
+from rooms_server.db.prepared import Prepared
 
 KEPT = 200  # per group; older ones are purged
 IN_SNAPSHOT = 50  # what a phone that joins gets
@@ -23,10 +25,25 @@ async def add_message(session: AsyncSession, group_id: str, user_id: str, name: 
     await session.flush()
 
 
-async def recent(session: AsyncSession, group_id: str, limit: int = IN_SNAPSHOT) -> list[ChatMessage]:
+class Line(NamedTuple):
+    user_id: str
+    name: str
+    text: str
+    sent_at: datetime
+
+
+# Read by every snapshot (db/prepared.py).
+_RECENT = Prepared(
+    select(ChatMessage.user_id, ChatMessage.name, ChatMessage.text, ChatMessage.sent_at)
+    .where(ChatMessage.group_id == bindparam("group_id"))
+    .order_by(ChatMessage.id.desc())
+    .limit(bindparam("limit"))
+)
+
+
+async def recent(session: AsyncSession, group_id: str, limit: int = IN_SNAPSHOT) -> list[Line]:
     """The last ``limit`` messages of the group, oldest first (served by idx_chat_messages_group_id)."""
-    query = select(ChatMessage).where(ChatMessage.group_id == group_id).order_by(ChatMessage.id.desc()).limit(limit)
-    rows = list((await session.execute(query)).scalars())
+    rows = [Line(*row) for row in await _RECENT.all(session, group_id=group_id, limit=limit)]
     rows.reverse()
     return rows
 

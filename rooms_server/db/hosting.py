@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import ColumnElement, and_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rooms_server.db.models import Group, Membership
+from rooms_server.db.prepared import Prepared
 from rooms_server.hosting import Candidate, Hosting, Step
 
 
@@ -49,6 +50,12 @@ async def hostings(session: AsyncSession, group_ids: Iterable[str]) -> dict[str,
     return {row[0]: Hosting(*row[1:]) for row in rows}
 
 
+async def hosting(session: AsyncSession, group_id: str) -> Hosting | None:
+    """The group's hosting; None when it does not exist (every snapshot reads it)."""
+    row = await _HOSTING.first(session, group_id=group_id)
+    return None if row is None else Hosting(*row[1:])
+
+
 async def candidates(session: AsyncSession, group_id: str) -> list[Candidate]:
     """The room's members, oldest membership first: the order a successor is chosen in."""
     query = (
@@ -57,6 +64,9 @@ async def candidates(session: AsyncSession, group_id: str) -> list[Candidate]:
         .order_by(Membership.joined_at, Membership.user_id)
     )
     return [Candidate(user_id, role) for user_id, role in (await session.execute(query)).all()]
+
+
+_HOSTING = Prepared(select(*_COLUMNS).where(Group.id == bindparam("group_id")))
 
 
 def _unchanged(hosting: Hosting) -> ColumnElement[bool]:

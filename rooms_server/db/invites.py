@@ -9,23 +9,22 @@ transactions, and PostgreSQL re-checks the WHERE on the row it waited for.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import ColumnElement, Select, String, bindparam, delete, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from rooms_server.db.models import Group, GroupQR, InviteLink
-
-Invitation = GroupQR | InviteLink  # what a token admits with: a group, a role, a use limit, an expiry
+from rooms_server.db.prepared import Prepared
 
 
 async def invite_of_group(session: AsyncSession, group_id: str) -> GroupQR | None:
-    query = select(GroupQR).where(GroupQR.group_id == group_id)
-    return (await session.execute(query)).scalar_one_or_none()
-
-
-async def invite_by_token(session: AsyncSession, token: str) -> GroupQR | None:
-    return await session.get(GroupQR, token)
+    """The group's QR invite, expired or not (every snapshot reads it); the object is not in the session."""
+    row = await _QR_OF_GROUP.first(session, group_id=group_id)
+    return None if row is None else GroupQR(**dict(zip(_QR_COLUMNS, row, strict=True)))
 
 
 async def invite_by_code(session: AsyncSession, code: str) -> GroupQR | None:
@@ -82,33 +81,108 @@ async def delete_expired_invites(session: AsyncSession, now: datetime) -> int:
     return count
 
 
-async def invitation(session: AsyncSession, token: str) -> Invitation | None:
-    """The QR invite or the invite link of ``token``, expired or not."""
-    qr = await invite_by_token(session, token)
-    if qr is not None:
-        return qr
-    query = select(InviteLink).where(InviteLink.token == token)
-    return (await session.execute(query)).scalar_one_or_none()
+@dataclass(frozen=True, slots=True)
+class GroupSummary:
+    """What joining shows of a group."""
+
+    id: str
+    name: str
+    is_public: bool
+    listening_mode: str
 
 
-def used_up(invite: Invitation) -> bool:
-    return invite.max_uses is not None and invite.uses >= invite.max_uses
+@dataclass(frozen=True, slots=True)
+class InviteTarget:
+    """An invite (the QR invite or an invite link) and the group it admits to: what using it needs."""
+
+    is_qr: bool
+    id: str
+    code: str | None
+    role: str
+    max_uses: int | None
+    uses: int
+    expired_at: datetime
+    group: GroupSummary
+
+    @property
+    def used_up(self) -> bool:
+        return self.max_uses is not None and self.uses >= self.max_uses
 
 
-async def count_use(session: AsyncSession, invite: Invitation, now: datetime) -> bool:
-    """Count one use of ``invite``; False when it was used up (or expired) meanwhile."""
-    table = type(invite)
-    key = GroupQR.id == invite.id if table is GroupQR else InviteLink.id == invite.id
-    statement = (
+def _target(
+    table: type[GroupQR] | type[InviteLink], code: ColumnElement[str | None] | InstrumentedAttribute[str | None]
+) -> Select[*tuple[Any, ...]]:
+    query: Select[*tuple[Any, ...]] = select(
+        literal(table is GroupQR),
+        table.id,
+        code,
+        table.role,
+        table.max_uses,
+        table.uses,
+        table.expired_at,
+        Group.id,
+        Group.name,
+        Group.is_public,
+        Group.listening_mode,
+    ).join(Group, Group.id == table.group_id)
+    return query
+
+
+_QR_COLUMNS = ("id", "group_id", "url", "expired_at", "code", "role", "max_uses", "uses")
+_QR_OF_GROUP = Prepared(
+    select(*(getattr(GroupQR, c) for c in _QR_COLUMNS)).where(GroupQR.group_id == bindparam("group_id"))
+)
+
+# Read and counted once per phone of a join storm (db/prepared.py).
+_QR_BY_TOKEN = Prepared(_target(GroupQR, GroupQR.code).where(GroupQR.id == bindparam("token")))
+_QR_BY_CODE = Prepared(_target(GroupQR, GroupQR.code).where(GroupQR.code == bindparam("code")))
+_LINK_BY_TOKEN = Prepared(_target(InviteLink, literal(None, String)).where(InviteLink.token == bindparam("token")))
+
+
+def _use_of(table: type[GroupQR] | type[InviteLink]) -> Prepared:
+    return Prepared(
         update(table)
-        .where(key, table.expired_at > now, or_(table.max_uses.is_(None), table.uses < table.max_uses))
+        .where(
+            table.id == bindparam("invite_id"),
+            table.expired_at > bindparam("now"),
+            or_(table.max_uses.is_(None), table.uses < table.max_uses),
+        )
         .values(uses=table.uses + 1)
-        .execution_options(synchronize_session=False)
     )
-    counted = bool((await session.execute(statement)).rowcount)  # type: ignore[attr-defined]
-    if counted:
-        await session.refresh(invite, ["uses"])
-    return counted
+
+
+_QR_USE, _LINK_USE = _use_of(GroupQR), _use_of(InviteLink)
+
+
+async def invite_target(session: AsyncSession, token: str) -> InviteTarget | None:
+    """The QR invite or the invite link of ``token``, expired or not, with its group."""
+    row = await _QR_BY_TOKEN.first(session, token=token) or await _LINK_BY_TOKEN.first(session, token=token)
+    return None if row is None else _as_target(row)
+
+
+async def invite_target_by_code(session: AsyncSession, code: str) -> InviteTarget | None:
+    """The QR invite of a short join code, expired or not, with its group."""
+    row = await _QR_BY_CODE.first(session, code=code)
+    return None if row is None else _as_target(row)
+
+
+def _as_target(row: tuple[Any, ...]) -> InviteTarget:
+    is_qr, invite_id, code, role, max_uses, uses, expired_at, *group = row
+    return InviteTarget(
+        bool(is_qr),
+        invite_id,
+        code,
+        role,
+        max_uses,
+        uses,
+        expired_at,
+        GroupSummary(*group),
+    )
+
+
+async def count_use(session: AsyncSession, invite: InviteTarget, now: datetime) -> bool:
+    """Count one use of ``invite``; False when it was used up (or expired) meanwhile."""
+    return bool(await (_QR_USE if invite.is_qr else _LINK_USE).run(session, invite_id=invite.id, now=now))
 
 
 async def add_link(session: AsyncSession, link: InviteLink) -> InviteLink:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -24,6 +24,7 @@ from rooms_server.db.models import (
     User,
     utcnow,
 )
+from rooms_server.db.prepared import Prepared
 
 ADMIN = "admin"
 MEMBER = "member"
@@ -103,15 +104,25 @@ async def membership(session: AsyncSession, group_id: str, user_id: str) -> Memb
     return (await session.execute(query)).scalar_one_or_none()
 
 
+async def role_in(session: AsyncSession, group_id: str, user_id: str) -> str | None:
+    """The user's role in the group; None when not a member."""
+    role: str | None = await _ROLE_IN.scalar(session, group_id=group_id, user_id=user_id)
+    return role
+
+
+async def insert_member(session: AsyncSession, group_id: str, user_id: str, role: str) -> Membership:
+    """A new membership (a Conflict when there is one already); the object is not in the session."""
+    row = Membership(id=new_id(), user_id=user_id, group_id=group_id, joined_at=utcnow(), role=role)
+    await _INSERT_MEMBER.run(session, id=row.id, group_id=group_id, user_id=user_id, now=row.joined_at, role=role)
+    return row
+
+
 async def add_member(session: AsyncSession, group_id: str, user_id: str, role: str = MEMBER) -> Membership:
     """Idempotent: an existing membership is returned unchanged."""
     existing = await membership(session, group_id, user_id)
     if existing is not None:
         return existing
-    row = Membership(id=new_id(), user_id=user_id, group_id=group_id, joined_at=utcnow(), role=role)
-    session.add(row)
-    await session.flush()
-    return row
+    return await insert_member(session, group_id, user_id, role)
 
 
 async def remove_member(session: AsyncSession, group_id: str, user_id: str) -> None:
@@ -132,8 +143,7 @@ async def count_admins(session: AsyncSession, group_id: str) -> int:
 
 
 async def count_members(session: AsyncSession, group_id: str) -> int:
-    query = select(func.count()).select_from(Membership).where(Membership.group_id == group_id)
-    return int((await session.execute(query)).scalar_one())
+    return int(await _COUNT_MEMBERS.scalar(session, group_id=group_id))
 
 
 async def members(session: AsyncSession, group_id: str) -> list[tuple[Membership, User]]:
@@ -175,26 +185,34 @@ async def present_members(
     party nearly everyone present is a member, so the first page is enough, and no parameter is
     bound per person present (binding them was the next O(N) per join).
     """
-    members = (
-        select(User.id, User.name, Membership.role)
-        .join(User, User.id == Membership.user_id)
-        .where(Membership.group_id == group_id)
-        .order_by(Membership.joined_at, User.name)
-    )
-    hosts = (await session.execute(members.where(Membership.role == ADMIN))).all()
+    hosts = await _HOSTS.all(session, group_id=group_id)
     found = [(user_id, name, role) for user_id, name, role in hosts if user_id in present][:limit]
-    others = members.where(Membership.role != ADMIN)
     if len(present) <= 2 * limit:
-        rows = (await session.execute(others.where(Membership.user_id.in_(list(present))).limit(limit))).all()
-        found.extend((user_id, name, role) for user_id, name, role in rows)
+        query = _OTHER_MEMBERS.where(Membership.group_id == group_id, Membership.user_id.in_(list(present)))
+        by_id = (await (await session.connection()).execute(query.limit(limit))).all()  # Core: no ORM on the way
+        found.extend((user_id, name, role) for user_id, name, role in by_id)
     offset, page = 0, limit
     while len(present) > 2 * limit and len(found) < limit:
-        rows = (await session.execute(others.limit(page).offset(offset))).all()
+        rows = await _OTHER_MEMBERS_PAGE.all(session, group_id=group_id, limit=page, offset=offset)
         found.extend((user_id, name, role) for user_id, name, role in rows if user_id in present)
         if len(rows) < page:
             break
         offset, page = offset + page, 2 * page
     return found[:limit], {user_id for user_id, _, _ in hosts}
+
+
+_MEMBERS_IN_ORDER = (
+    select(User.id, User.name, Membership.role)
+    .join(User, User.id == Membership.user_id)
+    .order_by(Membership.joined_at, User.name)
+)
+_HOSTS = Prepared(_MEMBERS_IN_ORDER.where(Membership.group_id == bindparam("group_id"), Membership.role == ADMIN))
+_OTHER_MEMBERS = _MEMBERS_IN_ORDER.where(Membership.role != ADMIN)
+_OTHER_MEMBERS_PAGE = Prepared(
+    _OTHER_MEMBERS.where(Membership.group_id == bindparam("group_id"))
+    .limit(bindparam("limit"))
+    .offset(bindparam("offset"))
+)
 
 
 async def admin_ids(session: AsyncSession, group_id: str) -> set[str]:
@@ -213,3 +231,23 @@ async def keep_newest_per_group(
     old = select(ranked.c[id_column.key]).where(ranked.c.rank > keep)
     result = await session.execute(delete(id_column.class_).where(id_column.in_(old)))
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+# Run once per phone of a join storm (db/prepared.py).
+_ROLE_IN = Prepared(
+    select(Membership.role).where(
+        Membership.group_id == bindparam("group_id"), Membership.user_id == bindparam("user_id")
+    )
+)
+_INSERT_MEMBER = Prepared(
+    insert(Membership).values(
+        id=bindparam("id"),
+        group_id=bindparam("group_id"),
+        user_id=bindparam("user_id"),
+        joined_at=bindparam("now"),
+        role=bindparam("role"),
+    )
+)
+_COUNT_MEMBERS = Prepared(
+    select(func.count()).select_from(Membership).where(Membership.group_id == bindparam("group_id"))
+)

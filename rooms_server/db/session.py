@@ -9,7 +9,7 @@ longer fails with "database is locked", which callers answer as ``unavailable`` 
 PostgreSQL connections are bounded the same way: connecting and waiting for a pooled connection
 each give up after POOL_TIMEOUT_S.
 
-SQLite statements run on the event loop's own thread (``_InlineSqliteConnection``), not on a
+SQLite statements run on the event loop's own thread (``InlineSqliteConnection``), not on a
 worker thread per connection: our statements are indexed lookups and small writes of microseconds,
 while each hop to a worker thread and back cost more than the statement (a one-statement read
 transaction took 575 µs of CPU through the threads, 294 µs inline; each further statement 220 µs
@@ -113,7 +113,7 @@ class _SqliteConnection(aiosqlite.Connection):
         return _STOP_RUNNING
 
 
-class _InlineSqliteConnection(_SqliteConnection):
+class InlineSqliteConnection(_SqliteConnection):
     """Runs each call at once on the calling (event loop) thread; its worker thread only opens
     and closes the connection (see the module docstring)."""
 
@@ -173,7 +173,7 @@ def _connect_sqlite_inline(database: str, *, iter_chunk_size: int = 64, **kwargs
     """What ``aiosqlite.connect`` does (SQLAlchemy's ``async_creator_fn`` hook), with the class above.
 
     The loop's thread runs every call but the opening one, so sqlite3 must not insist on it."""
-    return _InlineSqliteConnection(_connector(database, {**kwargs, "check_same_thread": False}), iter_chunk_size)
+    return InlineSqliteConnection(_connector(database, {**kwargs, "check_same_thread": False}), iter_chunk_size)
 
 
 def _connector(database: str, kwargs: dict[str, Any]) -> Callable[[], sqlite3.Connection]:
@@ -198,22 +198,26 @@ def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int, *, begin_wait_s: flo
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
+        # Straight on sqlite3: through exec_driver_sql a BEGIN cost as much as a query (db/prepared.py).
+        raw = connection.connection.driver_connection
+        assert isinstance(raw, InlineSqliteConnection) and raw.sqlite is not None
         if begin_wait_s is None:
-            connection.exec_driver_sql("BEGIN")
+            try:
+                raw.sqlite.execute("BEGIN")
+            except sqlite3.Error as exc:
+                raise sql_errors.DBAPIError.instance("BEGIN", None, exc, sqlite3.Error) from exc
         else:
-            _begin_immediate(connection, begin_wait_s)
+            _begin_immediate(raw.sqlite, begin_wait_s)
 
 
-def _begin_immediate(connection: Connection, wait_s: float) -> None:
+def _begin_immediate(raw: sqlite3.Connection, wait_s: float) -> None:
     """``BEGIN IMMEDIATE``, retried while another connection holds the write lock, for at most
     ``wait_s``; the retries sleep on the loop (this runs in SQLAlchemy's greenlet), never block it.
     Past ``wait_s`` it fails as SQLite's busy timeout does ("database is locked": ``unavailable``)."""
-    raw = connection.connection.driver_connection
-    assert isinstance(raw, _InlineSqliteConnection) and raw.sqlite is not None
     deadline = time.monotonic() + wait_s
     for attempt in itertools.count():
         try:
-            raw.sqlite.execute("BEGIN IMMEDIATE")
+            raw.execute("BEGIN IMMEDIATE")
             return
         except sqlite3.OperationalError as exc:
             busy = exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)

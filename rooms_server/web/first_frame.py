@@ -44,7 +44,7 @@ async def first_frame(ws: WebSocket, conn: Client, hello: protocol.Hello) -> Non
     async with cast(Database, ws.state.db).read() as session:
         members, count, voters = await presence.listed(session, conn.group_id)
         invite = await live_invite(session, conn.group_id)
-        hosting = (await hosting_queries.hostings(session, [conn.group_id])).get(conn.group_id, protocol.NO_HOST)
+        hosting = await hosting_queries.hosting(session, conn.group_id) or protocol.NO_HOST
         history = await chat.history(session, conn.group_id)
     ratio = live.settings.vote_skip_ratio
     frame = protocol.snapshot(

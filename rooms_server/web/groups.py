@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from rooms_server.db import queries
 from rooms_server.db.errors import Conflict
+from rooms_server.db.invites import GroupSummary
 from rooms_server.db.models import LISTENING_MODES, Group, Membership, User
 from rooms_server.db.session import Session
 from rooms_server.errors import conflict, forbidden, invalid, not_found
@@ -21,7 +22,7 @@ from rooms_server.web.validation import Fields, clean_text, query_int, read_json
 NAME_MAX = 1000
 
 
-def group_body(group: Group, role: str | None, member_count: int | None = None) -> dict[str, object]:
+def group_body(group: Group | GroupSummary, role: str | None, member_count: int | None = None) -> dict[str, object]:
     body: dict[str, object] = {
         "id": group.id,
         "name": group.name,

@@ -18,8 +18,8 @@ from rooms_server import hosting, invites, protocol, ratelimit
 from rooms_server.auth import bearer_token
 from rooms_server.db import invites as invite_queries, queries
 from rooms_server.db.errors import Conflict
-from rooms_server.db.invites import Invitation
-from rooms_server.db.models import Group, GroupQR, User, utcnow
+from rooms_server.db.invites import InviteTarget
+from rooms_server.db.models import User, utcnow
 from rooms_server.db.session import Database, Session
 from rooms_server.engine.base import Engine
 from rooms_server.errors import ApiError, not_found
@@ -29,18 +29,17 @@ from rooms_server.web.invites import no_store, publish
 from rooms_server.web.users import guest_name, new_guest
 
 
-async def _valid_invite(session: Session, token: str) -> tuple[Invitation, Group]:
+async def _valid_invite(session: Session, token: str) -> InviteTarget:
     """The invite (QR or link) of ``token`` and its group: 404 when unknown or revoked, 410 when
     expired or used up."""
-    invite = await invite_queries.invitation(session, token) if invites.is_token(token) else None
-    group = await queries.get_group(session, invite.group_id) if invite is not None else None
-    if invite is None or group is None:
+    invite = await invite_queries.invite_target(session, token) if invites.is_token(token) else None
+    if invite is None:
         raise not_found("invite")
     if invite.expired_at <= utcnow():
         raise _expired()
-    if invite_queries.used_up(invite):
+    if invite.used_up:
         raise _used_up()
-    return invite, group
+    return invite
 
 
 def _expired() -> ApiError:
@@ -60,14 +59,15 @@ async def preview_invite(request: Request) -> Response:
       410: {$ref: '#/components/responses/Gone'}
     """
     async with db_of(request).read() as session:
-        invite, group = await _valid_invite(session, request.path_params["token"])
-    return no_store(json(_preview_body(invite, group)))
+        invite = await _valid_invite(session, request.path_params["token"])
+    return no_store(json(_preview_body(invite)))
 
 
-def _preview_body(invite: Invitation, group: Group) -> dict[str, object]:
+def _preview_body(invite: InviteTarget) -> dict[str, object]:
+    group = invite.group
     group_summary = {"id": group.id, "name": group.name, "is_public": group.is_public}
     uses_left = None if invite.max_uses is None else max(invite.max_uses - invite.uses, 0)
-    code = invite.code if isinstance(invite, GroupQR) else None
+    code = invite.code
     expired_at = iso(invite.expired_at)
     return {"group": group_summary, "code": code, "expired_at": expired_at, "role": invite.role, "uses_left": uses_left}
 
@@ -86,14 +86,13 @@ async def lookup_code(request: Request) -> Response:
     typed = request.path_params["code"]
     code = invites.normalize_code(typed)
     await _count_attempt(request, "join-code", code or typed[:16])
-    invite = group = None
+    invite = None
     if code is not None:
         async with db_of(request).read() as session:
-            invite = await invite_queries.invite_by_code(session, code)
-            group = await queries.get_group(session, invite.group_id) if invite is not None else None
-    if invite is None or group is None or invite.expired_at <= utcnow() or invite_queries.used_up(invite):
+            invite = await invite_queries.invite_target_by_code(session, code)
+    if invite is None or invite.expired_at <= utcnow() or invite.used_up:
         raise ApiError(404, "invalid_code", "No room has this code; check it, or ask the host for a new one.")
-    return no_store(json({**_preview_body(invite, group), "token": invite.id}))
+    return no_store(json({**_preview_body(invite), "token": invite.id}))
 
 
 async def _join(db: Database, token: str, user: User) -> tuple[dict[str, object], str | None]:
@@ -107,18 +106,20 @@ async def _join_in(session: Session, token: str, user: User) -> tuple[dict[str, 
     A join that changes nothing (already a member with this role or a higher one) counts no use.
     """
     raised = None
-    invite, group = await _valid_invite(session, token)
-    member = await queries.membership(session, group.id, user.id)
-    if member is None or hosting.outranks(invite.role, member.role):
+    invite = await _valid_invite(session, token)
+    group = invite.group
+    role = await queries.role_in(session, group.id, user.id)
+    if role is None or hosting.outranks(invite.role, role):
         if not await invite_queries.count_use(session, invite, utcnow()):
             raise _used_up()  # the last use went to another phone a moment ago
-        if member is None:
-            member = await queries.add_member(session, group.id, user.id, invite.role)
+        if role is None:
+            await queries.insert_member(session, group.id, user.id, invite.role)
         else:
             await queries.set_role(session, group.id, user.id, invite.role)
-            member.role = raised = invite.role
+            raised = invite.role
+        role = invite.role
     count = await queries.count_members(session, group.id)
-    return group_body(group, member.role, count), raised
+    return group_body(group, role, count), raised
 
 
 async def _count_attempt(request: Request, bucket: str, key: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from rooms_server.auth import bearer_token, hash_token, new_token
 from rooms_server.db import identity
-from rooms_server.db.models import User, utcnow
+from rooms_server.db.models import User
 from rooms_server.db.session import Session
 from rooms_server.engine.base import Engine
 from rooms_server.failures import BACKEND_ERRORS
@@ -72,8 +72,8 @@ async def new_guest(session: Session, name: str, ttl_s: int) -> NewGuest:
     """A guest and their session, in the caller's transaction (only the token's SHA-256 is stored)."""
     token = new_token()
     user = await identity.create_user(session, name)
-    await identity.create_auth_session(session, user.id, hash_token(token), ttl_s)
-    return NewGuest(user, token, utcnow() + timedelta(seconds=ttl_s))
+    expires_at = await identity.create_auth_session(session, user.id, hash_token(token), ttl_s)
+    return NewGuest(user, token, expires_at)
 
 
 async def me(request: Request) -> Response:
