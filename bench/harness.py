@@ -46,6 +46,7 @@ BENCH_ENV = {
     "MAX_QUEUE_TRACKS": "5000",
     "CONNECT_ATTEMPTS_PER_MINUTE": "0",  # per-IP limits: every client here is 127.0.0.1
     "INVITE_JOINS_PER_MINUTE": "0",
+    "ACCESS_LOG": "false",  # as in production (ROOMS_ENV=production): a line per request is a debugging aid
 }
 
 

@@ -21,7 +21,7 @@ from rooms_server import invites, lan, logs
 from rooms_server.app import create_app
 from rooms_server.config import ConfigError, Settings
 from rooms_server.db import migrate
-from rooms_server.serving import bounded_http_protocol
+from rooms_server.serving import bounded_http_protocol, tune_gc
 
 log = logging.getLogger("rooms_server")
 
@@ -61,8 +61,10 @@ def _serve(settings: Settings) -> int:
         banner(settings, sys.stdout)
     _raise_open_files_limit(settings.http.max_connections)
     http = bounded_http_protocol(settings.http)
+    app = create_app(settings)
+    tune_gc()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         http=http or "auto",

@@ -14,7 +14,7 @@ from typing import Any
 from rooms_server import failures, protocol
 from rooms_server.db import chat as chat_queries
 from rooms_server.db.models import utcnow
-from rooms_server.db.session import Database, Session
+from rooms_server.db.session import Database, Transaction
 from rooms_server.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ async def keep(
     return True
 
 
-async def history(session: Session, group_id: str) -> list[dict[str, Any]]:
+async def history(session: Transaction, group_id: str) -> list[dict[str, Any]]:
     """The snapshot's ``chat``: the last messages, oldest first (read in the snapshot's transaction)."""
     rows = await chat_queries.recent(session, group_id)
     return [protocol.chat_line(r.user_id, r.name, r.text, r.sent_at) for r in rows]

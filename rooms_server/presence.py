@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from rooms_server import failures, protocol, rooms
 from rooms_server.client import Client
 from rooms_server.db import queries
-from rooms_server.db.session import Session
+from rooms_server.db.session import Transaction
 from rooms_server.engine.base import Engine
 from rooms_server.hub import Hub
 from rooms_server.live import GroupGone, LiveGroups
@@ -151,7 +151,7 @@ class Presence:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    async def listed(self, session: Session, group_id: str) -> tuple[list[rooms.Member], int, int]:
+    async def listed(self, session: Transaction, group_id: str) -> tuple[list[rooms.Member], int, int]:
         """For a snapshot (in its read transaction): up to SNAPSHOT_MEMBERS members present, hosts
         first; how many are present; how many of them a vote to skip counts (``rooms.voters``)."""
         present = await self.engine.presence.users(group_id)

@@ -12,6 +12,7 @@ deadlines are off (a reverse proxy then has to provide them: docs/OPERATIONS.md)
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,21 @@ REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnect
 # reset, and a reset can destroy the 408 before the client has read it.
 LINGER_S = 5.0
 TOO_MANY = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\nretry-after: 5\r\n\r\n"
+
+
+# The cyclic collector's thresholds while serving (Python's are 700, 10, 10). A join storm allocates
+# a handful of long-lived containers per phone (its socket, client, tasks, frames), and at 700 the
+# young generation is collected every few phones, each object traversed again and again on its way
+# to the old one: 6-7 % of a 1000-phone storm (3.75 s against 3.44-3.55 s; docs/BENCHMARKS.md).
+GC_THRESHOLDS = (20_000, 20, 100)
+
+
+def tune_gc() -> None:
+    """Before serving: what the app built at start-up (modules, routes, compiled statements) is kept
+    out of every later collection (``gc.freeze``), and collections come less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import Callable
 from typing import Any
 
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
+from rooms_server import serving
 from rooms_server.serving import LINGER_S, REQUEST_TIMEOUT, TOO_MANY, HttpBounds, bounded_http_protocol
 from tests.servers import Cluster
 
@@ -207,3 +209,14 @@ async def test_http_bounds_connections_over_max_connections_get_503(start_local:
         idle_writer.close()
     await asyncio.sleep(0.2)
     assert await cluster.api(0).acall("GET", "/healthz") == {"status": "ok"}
+
+
+def test_serving_tune_gc_freezes_start_up_and_raises_thresholds() -> None:
+    before = gc.get_threshold()
+    try:
+        serving.tune_gc()
+        assert gc.get_threshold() == serving.GC_THRESHOLDS
+        assert gc.get_freeze_count() > 0  # what existed at start-up is out of every collection
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from rooms_server.db import queries
 from rooms_server.db.models import ChatMessage
 from rooms_server.db.prepared import Prepared
+from rooms_server.db.session import Transaction
 
 KEPT = 200  # per group; older ones are purged
 IN_SNAPSHOT = 50  # what a phone that joins gets
@@ -41,7 +42,7 @@ _RECENT = Prepared(
 )
 
 
-async def recent(session: AsyncSession, group_id: str, limit: int = IN_SNAPSHOT) -> list[Line]:
+async def recent(session: Transaction, group_id: str, limit: int = IN_SNAPSHOT) -> list[Line]:
     """The last ``limit`` messages of the group, oldest first (served by idx_chat_messages_group_id)."""
     rows = [Line(*row) for row in await _RECENT.all(session, group_id=group_id, limit=limit)]
     rows.reverse()

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rooms_server.db.models import Group, Membership
 from rooms_server.db.prepared import Prepared
+from rooms_server.db.session import Transaction
 from rooms_server.hosting import Candidate, Hosting, Step
 
 
@@ -50,7 +51,7 @@ async def hostings(session: AsyncSession, group_ids: Iterable[str]) -> dict[str,
     return {row[0]: Hosting(*row[1:]) for row in rows}
 
 
-async def hosting(session: AsyncSession, group_id: str) -> Hosting | None:
+async def hosting(session: Transaction, group_id: str) -> Hosting | None:
     """The group's hosting; None when it does not exist (every snapshot reads it)."""
     row = await _HOSTING.first(session, group_id=group_id)
     return None if row is None else Hosting(*row[1:])

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from rooms_server.auth import new_id
 from rooms_server.db.models import AuthSession, Group, Membership, User, utcnow
 from rooms_server.db.prepared import Prepared
+from rooms_server.db.session import Transaction
 
 # A guest and their token are written once per phone of a join storm (db/prepared.py).
 _INSERT_USER = Prepared(insert(User).values(id=bindparam("id"), name=bindparam("name")))
@@ -25,14 +26,14 @@ _INSERT_SESSION = Prepared(
 )
 
 
-async def create_user(session: AsyncSession, name: str) -> User:
+async def create_user(session: Transaction, name: str) -> User:
     """The new user, inserted in the caller's transaction (the object is not in the session)."""
     user = User(id=new_id(), name=name)
     await _INSERT_USER.run(session, id=user.id, name=user.name)
     return user
 
 
-async def create_auth_session(session: AsyncSession, user_id: str, token_hash: str, ttl_s: int) -> datetime:
+async def create_auth_session(session: Transaction, user_id: str, token_hash: str, ttl_s: int) -> datetime:
     """A session of ``user_id`` for the token of ``token_hash``; when it expires."""
     now = utcnow()
     expires_at = now + timedelta(seconds=ttl_s)
@@ -90,7 +91,7 @@ class RoomAccess:
     role: str | None  # None: not a member
 
 
-async def room_access(session: AsyncSession, token_hash: str, group_id: str, now: datetime) -> RoomAccess | None:
+async def room_access(session: Transaction, token_hash: str, group_id: str, now: datetime) -> RoomAccess | None:
     """The token's user, its expiry, the group and the user's membership of it, as one statement:
     a join storm opens a socket per phone, and three round trips each were a third of its cost.
     None for an unknown, expired or revoked token."""

@@ -19,9 +19,10 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from rooms_server.db.models import Group, GroupQR, InviteLink
 from rooms_server.db.prepared import Prepared
+from rooms_server.db.session import Transaction
 
 
-async def invite_of_group(session: AsyncSession, group_id: str) -> GroupQR | None:
+async def invite_of_group(session: Transaction, group_id: str) -> GroupQR | None:
     """The group's QR invite, expired or not (every snapshot reads it); the object is not in the session."""
     row = await _QR_OF_GROUP.first(session, group_id=group_id)
     return None if row is None else GroupQR(**dict(zip(_QR_COLUMNS, row, strict=True)))
@@ -154,13 +155,13 @@ def _use_of(table: type[GroupQR] | type[InviteLink]) -> Prepared:
 _QR_USE, _LINK_USE = _use_of(GroupQR), _use_of(InviteLink)
 
 
-async def invite_target(session: AsyncSession, token: str) -> InviteTarget | None:
+async def invite_target(session: Transaction, token: str) -> InviteTarget | None:
     """The QR invite or the invite link of ``token``, expired or not, with its group."""
     row = await _QR_BY_TOKEN.first(session, token=token) or await _LINK_BY_TOKEN.first(session, token=token)
     return None if row is None else _as_target(row)
 
 
-async def invite_target_by_code(session: AsyncSession, code: str) -> InviteTarget | None:
+async def invite_target_by_code(session: Transaction, code: str) -> InviteTarget | None:
     """The QR invite of a short join code, expired or not, with its group."""
     row = await _QR_BY_CODE.first(session, code=code)
     return None if row is None else _as_target(row)
@@ -180,7 +181,7 @@ def _as_target(row: tuple[Any, ...]) -> InviteTarget:
     )
 
 
-async def count_use(session: AsyncSession, invite: InviteTarget, now: datetime) -> bool:
+async def count_use(session: Transaction, invite: InviteTarget, now: datetime) -> bool:
     """Count one use of ``invite``; False when it was used up (or expired) meanwhile."""
     return bool(await (_QR_USE if invite.is_qr else _LINK_USE).run(session, invite_id=invite.id, now=now))
 

@@ -26,16 +26,14 @@ from typing import Any
 
 from sqlalchemy import Delete, Insert, Select, Update, exc as sql_errors
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from rooms_server.db.session import InlineSqliteConnection
+from rooms_server.db.session import InlineSqliteConnection, Transaction
 
 Statement = Select[*tuple[Any, ...]] | Insert | Update | Delete
 Processor = Callable[[Any], Any] | None
 Row = tuple[Any, ...]
-
-_CONNECTION = "prepared.connection"  # session.info: (the transaction, its connection)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +43,7 @@ class _Compiled:
     defaults: dict[str, Any]  # values bound inside the statement (literals in a where clause)
     binds: tuple[Processor, ...]
     results: tuple[Processor, ...]
+    converts: bool  # whether any result column has a processor (else sqlite3's rows are the rows)
 
     def execute(self, connection: sqlite3.Connection, params: dict[str, Any]) -> sqlite3.Cursor:
         values = (params[n] if n in params else self.defaults[n] for n in self.names)
@@ -63,42 +62,49 @@ class Prepared:
 
     def __init__(self, statement: Statement) -> None:
         self.statement = statement
-        self._compiled: dict[str, _Compiled] = {}
+        self._compiled: _Compiled | None = None  # for SQLite, the only database it runs on directly
 
-    async def all(self, session: AsyncSession, **params: Any) -> list[Row]:
-        connection = await _connection_of(session)
-        if not isinstance(connection, sqlite3.Connection):
+    async def all(self, tx: Transaction, **params: Any) -> list[Row]:
+        connection = await _connection_of(tx)
+        raw = self._sqlite(connection)
+        if raw is None:
             return [tuple(row) for row in (await connection.execute(self.statement, params)).all()]
-        compiled = self._for(session)
-        return [compiled.row(row) for row in compiled.execute(connection, params).fetchall()]
+        compiled = self._for(connection)
+        rows = compiled.execute(raw, params).fetchall()
+        return [compiled.row(row) for row in rows] if compiled.converts else rows
 
-    async def first(self, session: AsyncSession, **params: Any) -> Row | None:
-        connection = await _connection_of(session)
-        if not isinstance(connection, sqlite3.Connection):
+    async def first(self, tx: Transaction, **params: Any) -> Row | None:
+        connection = await _connection_of(tx)
+        raw = self._sqlite(connection)
+        if raw is None:
             row = (await connection.execute(self.statement, params)).first()
             return None if row is None else tuple(row)
-        compiled = self._for(session)
-        found = compiled.execute(connection, params).fetchone()
+        compiled = self._for(connection)
+        found = compiled.execute(raw, params).fetchone()
         return None if found is None else compiled.row(found)
 
-    async def scalar(self, session: AsyncSession, **params: Any) -> Any:
-        row = await self.first(session, **params)
+    async def scalar(self, tx: Transaction, **params: Any) -> Any:
+        row = await self.first(tx, **params)
         return None if row is None else row[0]
 
-    async def run(self, session: AsyncSession, **params: Any) -> int:
+    async def run(self, tx: Transaction, **params: Any) -> int:
         """An INSERT, UPDATE or DELETE: the number of rows it touched."""
-        connection = await _connection_of(session)
-        if not isinstance(connection, sqlite3.Connection):
+        connection = await _connection_of(tx)
+        raw = self._sqlite(connection)
+        if raw is None:
             return int((await connection.execute(self.statement, params)).rowcount)
-        compiled = self._for(session)
-        return compiled.execute(connection, params).rowcount
+        return self._for(connection).execute(raw, params).rowcount
 
-    def _for(self, session: AsyncSession) -> _Compiled:
-        dialect = session.get_bind().dialect
-        compiled = self._compiled.get(dialect.name)
-        if compiled is None:
-            compiled = self._compiled[dialect.name] = _compile(self.statement, dialect)
-        return compiled
+    @staticmethod
+    def _sqlite(connection: AsyncConnection) -> sqlite3.Connection | None:
+        # Begun, so its pooled connection is there to read without a round trip.
+        driver = connection.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+        return driver.sqlite if isinstance(driver, InlineSqliteConnection) else None
+
+    def _for(self, connection: AsyncConnection) -> _Compiled:
+        if self._compiled is None:
+            self._compiled = _compile(self.statement, connection.dialect)
+        return self._compiled
 
 
 def _compile(statement: Statement, dialect: Dialect) -> _Compiled:
@@ -109,22 +115,21 @@ def _compile(statement: Statement, dialect: Dialect) -> _Compiled:
     defaults = {n: compiled.binds[n].value for n in names if not compiled.binds[n].required}
     columns = statement.selected_columns if isinstance(statement, Select) else ()
     results = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
-    return _Compiled(compiled.string, names, defaults, binds, results)
+    converts = any(p is not None for p in results)
+    return _Compiled(compiled.string, names, defaults, binds, results, converts)
 
 
-async def _connection_of(session: AsyncSession) -> sqlite3.Connection | AsyncConnection:
-    """The connection of the session's transaction (begun if need be): SQLite's own when its
-    statements run on the loop's thread, else SQLAlchemy's Core connection. ORM changes are
-    flushed first, as autoflush would."""
-    if session.new or session.dirty or session.deleted:
-        await session.flush()
-    transaction = session.sync_session.get_transaction()
-    cached = session.info.get(_CONNECTION)
-    if transaction is not None and cached is not None and cached[0] is transaction:
-        found: sqlite3.Connection | AsyncConnection = cached[1]
-        return found
-    connection = await session.connection()
-    driver = (await connection.get_raw_connection()).driver_connection
-    found = driver.sqlite if isinstance(driver, InlineSqliteConnection) and driver.sqlite else connection
-    session.info[_CONNECTION] = (session.sync_session.get_transaction(), found)
-    return found
+async def _connection_of(tx: Transaction) -> AsyncConnection:
+    """The Core connection of the transaction, begun; a session's ORM changes are flushed first,
+    as autoflush would."""
+    if isinstance(tx, AsyncConnection):
+        return tx
+    if tx.new or tx.dirty or tx.deleted:
+        await tx.flush()
+    return await tx.connection()
+
+
+async def core_connection(tx: Transaction) -> AsyncConnection:
+    """The Core connection of the transaction, for a statement a ``Prepared`` cannot be (one
+    whose SQL depends on its values, as an IN list does)."""
+    return tx if isinstance(tx, AsyncConnection) else await tx.connection()

@@ -24,7 +24,8 @@ from rooms_server.db.models import (
     User,
     utcnow,
 )
-from rooms_server.db.prepared import Prepared
+from rooms_server.db.prepared import Prepared, core_connection
+from rooms_server.db.session import Transaction
 
 ADMIN = "admin"
 MEMBER = "member"
@@ -104,13 +105,13 @@ async def membership(session: AsyncSession, group_id: str, user_id: str) -> Memb
     return (await session.execute(query)).scalar_one_or_none()
 
 
-async def role_in(session: AsyncSession, group_id: str, user_id: str) -> str | None:
+async def role_in(session: Transaction, group_id: str, user_id: str) -> str | None:
     """The user's role in the group; None when not a member."""
     role: str | None = await _ROLE_IN.scalar(session, group_id=group_id, user_id=user_id)
     return role
 
 
-async def insert_member(session: AsyncSession, group_id: str, user_id: str, role: str) -> Membership:
+async def insert_member(session: Transaction, group_id: str, user_id: str, role: str) -> Membership:
     """A new membership (a Conflict when there is one already); the object is not in the session."""
     row = Membership(id=new_id(), user_id=user_id, group_id=group_id, joined_at=utcnow(), role=role)
     await _INSERT_MEMBER.run(session, id=row.id, group_id=group_id, user_id=user_id, now=row.joined_at, role=role)
@@ -129,10 +130,8 @@ async def remove_member(session: AsyncSession, group_id: str, user_id: str) -> N
     await session.execute(delete(Membership).where(Membership.group_id == group_id, Membership.user_id == user_id))
 
 
-async def set_role(session: AsyncSession, group_id: str, user_id: str, role: str) -> None:
-    await session.execute(
-        update(Membership).where(Membership.group_id == group_id, Membership.user_id == user_id).values(role=role)
-    )
+async def set_role(session: Transaction, group_id: str, user_id: str, role: str) -> None:
+    await _SET_ROLE.run(session, group_id=group_id, user_id=user_id, role=role)
 
 
 async def count_admins(session: AsyncSession, group_id: str) -> int:
@@ -142,7 +141,7 @@ async def count_admins(session: AsyncSession, group_id: str) -> int:
     return int((await session.execute(query)).scalar_one())
 
 
-async def count_members(session: AsyncSession, group_id: str) -> int:
+async def count_members(session: Transaction, group_id: str) -> int:
     return int(await _COUNT_MEMBERS.scalar(session, group_id=group_id))
 
 
@@ -173,7 +172,7 @@ async def tracks_of(session: AsyncSession, playlist_id: str) -> list[tuple[Track
 
 
 async def present_members(
-    session: AsyncSession, group_id: str, present: Collection[str], limit: int
+    session: Transaction, group_id: str, present: Collection[str], limit: int
 ) -> tuple[list[tuple[str, str, str]], set[str]]:
     """(user id, name, role) of at most ``limit`` of the ``present`` users, hosts first, then in
     joining order (three columns, no ORM objects); and the ids of every host of the group.
@@ -189,7 +188,7 @@ async def present_members(
     found = [(user_id, name, role) for user_id, name, role in hosts if user_id in present][:limit]
     if len(present) <= 2 * limit:
         query = _OTHER_MEMBERS.where(Membership.group_id == group_id, Membership.user_id.in_(list(present)))
-        by_id = (await (await session.connection()).execute(query.limit(limit))).all()  # Core: no ORM on the way
+        by_id = (await (await core_connection(session)).execute(query.limit(limit))).all()  # Core: no ORM on the way
         found.extend((user_id, name, role) for user_id, name, role in by_id)
     offset, page = 0, limit
     while len(present) > 2 * limit and len(found) < limit:
@@ -247,6 +246,11 @@ _INSERT_MEMBER = Prepared(
         joined_at=bindparam("now"),
         role=bindparam("role"),
     )
+)
+_SET_ROLE = Prepared(
+    update(Membership)
+    .where(Membership.group_id == bindparam("group_id"), Membership.user_id == bindparam("user_id"))
+    .values(role=bindparam("role"))
 )
 _COUNT_MEMBERS = Prepared(
     select(func.count()).select_from(Membership).where(Membership.group_id == bindparam("group_id"))

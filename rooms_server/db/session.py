@@ -44,12 +44,20 @@ from typing import Any
 import aiosqlite
 from sqlalchemy import event, exc as sql_errors, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.util import await_only
 
 # What ``Database.read()``/``write()`` yield. Code above ``db/`` only hands it back to the query
 # functions of ``db/`` (it never runs SQL itself), so it names it here rather than importing SQLAlchemy.
 Session = AsyncSession
+# What the hot paths' queries (db/prepared.py) run in: a session, or a Core connection (read_core).
+Transaction = AsyncSession | AsyncConnection
 
 SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON")
 DEFAULT_BUSY_TIMEOUT_MS = 5000
@@ -284,6 +292,24 @@ class Database:
             session = await stack.enter_async_context(self._writes())
             await stack.enter_async_context(session.begin())
             yield session
+
+    @asynccontextmanager
+    async def read_core(self) -> AsyncIterator[AsyncConnection]:
+        """A read transaction on a Core connection: no ORM session, for the hot paths whose
+        queries are all ``db/prepared.py`` statements (a session's own bookkeeping cost as much as
+        their statements)."""
+        async with self._read_engine.connect() as connection, connection.begin():
+            yield connection
+
+    @asynccontextmanager
+    async def write_core(self) -> AsyncIterator[AsyncConnection]:
+        """``write()`` on a Core connection (see ``read_core``)."""
+        async with contextlib.AsyncExitStack() as stack:
+            if self._gate is not None:
+                await stack.enter_async_context(self._gate.held())
+            connection = await stack.enter_async_context(self.sql_engine.connect())
+            await stack.enter_async_context(connection.begin())
+            yield connection
 
     async def ping(self) -> None:
         async with self.sql_engine.connect() as connection:

@@ -41,7 +41,7 @@ async def first_frame(ws: WebSocket, conn: Client, hello: protocol.Hello) -> Non
                 await conn.shut(CloseCode.SLOW_CONSUMER, "send queue full")
             return
     presence = cast(Presence, ws.state.presence)
-    async with cast(Database, ws.state.db).read() as session:
+    async with cast(Database, ws.state.db).read_core() as session:
         members, count, voters = await presence.listed(session, conn.group_id)
         invite = await live_invite(session, conn.group_id)
         hosting = await hosting_queries.hosting(session, conn.group_id) or protocol.NO_HOST

@@ -23,7 +23,7 @@ from rooms_server import failures, invites, protocol
 from rooms_server.db import invites as invite_queries, queries
 from rooms_server.db.errors import Conflict
 from rooms_server.db.models import Group, GroupQR, User, utcnow
-from rooms_server.db.session import Database, Session
+from rooms_server.db.session import Database, Session, Transaction
 from rooms_server.errors import ApiError, forbidden, not_found
 from rooms_server.live import GroupGone
 from rooms_server.rooms import Event
@@ -61,7 +61,7 @@ def invite_body(invite: GroupQR) -> dict[str, object]:
     }
 
 
-async def live_invite(session: Session, group_id: str) -> dict[str, object] | None:
+async def live_invite(session: Transaction, group_id: str) -> dict[str, object] | None:
     """The group's invite JSON while it is valid, else None (for the snapshot)."""
     invite = await invite_queries.invite_of_group(session, group_id)
     if invite is None or invite.expired_at <= utcnow():

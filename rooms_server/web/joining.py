@@ -20,7 +20,7 @@ from rooms_server.db import invites as invite_queries, queries
 from rooms_server.db.errors import Conflict
 from rooms_server.db.invites import InviteTarget
 from rooms_server.db.models import User, utcnow
-from rooms_server.db.session import Database, Session
+from rooms_server.db.session import Database, Transaction
 from rooms_server.engine.base import Engine
 from rooms_server.errors import ApiError, not_found
 from rooms_server.web.deps import current_user, db_of, iso, json, settings_of
@@ -29,7 +29,7 @@ from rooms_server.web.invites import no_store, publish
 from rooms_server.web.users import guest_name, new_guest
 
 
-async def _valid_invite(session: Session, token: str) -> InviteTarget:
+async def _valid_invite(session: Transaction, token: str) -> InviteTarget:
     """The invite (QR or link) of ``token`` and its group: 404 when unknown or revoked, 410 when
     expired or used up."""
     invite = await invite_queries.invite_target(session, token) if invites.is_token(token) else None
@@ -58,8 +58,8 @@ async def preview_invite(request: Request) -> Response:
       404: {$ref: '#/components/responses/NotFound'}
       410: {$ref: '#/components/responses/Gone'}
     """
-    async with db_of(request).read() as session:
-        invite = await _valid_invite(session, request.path_params["token"])
+    async with db_of(request).read_core() as connection:
+        invite = await _valid_invite(connection, request.path_params["token"])
     return no_store(json(_preview_body(invite)))
 
 
@@ -88,19 +88,19 @@ async def lookup_code(request: Request) -> Response:
     await _count_attempt(request, "join-code", code or typed[:16])
     invite = None
     if code is not None:
-        async with db_of(request).read() as session:
-            invite = await invite_queries.invite_target_by_code(session, code)
+        async with db_of(request).read_core() as connection:
+            invite = await invite_queries.invite_target_by_code(connection, code)
     if invite is None or invite.expired_at <= utcnow() or invite.used_up:
         raise ApiError(404, "invalid_code", "No room has this code; check it, or ask the host for a new one.")
     return no_store(json({**_preview_body(invite), "token": invite.id}))
 
 
 async def _join(db: Database, token: str, user: User) -> tuple[dict[str, object], str | None]:
-    async with db.write() as session:
-        return await _join_in(session, token, user)
+    async with db.write_core() as connection:
+        return await _join_in(connection, token, user)
 
 
-async def _join_in(session: Session, token: str, user: User) -> tuple[dict[str, object], str | None]:
+async def _join_in(session: Transaction, token: str, user: User) -> tuple[dict[str, object], str | None]:
     """Join with the invite's role, counting a use; the new role when an existing member's rose.
 
     A join that changes nothing (already a member with this role or a higher one) counts no use.
@@ -179,9 +179,9 @@ async def _join_as_new_guest(request: Request, token: str) -> Response:
     """The guest and their membership in one transaction: nothing is kept when the invite refuses."""
     name = await guest_name(request)
     await _count_attempt(request, "join-invite", token[:64])
-    async with db_of(request).write() as session:
-        guest = await new_guest(session, name, settings_of(request).token_ttl_s)
-        group, _ = await _join_in(session, token, guest.user)
+    async with db_of(request).write_core() as connection:
+        guest = await new_guest(connection, name, settings_of(request).token_ttl_s)
+        group, _ = await _join_in(connection, token, guest.user)
     return no_store(json({**guest.body(), "group": group}, 201))
 
 

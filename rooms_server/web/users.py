@@ -13,7 +13,7 @@ from starlette.routing import Route
 from rooms_server.auth import bearer_token, hash_token, new_token
 from rooms_server.db import identity
 from rooms_server.db.models import User
-from rooms_server.db.session import Session
+from rooms_server.db.session import Transaction
 from rooms_server.engine.base import Engine
 from rooms_server.failures import BACKEND_ERRORS
 from rooms_server.hub import revoked_signal
@@ -38,8 +38,8 @@ async def create_user(request: Request) -> Response:
       422: {$ref: '#/components/responses/Invalid'}
     """
     name = await guest_name(request)
-    async with db_of(request).write() as session:
-        guest = await new_guest(session, name, settings_of(request).token_ttl_s)
+    async with db_of(request).write_core() as connection:
+        guest = await new_guest(connection, name, settings_of(request).token_ttl_s)
     return json(guest.body(), 201)
 
 
@@ -68,7 +68,7 @@ async def guest_name(request: Request) -> str:
     return name
 
 
-async def new_guest(session: Session, name: str, ttl_s: int) -> NewGuest:
+async def new_guest(session: Transaction, name: str, ttl_s: int) -> NewGuest:
     """A guest and their session, in the caller's transaction (only the token's SHA-256 is stored)."""
     token = new_token()
     user = await identity.create_user(session, name)

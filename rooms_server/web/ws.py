@@ -183,8 +183,8 @@ async def _handshake(ws: WebSocket, settings: Settings, hello: protocol.Hello) -
     group_id = ws.path_params["group_id"]
     access = None
     if token:
-        async with cast(Database, ws.state.db).read() as session:
-            access = await identity.room_access(session, hash_token(token), group_id, utcnow())
+        async with cast(Database, ws.state.db).read_core() as connection:
+            access = await identity.room_access(connection, hash_token(token), group_id, utcnow())
     if access is None or token is None:
         raise Refused(CloseCode.UNAUTHORIZED, "a valid token is required")
     if not access.group_exists or (access.role is None and not access.group_is_public):
