@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         logs.configure()
         log.error("configuration error: %s", exc)
         return 2
-    logs.configure(settings.log_format, settings.log_level)
+    logs.configure(settings.log_format, settings.log_level, access_log=settings.access_log)
     if args.command == "migrate":
         return _migrate_shared(settings)
     return _serve(settings)

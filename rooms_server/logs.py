@@ -37,6 +37,9 @@ CLIENT_FAULTS = ("Invalid UTF-8 sequence received from client",)
 # SQLAlchemy's pool logs this with a traceback when a handler is cancelled mid-query, which is what
 # happens when a client vanishes (or uvicorn closes it for an oversized frame) while it waits.
 CANCELLED_RESET = "Exception during reset or similar"
+# uvicorn's socket access lines (SocketAccessFilter).
+SOCKET_ACCESS = ("connection open", "connection closed")
+SOCKET_ACCESS_LINE = '%s - "WebSocket '
 
 
 class ContextFilter(logging.Filter):
@@ -68,6 +71,17 @@ class ClientFaultFilter(logging.Filter):
         return True
 
 
+class SocketAccessFilter(logging.Filter):
+    """Drops uvicorn's line per room socket (``"WebSocket /ws/…" [accepted]``, ``connection open``,
+    ``connection closed``): they are its access log for sockets but go to ``uvicorn.error``, so
+    ACCESS_LOG=false did not silence them — three lines per phone of a join storm."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or not isinstance(record.msg, str):
+            return True
+        return not (record.msg in SOCKET_ACCESS or record.msg.startswith(SOCKET_ACCESS_LINE))
+
+
 class UtcJsonFormatter(JsonFormatter):
     """``time`` as ISO-8601 UTC with milliseconds, whatever the server's time zone."""
 
@@ -75,8 +89,9 @@ class UtcJsonFormatter(JsonFormatter):
         return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
 
 
-def config_dict(log_format: str = "text", level: str = "INFO") -> dict[str, Any]:
-    """A ``logging.config.dictConfig`` for the root and the uvicorn loggers (they do not propagate)."""
+def config_dict(log_format: str = "text", level: str = "INFO", *, access_log: bool = True) -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` for the root and the uvicorn loggers (they do not propagate);
+    without ``access_log``, no line per request or per socket."""
     formatter: dict[str, Any] = (
         {"()": UtcJsonFormatter, "fmt": JSON_FIELDS, "rename_fields": JSON_NAMES, "reserved_attrs": JSON_SKIPPED}
         if log_format == "json"
@@ -96,15 +111,21 @@ def config_dict(log_format: str = "text", level: str = "INFO") -> dict[str, Any]
             "context": {"()": ContextFilter},
             "redact": {"()": RedactUrls},
             "client_faults": {"()": ClientFaultFilter},
+            "socket_access": {"()": SocketAccessFilter},
         },
         "handlers": {"default": handler},
         "root": {"handlers": ["default"], "level": level},
         "loggers": {
-            name: {"handlers": ["default"], "level": level, "propagate": False}
+            name: {
+                "handlers": ["default"],
+                "level": level,
+                "propagate": False,
+                "filters": [] if access_log or name != "uvicorn.error" else ["socket_access"],
+            }
             for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
         },
     }
 
 
-def configure(log_format: str = "text", level: str = "INFO") -> None:
-    logging.config.dictConfig(config_dict(log_format, level))
+def configure(log_format: str = "text", level: str = "INFO", *, access_log: bool = True) -> None:
+    logging.config.dictConfig(config_dict(log_format, level, access_log=access_log))

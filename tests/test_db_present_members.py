@@ -38,7 +38,9 @@ async def listed(db: Database, group_id: str, present: set[str], limit: int) -> 
     return rows
 
 
-@pytest.mark.parametrize(("members", "present_every", "limit"), [(9, 1, 3), (60, 2, 4), (60, 7, 2), (30, 3, 50)])
+@pytest.mark.parametrize(
+    ("members", "present_every", "limit"), [(9, 1, 3), (60, 2, 4), (60, 7, 2), (30, 3, 50), (60, 20, 5)]
+)
 async def test_present_members_hosts_first_then_joining_order_only_those_present(
     database_url: str, members: int, present_every: int, limit: int
 ) -> None:

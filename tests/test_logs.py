@@ -79,6 +79,8 @@ def test_logs_json_lines_in_production_without_access_log(start_local: StartLoca
     assert all(r["time"].endswith("Z") and "T" in r["time"] for r in records)
     assert not [r for r in records if {"context", "color_message"} & set(r)]  # fields only, no duplicates
     assert not [r for r in records if r["logger"] == "uvicorn.access"]  # off by default in production
+    socket_lines = [r for r in records if r["message"] == "connection open" or '"WebSocket ' in r["message"]]
+    assert not socket_lines  # nor uvicorn's line per socket
     refused = [r for r in records if "refused a room socket" in r["message"]]
     assert len(refused) == 1
     assert "http://192.168.1.20:8000" in refused[0]["message"] and "ALLOWED_ORIGINS=" in refused[0]["message"]
@@ -155,3 +157,17 @@ def test_logs_a_pool_reset_cancelled_with_its_client_loses_its_traceback() -> No
         record.exc_info = sys.exc_info()
     assert logs.ClientFaultFilter().filter(record)
     assert record.exc_info is None and record.levelname == "WARNING" and "client went away" in record.getMessage()
+
+
+def test_logs_socket_access_lines_go_with_the_access_log() -> None:
+    def record(msg: str, level: int = logging.INFO) -> logging.LogRecord:
+        return logging.LogRecord("uvicorn.error", level, __file__, 1, msg, ("127.0.0.1:5", "/ws/groups/x"), None)
+
+    quiet = logs.SocketAccessFilter()
+    assert not quiet.filter(record('%s - "WebSocket %s" [accepted]'))
+    assert not quiet.filter(record("connection open")) and not quiet.filter(record("connection closed"))
+    assert quiet.filter(record("Application startup complete."))
+    assert quiet.filter(record('%s - "WebSocket %s" 403', logging.WARNING))
+    loggers = logs.config_dict(access_log=False)["loggers"]
+    assert loggers["uvicorn.error"]["filters"] == ["socket_access"]
+    assert logs.config_dict(access_log=True)["loggers"]["uvicorn.error"]["filters"] == []

@@ -210,6 +210,7 @@ class Membership(Base):
         Index("idx_connections_user_id", "user_id"),
         Index("idx_connections_group_id", "group_id"),
         Index("idx_connections_group_id_joined_at", "group_id", "joined_at"),
+        Index("idx_connections_group_id_role", "group_id", "role", "joined_at"),
         CheckConstraint("role IN ('admin', 'member', 'listener')", name="connections_role_check"),
     )
 

@@ -178,22 +178,26 @@ async def present_members(
     joining order (three columns, no ORM objects); and the ids of every host of the group.
 
     Every socket's snapshot lists the members present; reading them all made N sockets joining
-    read O(N²) rows (docs/BENCHMARKS.md, join storm). The hosts are a handful of rows. A few
-    present users are then looked up by id; many are found by reading the other members in joining
-    order (an index: no sort) until ``limit`` of them are present, in pages that double — in a
-    party nearly everyone present is a member, so the first page is enough, and no parameter is
-    bound per person present (binding them was the next O(N) per join).
+    read O(N²) rows (docs/BENCHMARKS.md, join storm). The hosts are a handful of rows. The other
+    members are read in joining order (an index: no sort) until ``limit`` of them are present, in
+    pages that double — in a party nearly everyone present is a member, so the first page is
+    enough, and no parameter is bound per person present (binding them was the next O(N) per
+    join). When the first page is full but finds too few present and few are present, those few
+    are looked up by id instead (a room of many members with a handful there).
     """
     hosts = await _HOSTS.all(session, group_id=group_id)
     found = [(user_id, name, role) for user_id, name, role in hosts if user_id in present][:limit]
-    if len(present) <= 2 * limit:
-        query = _OTHER_MEMBERS.where(Membership.group_id == group_id, Membership.user_id.in_(list(present)))
-        by_id = (await (await core_connection(session)).execute(query.limit(limit))).all()  # Core: no ORM on the way
-        found.extend((user_id, name, role) for user_id, name, role in by_id)
     offset, page = 0, limit
-    while len(present) > 2 * limit and len(found) < limit:
+    while len(found) < limit:
         rows = await _OTHER_MEMBERS_PAGE.all(session, group_id=group_id, limit=page, offset=offset)
-        found.extend((user_id, name, role) for user_id, name, role in rows if user_id in present)
+        listed = [(user_id, name, role) for user_id, name, role in rows if user_id in present]
+        if offset == 0 and len(rows) == page and len(found) + len(listed) < limit and len(present) <= 2 * limit:
+            # Few present among many members: look those few up by id instead of reading on.
+            query = _OTHER_MEMBERS.where(Membership.group_id == group_id, Membership.user_id.in_(list(present)))
+            by_id = (await (await core_connection(session)).execute(query.limit(limit))).all()
+            found.extend((user_id, name, role) for user_id, name, role in by_id)
+            break
+        found.extend(listed)
         if len(rows) < page:
             break
         offset, page = offset + page, 2 * page

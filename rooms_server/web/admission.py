@@ -40,11 +40,14 @@ class Admission:
 
     async def enter(self) -> Callable[[], None]:
         """Wait for a turn (Overloaded after ``wait_s``); returns its release, which may be called twice."""
-        try:
-            async with asyncio.timeout(self.wait_s):
-                await self._turns.acquire()
-        except TimeoutError:
-            raise Overloaded from None
+        if not self._turns.locked():
+            await self._turns.acquire()  # a free turn: taken at once, no deadline to arm
+        else:
+            try:
+                async with asyncio.timeout(self.wait_s):
+                    await self._turns.acquire()
+            except TimeoutError:
+                raise Overloaded from None
         released = False
 
         def release() -> None:

@@ -100,15 +100,18 @@ async def _join(db: Database, token: str, user: User) -> tuple[dict[str, object]
         return await _join_in(connection, token, user)
 
 
-async def _join_in(session: Transaction, token: str, user: User) -> tuple[dict[str, object], str | None]:
+async def _join_in(
+    session: Transaction, token: str, user: User, *, new: bool = False
+) -> tuple[dict[str, object], str | None]:
     """Join with the invite's role, counting a use; the new role when an existing member's rose.
+    ``new``: the user was created in this transaction, so is nobody's member yet.
 
     A join that changes nothing (already a member with this role or a higher one) counts no use.
     """
     raised = None
     invite = await _valid_invite(session, token)
     group = invite.group
-    role = await queries.role_in(session, group.id, user.id)
+    role = None if new else await queries.role_in(session, group.id, user.id)
     if role is None or hosting.outranks(invite.role, role):
         if not await invite_queries.count_use(session, invite, utcnow()):
             raise _used_up()  # the last use went to another phone a moment ago
@@ -181,7 +184,7 @@ async def _join_as_new_guest(request: Request, token: str) -> Response:
     await _count_attempt(request, "join-invite", token[:64])
     async with db_of(request).write_core() as connection:
         guest = await new_guest(connection, name, settings_of(request).token_ttl_s)
-        group, _ = await _join_in(connection, token, guest.user)
+        group, _ = await _join_in(connection, token, guest.user, new=True)
     return no_store(json({**guest.body(), "group": group}, 201))
 
 
