@@ -131,7 +131,7 @@ async def remove_member(session: AsyncSession, group_id: str, user_id: str) -> N
 
 
 async def set_role(session: Transaction, group_id: str, user_id: str, role: str) -> None:
-    await _SET_ROLE.run(session, group_id=group_id, user_id=user_id, role=role)
+    await _SET_ROLE.run(session, in_group=group_id, of_user=user_id, new_role=role)
 
 
 async def count_admins(session: AsyncSession, group_id: str) -> int:
@@ -253,8 +253,8 @@ _INSERT_MEMBER = Prepared(
 )
 _SET_ROLE = Prepared(
     update(Membership)
-    .where(Membership.group_id == bindparam("group_id"), Membership.user_id == bindparam("user_id"))
-    .values(role=bindparam("role"))
+    .where(Membership.group_id == bindparam("in_group"), Membership.user_id == bindparam("of_user"))
+    .values(role=bindparam("new_role"))  # names apart from the columns: an UPDATE reserves those
 )
 _COUNT_MEMBERS = Prepared(
     select(func.count()).select_from(Membership).where(Membership.group_id == bindparam("group_id"))
