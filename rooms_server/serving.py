@@ -31,7 +31,9 @@ TOO_MANY = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection
 # a handful of long-lived containers per phone (its socket, client, tasks, frames), and at 700 the
 # young generation is collected every few phones, each object traversed again and again on its way
 # to the old one: 6-7 % of a 1000-phone storm (3.75 s against 3.44-3.55 s; docs/BENCHMARKS.md).
-GC_THRESHOLDS = (20_000, 20, 100)
+# Garbage waits longer for its collection too: 5000 costs ~0.35 KB per idle socket at 2000 (20 000
+# cost 0.9 KB for no faster a storm).
+GC_THRESHOLDS = (5_000, 20, 100)
 
 
 def tune_gc() -> None:
