@@ -9,12 +9,14 @@ A ``Prepared`` is an ordinary Core statement. On SQLite, whose statements run on
 thread (db/session.py), it is compiled once for the dialect into its SQL, its parameter order and
 the bind and result processors of its columns' types (the same ones SQLAlchemy itself applies, so
 what is stored and read back is identical), and run straight on the ``sqlite3`` connection of the
-session's transaction. On every other database it runs on the session's Core connection:
+transaction. On every other database it runs on the transaction's Core connection:
 PostgreSQL's round trip dwarfs the machinery there, and asyncpg's prepared-statement cache is
 SQLAlchemy's.
 
-Either way the statement joins the caller's transaction; pending ORM changes are flushed first,
-as SQLAlchemy's autoflush would. What a ``Prepared`` returns is plain tuples, never ORM objects.
+Either way the statement joins the caller's transaction: an ORM session's (pending ORM changes
+are flushed first, as SQLAlchemy's autoflush would), or a Core connection's, which the hot paths
+take (``Database.read_core``/``write_core``: a session's own bookkeeping cost as much as its
+statements). What a ``Prepared`` returns is plain tuples, never ORM objects.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ class _Compiled:
 
 
 class Prepared:
-    """A Core statement with named ``bindparam``s, run in a session's transaction (module docstring)."""
+    """A Core statement with named ``bindparam``s, run in the caller's transaction (module docstring)."""
 
     def __init__(self, statement: Statement) -> None:
         self.statement = statement
