@@ -4,6 +4,8 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
+from rooms_server.clock import ServerClock
+
 
 class Guest:
     """A guest identity made through the API, with its bearer header."""
@@ -44,6 +46,18 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+class HandClock(ServerClock):
+    """The server clock with both of its sources (wall and monotonic) moved by the test only."""
+
+    def __init__(self) -> None:
+        self.wall, self.mono = 1_700_000_000.0, 50.0
+        super().__init__(wall=lambda: self.wall, monotonic=lambda: self.mono)
+
+    def advance(self, seconds: float) -> None:
+        self.wall += seconds
+        self.mono += seconds
 
 
 def clock(client: TestClient) -> FakeClock:

@@ -19,7 +19,6 @@ import pytest
 from sqlalchemy import exc as sql_errors, select, update
 
 from rooms_server import failures, rooms
-from rooms_server.clock import ServerClock
 from rooms_server.config import Settings
 from rooms_server.db import identity, live as db_live, queries
 from rooms_server.db.models import CommandResult, Playlist, Track
@@ -30,6 +29,7 @@ from rooms_server.live import Inputs, LiveGroups
 from rooms_server.outcomes import CommandId, Duplicate
 from rooms_server.room_state import NewTrack
 from rooms_server.rooms import Change, LiveState, RoomError
+from tests.helpers import HandClock
 from tests.source_helpers import sqlite_copy
 
 
@@ -190,18 +190,6 @@ async def test_group_commit_live_only_commands_keep_their_place_in_the_order(roo
     assert list(await asyncio.gather(*runs)) == [b + 1, b + 2, b + 3]
     assert [e["type"] for _, _, e in room.events] == ["track_added", "group_changed", "track_added"]
     assert room.commits == 3  # a live-only command runs alone, between the batches before and after it
-
-
-class HandClock(ServerClock):
-    """The server clock, moved by the test only."""
-
-    def __init__(self) -> None:
-        self.wall, self.mono = 1_700_000_000.0, 50.0
-        super().__init__(wall=lambda: self.wall, monotonic=lambda: self.mono)
-
-    def advance(self, seconds: float) -> None:
-        self.wall += seconds
-        self.mono += seconds
 
 
 async def test_group_commit_a_later_command_keeps_the_start_its_predecessor_was_stamped_to(

@@ -13,7 +13,6 @@ from starlette.testclient import TestClient
 
 from rooms_server import protocol, rooms
 from rooms_server.app import create_app
-from rooms_server.clock import ServerClock
 from rooms_server.commands import Commands
 from rooms_server.config import Settings
 from rooms_server.db import identity, queries
@@ -22,7 +21,7 @@ from rooms_server.engine import create_engine
 from rooms_server.live import Inputs, LiveGroups
 from rooms_server.room_state import Actor
 from rooms_server.rooms import Change, LiveState
-from tests.helpers import Guest, make_group
+from tests.helpers import Guest, HandClock, make_group
 from tests.source_helpers import app_settings, source_settings, sqlite_copy
 from tests.ws_client import Phone, add
 
@@ -142,18 +141,6 @@ def test_ws_speakers_and_mode_survive_the_loss_of_the_live_state(room: Room) -> 
 
 
 # -- the live layer with a clock driven by hand ---------------------------------------------------
-
-
-class HandClock(ServerClock):
-    """The server clock with both of its sources moved by the test."""
-
-    def __init__(self) -> None:
-        self.wall, self.mono = 1_700_000_000.0, 50.0
-        super().__init__(wall=lambda: self.wall, monotonic=lambda: self.mono)
-
-    def advance(self, seconds: float) -> None:
-        self.wall += seconds
-        self.mono += seconds
 
 
 async def test_live_durable_start_is_stamped_after_the_sql_commit(

@@ -286,11 +286,7 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A transaction that commits when the block ends without an exception."""
-        async with contextlib.AsyncExitStack() as stack:
-            if self._gate is not None:
-                await stack.enter_async_context(self._gate.held())
-            session = await stack.enter_async_context(self._writes())
-            await stack.enter_async_context(session.begin())
+        async with self._writer_turn(), self._writes() as session, session.begin():
             yield session
 
     @asynccontextmanager
@@ -304,12 +300,17 @@ class Database:
     @asynccontextmanager
     async def write_core(self) -> AsyncIterator[AsyncConnection]:
         """``write()`` on a Core connection (see ``read_core``)."""
-        async with contextlib.AsyncExitStack() as stack:
-            if self._gate is not None:
-                await stack.enter_async_context(self._gate.held())
-            connection = await stack.enter_async_context(self.sql_engine.connect())
-            await stack.enter_async_context(connection.begin())
+        async with self._writer_turn(), self.sql_engine.connect() as connection, connection.begin():
             yield connection
+
+    @asynccontextmanager
+    async def _writer_turn(self) -> AsyncIterator[None]:
+        """This process's turn to write to SQLite (``WriterGate``); nothing to wait for elsewhere."""
+        if self._gate is None:
+            yield
+            return
+        async with self._gate.held():
+            yield
 
     async def ping(self) -> None:
         async with self.sql_engine.connect() as connection:
