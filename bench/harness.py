@@ -509,7 +509,9 @@ class Profiler:
             Path(self.dir).mkdir(parents=True, exist_ok=True)
             for s in self.servers:
                 out = Path(self.dir) / f"{self.label}-{s.kind}-{s.port}.txt"
-                cmd = [spy, "record", "--pid", str(s.pid), "--format", "raw", "--rate", "500", "-o", str(out)]
+                # --nonblocking: pausing the server for each sample slowed a join storm until it timed out.
+                record = ["record", "--pid", str(s.pid), "--format", "raw", "--rate", "500", "--nonblocking"]
+                cmd = [spy, *record, "-o", str(out)]
                 self.procs.append(
                     subprocess.Popen(_pinned(cmd, HARNESS_CPUS), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 )

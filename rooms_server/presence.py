@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 
 from rooms_server import failures, protocol, rooms
 from rooms_server.client import Client
@@ -26,6 +26,7 @@ from rooms_server.db.session import Transaction
 from rooms_server.engine.base import Engine
 from rooms_server.hub import Hub
 from rooms_server.live import GroupGone, LiveGroups
+from rooms_server.roster import Roster, Row
 from rooms_server.timers import TrackEndTimers
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class Presence:
         self._leaving: set[asyncio.Task[None]] = set()
         self._changes: dict[str, Changes] = {}  # per group, waiting for its window to end
         self._windows: dict[str, asyncio.Task[None]] = {}  # per group with a window open
+        self._rosters: dict[str, Roster] = {}  # per group this process holds: for its snapshots
         # Called with a group id once this process's last socket of it has left (host_watch.py).
         self.released: list[Callable[[str], Awaitable[None]]] = []
 
@@ -96,6 +98,7 @@ class Presence:
         if last_here:
             await self.engine.broker.unsubscribe(conn.group_id)
             self.timers.cancel(conn.group_id)
+            self._rosters.pop(conn.group_id, None)
         user_id, remaining = await self.engine.presence.remove(conn.group_id, conn.id)
         if user_id is not None and remaining == 0:
             await self._change(conn.group_id, user_id, None)
@@ -155,9 +158,23 @@ class Presence:
         """For a snapshot (in its read transaction): up to SNAPSHOT_MEMBERS members present, hosts
         first; how many are present; how many of them a vote to skip counts (``rooms.voters``)."""
         present = await self.engine.presence.users(group_id)
-        rows, hosts = await queries.present_members(session, group_id, present, self.list_max)
+        rows, hosts = await self._pick(session, group_id, present)
         members = [rooms.Member(user_id, name, role) for user_id, name, role in rows]
         return members, len(present), rooms.voters(present, hosts)
+
+    async def _pick(self, session: Transaction, group_id: str, present: Collection[str]) -> tuple[list[Row], set[str]]:
+        """From the roster kept for the group while its version holds (roster.py), else read again
+        and kept while this process holds sockets of the group."""
+        version = await queries.roster_version(session, group_id)
+        kept = self._rosters.get(group_id)
+        if kept is not None and kept.version == version:
+            rows = kept.pick(present, self.list_max)
+            if rows is not None:
+                return rows, kept.host_ids
+        listing = await queries.present_members(session, group_id, present, self.list_max, version=version or 0)
+        if listing.roster is not None and version is not None and group_id in self.hub.groups:
+            self._rosters[group_id] = listing.roster
+        return listing.rows, listing.hosts
 
     async def voters(self, group_id: str) -> int:
         """Present members a vote to skip counts (``rooms.voters``: not the hosts)."""

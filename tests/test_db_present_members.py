@@ -33,7 +33,7 @@ async def a_room(db: Database, members: int) -> tuple[str, list[str]]:
 
 async def listed(db: Database, group_id: str, present: set[str], limit: int) -> Rows:
     async with db.read() as session:
-        rows, hosts = await queries.present_members(session, group_id, present, limit)
+        rows, hosts, _ = await queries.present_members(session, group_id, present, limit)
     assert len(hosts) == 2  # every host of the group, present or not
     return rows
 

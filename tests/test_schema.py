@@ -34,6 +34,7 @@ COLUMNS = {
         ("host_away_since", "DATETIME", False),
         ("away_host_user_id", "CHAR(32)", False),
         ("stand_in_role", "VARCHAR(10)", False),
+        ("roster_version", "INTEGER", True),
     ],
     "playlists": [
         ("id", "CHAR(32)", True),
@@ -268,6 +269,14 @@ def test_schema_recommended_indexes(schema: sqlite3.Connection, index: str) -> N
     rows = schema.execute(f"PRAGMA index_list({table})").fetchall()
     assert index in {row[1] for row in rows}
     assert [row[2] for row in schema.execute(f"PRAGMA index_info({index})").fetchall()] == columns
+
+
+def test_schema_roster_triggers_are_on_connections(schema: sqlite3.Connection) -> None:
+    """Migration 0014's triggers (roster.py): a later migration that rebuilds ``connections`` (batch
+    mode on SQLite) drops them with the table and must create them again."""
+    rows = schema.execute("SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger'").fetchall()
+    names = ("connections_roster_insert", "connections_roster_update", "connections_roster_delete")
+    assert sorted(rows) == sorted((name, "connections") for name in names)
 
 
 def test_schema_autoincrement_ids_are_rowid_aliases(schema: sqlite3.Connection) -> None:

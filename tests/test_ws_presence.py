@@ -122,6 +122,49 @@ def test_ws_presence_someone_who_came_and_went_in_a_window_is_announced_gone(roo
     c.close()
 
 
+def listed(phone: Phone) -> list[tuple[str, str]]:
+    return [(m["user_id"], m["role"]) for m in phone.first["members"]]
+
+
+def test_ws_presence_kept_roster_follows_role_changes_and_removals(room: Room) -> None:
+    """Snapshots pick from the roster this process keeps (roster.py) until the database moves its
+    version: each change below shows in the next snapshot, hosts first."""
+    client, ann, bob, gid = room
+    presence: Presence = client.app_state["presence"]
+    presence.list_max = 3
+    carol, dan = guests_in(client, gid, "Carol", "Dan")
+    phones = [Phone(client, guest, gid) for guest in (ann, bob, carol, dan)]
+    assert gid in presence._rosters  # kept: the snapshots after the first picked from it
+
+    def snapshot() -> list[tuple[str, str]]:
+        phone = Phone(client, dan, gid)
+        phone.close()
+        return listed(phone)
+
+    assert snapshot() == [(ann.id, "admin"), (bob.id, "member"), (carol.id, "member")]
+    member = f"/api/groups/{gid}/members"
+    assert client.patch(f"{member}/{bob.id}", json={"role": "listener"}, headers=ann.headers).status_code == 200
+    assert snapshot() == [(ann.id, "admin"), (bob.id, "listener"), (carol.id, "member")]
+    assert client.patch(f"{member}/{carol.id}", json={"role": "admin"}, headers=ann.headers).status_code == 200
+    assert snapshot() == [(ann.id, "admin"), (carol.id, "admin"), (bob.id, "listener")]
+    assert client.delete(f"{member}/{bob.id}", headers=ann.headers).status_code == 204
+    assert snapshot() == [(ann.id, "admin"), (carol.id, "admin"), (dan.id, "member")]
+    for phone in phones:
+        phone.close()
+
+
+def test_ws_presence_kept_roster_lists_a_member_who_joined_after_it(room: Room) -> None:
+    client, ann, bob, gid = room
+    presence: Presence = client.app_state["presence"]
+    a, b = Phone(client, ann, gid), Phone(client, bob, gid)
+    assert presence._rosters[gid].known == {ann.id, bob.id}
+    (carol,) = guests_in(client, gid, "Carol")
+    c = Phone(client, carol, gid)
+    assert listed(c) == [(ann.id, "admin"), (bob.id, "member"), (carol.id, "member")]
+    for phone in (a, b, c):
+        phone.close()
+
+
 def test_ws_presence_snapshot_lists_a_bounded_page_hosts_first(room: Room) -> None:
     """SNAPSHOT_MEMBERS=2 with four present: the snapshot lists the host and the first to join,
     counts all four, and the members API pages the rest (``present=true``)."""

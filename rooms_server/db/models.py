@@ -155,6 +155,9 @@ class Group(Base):
         CHAR(32), ForeignKey("users.id", name="groups_away_host_user_id_fkey"), nullable=True
     )
     stand_in_role: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    # Moves whenever a membership of the group changes other than a plain member joining (triggers of
+    # migration 0014): what lets a process keep the snapshot's member list between snapshots (roster.py).
+    roster_version: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
 class GroupSpeaker(Base):

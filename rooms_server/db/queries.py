@@ -3,7 +3,8 @@ the caller owns the transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +27,7 @@ from rooms_server.db.models import (
 )
 from rooms_server.db.prepared import Prepared, core_connection
 from rooms_server.db.session import Transaction
+from rooms_server.roster import Roster, Row
 
 ADMIN = "admin"
 MEMBER = "member"
@@ -171,37 +173,71 @@ async def tracks_of(session: AsyncSession, playlist_id: str) -> list[tuple[Track
     return [(track, name) for track, name in (await session.execute(query)).all()]
 
 
+class Present(NamedTuple):
+    rows: list[Row]  # (user id, name, role) of the members listed
+    hosts: set[str]  # the ids of every host of the group
+    roster: Roster | None  # what the rows were picked from, to keep (None: looked up by id)
+
+
 async def present_members(
-    session: Transaction, group_id: str, present: Collection[str], limit: int
-) -> tuple[list[tuple[str, str, str]], set[str]]:
-    """(user id, name, role) of at most ``limit`` of the ``present`` users, hosts first, then in
-    joining order (three columns, no ORM objects); and the ids of every host of the group.
+    session: Transaction, group_id: str, present: Collection[str], limit: int, *, version: int = 0
+) -> Present:
+    """At most ``limit`` of the ``present`` users, hosts first, then in joining order (three
+    columns, no ORM objects), and the roster they were picked from, of ``version`` (roster.py)."""
+    roster = await read_roster(session, group_id, present, limit, version=version)
+    if roster is None:
+        hosts = await _HOSTS.all(session, group_id=group_id)
+        rows = await _present_by_id(session, group_id, hosts, present, limit)
+        return Present(rows, {user_id for user_id, _, _ in hosts}, None)
+    picked = roster.pick(present, limit, fresh=True)
+    assert picked is not None  # a fresh roster holds everyone present who is a member
+    return Present(picked, roster.host_ids, roster)
+
+
+async def read_roster(
+    session: Transaction, group_id: str, present: Collection[str], limit: int, *, version: int
+) -> Roster | None:
+    """The group's hosts and its first other members in joining order, read until ``limit`` of
+    the ``present`` users are among them (or every member is); None when few are present among
+    many members (``present_members`` looks those few up by id instead).
 
     Every socket's snapshot lists the members present; reading them all made N sockets joining
-    read O(N²) rows (docs/BENCHMARKS.md, join storm). The hosts are a handful of rows. The other
-    members are read in joining order (an index: no sort) until ``limit`` of them are present, in
-    pages that double — in a party nearly everyone present is a member, so the first page is
-    enough, and no parameter is bound per person present (binding them was the next O(N) per
-    join). When the first page is full but finds too few present and few are present, those few
-    are looked up by id instead (a room of many members with a handful there).
+    read O(N²) rows (docs/BENCHMARKS.md, join storm). The hosts are a handful of rows (an index).
+    The other members are read in joining order (an index: no sort), in pages that double — in a
+    party nearly everyone present is a member, so the first page is enough, and no parameter is
+    bound per person present (binding them was the next O(N) per join).
     """
     hosts = await _HOSTS.all(session, group_id=group_id)
+    wanted = limit - sum(1 for user_id, _, _ in hosts if user_id in present)
+    others: list[Row] = []
+    page = limit
+    while True:
+        rows = await _OTHER_MEMBERS_PAGE.all(session, group_id=group_id, limit=page, offset=len(others))
+        found = sum(1 for user_id, _, _ in rows if user_id in present)
+        if not others and len(rows) == page and found < wanted and len(present) <= 2 * limit:
+            return None  # few present among many members: cheaper by id
+        others.extend(rows)
+        wanted -= found
+        if len(rows) < page or wanted <= 0:
+            return Roster(version, hosts, others, complete=len(rows) < page)
+        page *= 2
+
+
+async def _present_by_id(
+    session: Transaction, group_id: str, hosts: Sequence[Row], present: Collection[str], limit: int
+) -> list[Row]:
+    """The present hosts, then the other present members looked up by id, in joining order."""
     found = [(user_id, name, role) for user_id, name, role in hosts if user_id in present][:limit]
-    offset, page = 0, limit
-    while len(found) < limit:
-        rows = await _OTHER_MEMBERS_PAGE.all(session, group_id=group_id, limit=page, offset=offset)
-        listed = [(user_id, name, role) for user_id, name, role in rows if user_id in present]
-        if offset == 0 and len(rows) == page and len(found) + len(listed) < limit and len(present) <= 2 * limit:
-            # Few present among many members: look those few up by id instead of reading on.
-            query = _OTHER_MEMBERS.where(Membership.group_id == group_id, Membership.user_id.in_(list(present)))
-            by_id = (await (await core_connection(session)).execute(query.limit(limit))).all()
-            found.extend((user_id, name, role) for user_id, name, role in by_id)
-            break
-        found.extend(listed)
-        if len(rows) < page:
-            break
-        offset, page = offset + page, 2 * page
-    return found[:limit], {user_id for user_id, _, _ in hosts}
+    query = _OTHER_MEMBERS.where(Membership.group_id == group_id, Membership.user_id.in_(list(present)))
+    by_id = (await (await core_connection(session)).execute(query.limit(limit))).all()
+    found.extend((user_id, name, role) for user_id, name, role in by_id)
+    return found[:limit]
+
+
+async def roster_version(session: Transaction, group_id: str) -> int | None:
+    """The group's ``roster_version`` (roster.py); None when the group does not exist."""
+    version: int | None = await _ROSTER_VERSION.scalar(session, group_id=group_id)
+    return version
 
 
 _MEMBERS_IN_ORDER = (
@@ -211,6 +247,7 @@ _MEMBERS_IN_ORDER = (
 )
 _HOSTS = Prepared(_MEMBERS_IN_ORDER.where(Membership.group_id == bindparam("group_id"), Membership.role == ADMIN))
 _OTHER_MEMBERS = _MEMBERS_IN_ORDER.where(Membership.role != ADMIN)
+_ROSTER_VERSION = Prepared(select(Group.roster_version).where(Group.id == bindparam("group_id")))
 _OTHER_MEMBERS_PAGE = Prepared(
     _OTHER_MEMBERS.where(Membership.group_id == bindparam("group_id"))
     .limit(bindparam("limit"))
