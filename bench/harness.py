@@ -509,8 +509,12 @@ class Profiler:
             Path(self.dir).mkdir(parents=True, exist_ok=True)
             for s in self.servers:
                 out = Path(self.dir) / f"{self.label}-{s.kind}-{s.port}.txt"
-                # --nonblocking: pausing the server for each sample slowed a join storm until it timed out.
-                record = ["record", "--pid", str(s.pid), "--format", "raw", "--rate", "500", "--nonblocking"]
+                # --nonblocking: pausing the server for each sample slowed a join storm until it timed
+                # out. Its stacks are torn now and then (read while they change): BENCH_PROFILE_BLOCKING=1
+                # for exact ones, at a slower server (a storm then needs --storm-concurrency 4).
+                blocking = os.environ.get("BENCH_PROFILE_BLOCKING") == "1"
+                record = ["record", "--pid", str(s.pid), "--format", "raw", "--rate", "500"]
+                record += [] if blocking else ["--nonblocking"]
                 cmd = [spy, *record, "-o", str(out)]
                 self.procs.append(
                     subprocess.Popen(_pinned(cmd, HARNESS_CPUS), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -40,6 +40,8 @@ CANCELLED_RESET = "Exception during reset or similar"
 # uvicorn's socket access lines (SocketAccessFilter).
 SOCKET_ACCESS = ("connection open", "connection closed")
 SOCKET_ACCESS_LINE = '%s - "WebSocket '
+# Where serving.quiet_socket_protocol sends uvicorn's socket lines: at WARNING without the access log.
+SOCKET_LOGGER = "uvicorn.error.sockets"
 
 
 class ContextFilter(logging.Filter):
@@ -123,7 +125,8 @@ def config_dict(log_format: str = "text", level: str = "INFO", *, access_log: bo
                 "filters": [] if access_log or name != "uvicorn.error" else ["socket_access"],
             }
             for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
-        },
+        }
+        | {SOCKET_LOGGER: {"level": "NOTSET" if access_log else "WARNING", "propagate": True}},
     }
 
 

@@ -26,7 +26,7 @@ from rooms_server.db.session import Transaction
 from rooms_server.engine.base import Engine
 from rooms_server.hub import Hub
 from rooms_server.live import GroupGone, LiveGroups
-from rooms_server.roster import Roster, Row
+from rooms_server.roster import Roster
 from rooms_server.timers import TrackEndTimers
 
 log = logging.getLogger(__name__)
@@ -158,11 +158,12 @@ class Presence:
         """For a snapshot (in its read transaction): up to SNAPSHOT_MEMBERS members present, hosts
         first; how many are present; how many of them a vote to skip counts (``rooms.voters``)."""
         present = await self.engine.presence.users(group_id)
-        rows, hosts = await self._pick(session, group_id, present)
-        members = [rooms.Member(user_id, name, role) for user_id, name, role in rows]
+        members, hosts = await self._pick(session, group_id, present)
         return members, len(present), rooms.voters(present, hosts)
 
-    async def _pick(self, session: Transaction, group_id: str, present: Collection[str]) -> tuple[list[Row], set[str]]:
+    async def _pick(
+        self, session: Transaction, group_id: str, present: Collection[str]
+    ) -> tuple[list[rooms.Member], frozenset[str]]:
         """From the roster kept for the group while its version holds (roster.py), else read again
         and kept while this process holds sockets of the group."""
         version = await queries.roster_version(session, group_id)

@@ -174,13 +174,14 @@ def require_role(command_type: str, role: str) -> None:
         raise RoomError("listeners_cannot_add", "listeners hear, vote and chat; ask a host to make you a member")
 
 
-def voters(present: Iterable[str], hosts: Collection[str]) -> int:
+def voters(present: Collection[str], hosts: Iterable[str]) -> int:
     """Whom a vote to skip is measured against: the present members who are not hosts.
 
     A host skips directly, so counting hosts would only make a room's guests outvoted by people
-    who never need to vote; a host's vote still counts toward the votes cast.
+    who never need to vote; a host's vote still counts toward the votes cast. ``present`` holds
+    distinct ids (a set or a mapping): counted from the hosts, a handful, not from everyone present.
     """
-    return sum(1 for user_id in present if user_id not in hosts)
+    return len(present) - sum(1 for user_id in set(hosts) if user_id in present)
 
 
 def needed_votes(present_users: int, ratio: float) -> int:

@@ -24,34 +24,32 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
-Row = tuple[str, str, str]  # user id, name, role
+from rooms_server.room_state import Member
 
 
 @dataclass(frozen=True, slots=True)
 class Roster:
     version: int  # the group's roster_version when this was read
-    hosts: Sequence[Row]  # every host of the group, in joining order
-    others: Sequence[Row]  # the first members who are not hosts, in joining order
+    hosts: Sequence[Member]  # every host of the group, in joining order
+    others: Sequence[Member]  # the first members who are not hosts, in joining order
     complete: bool  # ``others`` held every such member when this was read
     known: frozenset[str] = field(init=False)
+    host_ids: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "known", frozenset(row[0] for row in (*self.hosts, *self.others)))
+        object.__setattr__(self, "host_ids", frozenset(member.user_id for member in self.hosts))
+        object.__setattr__(self, "known", self.host_ids | {member.user_id for member in self.others})
 
-    @property
-    def host_ids(self) -> set[str]:
-        return {user_id for user_id, _, _ in self.hosts}
-
-    def pick(self, present: Collection[str], limit: int, *, fresh: bool = False) -> list[Row] | None:
+    def pick(self, present: Collection[str], limit: int, *, fresh: bool = False) -> list[Member] | None:
         """Up to ``limit`` of the ``present``, hosts first, then in joining order; None when a member
         this roster does not hold may belong in the list (read again). ``fresh``: read in the same
         transaction as ``present``, so nobody present is missing from it but non-members."""
-        found = [row for row in self.hosts if row[0] in present][:limit]
-        for row in self.others:
+        found = [member for member in self.hosts if member.user_id in present][:limit]
+        for member in self.others:
             if len(found) >= limit:
                 return found
-            if row[0] in present:
-                found.append(row)
+            if member.user_id in present:
+                found.append(member)
         if len(found) >= limit:
             return found
         if not self.complete:

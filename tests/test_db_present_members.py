@@ -53,8 +53,8 @@ async def test_present_members_hosts_first_then_joining_order_only_those_present
         await db.close()
     hosts = [ids[0], ids[2]] if ids[0] in present else [ids[2]]
     expected = [*hosts, *(u for u in ids if u in present and u not in hosts)][:limit]
-    assert [user_id for user_id, _, _ in rows] == expected
-    assert all(role == (queries.ADMIN if user_id in hosts else queries.MEMBER) for user_id, _, role in rows)
+    assert [row.user_id for row in rows] == expected
+    assert all(row.role == (queries.ADMIN if row.user_id in hosts else queries.MEMBER) for row in rows)
 
 
 async def test_present_members_of_nobody_present_is_empty(database_url: str) -> None:

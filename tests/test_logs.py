@@ -19,7 +19,9 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from rooms_server import logs
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+from rooms_server import logs, serving
 from tests.servers import Cluster
 
 FERNET_KEY = base64.urlsafe_b64encode(b"k" * 32).decode()
@@ -171,3 +173,15 @@ def test_logs_socket_access_lines_go_with_the_access_log() -> None:
     loggers = logs.config_dict(access_log=False)["loggers"]
     assert loggers["uvicorn.error"]["filters"] == ["socket_access"]
     assert logs.config_dict(access_log=True)["loggers"]["uvicorn.error"]["filters"] == []
+
+
+def test_logs_socket_lines_without_access_log_are_never_made() -> None:
+    quiet = serving.quiet_socket_protocol(access_log=False)
+    assert not isinstance(quiet, str) and issubclass(quiet, WebSocketsSansIOProtocol)
+    assert serving.quiet_socket_protocol(access_log=True) == "auto"  # uvicorn's own, its lines logged
+    # INFO (uvicorn's "[accepted]" line) is dropped by the level, before a record is made; errors
+    # propagate to uvicorn.error's handlers (the production test above sees them).
+    quiet_loggers = logs.config_dict(access_log=False)["loggers"]
+    assert quiet_loggers[logs.SOCKET_LOGGER] == {"level": "WARNING", "propagate": True}
+    assert logs.SOCKET_LOGGER.startswith("uvicorn.error.")
+    assert logs.config_dict(access_log=True)["loggers"][logs.SOCKET_LOGGER]["level"] == "NOTSET"

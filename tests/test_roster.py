@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from rooms_server.room_state import Member
 from rooms_server.roster import Roster
 
-HOSTS = [("h1", "Hana", "admin"), ("h2", "Hugo", "admin")]
-OTHERS = [(f"m{n}", f"Guest {n}", "member") for n in range(6)]
+HOSTS = [Member("h1", "Hana", "admin"), Member("h2", "Hugo", "admin")]
+OTHERS = [Member(f"m{n}", f"Guest {n}", "member") for n in range(6)]
 
 
-def ids(rows: list[tuple[str, str, str]] | None) -> list[str] | None:
-    return None if rows is None else [user_id for user_id, _, _ in rows]
+def ids(members: list[Member] | None) -> list[str] | None:
+    return None if members is None else [member.user_id for member in members]
 
 
 def test_roster_pick_lists_present_hosts_first_then_joining_order() -> None:

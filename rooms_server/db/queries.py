@@ -3,8 +3,8 @@ the caller owns the transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from typing import NamedTuple
+from collections.abc import Collection, Iterable, Sequence
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,7 +27,8 @@ from rooms_server.db.models import (
 )
 from rooms_server.db.prepared import Prepared, core_connection
 from rooms_server.db.session import Transaction
-from rooms_server.roster import Roster, Row
+from rooms_server.room_state import Member
+from rooms_server.roster import Roster
 
 ADMIN = "admin"
 MEMBER = "member"
@@ -174,8 +175,8 @@ async def tracks_of(session: AsyncSession, playlist_id: str) -> list[tuple[Track
 
 
 class Present(NamedTuple):
-    rows: list[Row]  # (user id, name, role) of the members listed
-    hosts: set[str]  # the ids of every host of the group
+    rows: list[Member]  # the members listed
+    hosts: frozenset[str]  # the ids of every host of the group
     roster: Roster | None  # what the rows were picked from, to keep (None: looked up by id)
 
 
@@ -186,9 +187,9 @@ async def present_members(
     columns, no ORM objects), and the roster they were picked from, of ``version`` (roster.py)."""
     roster = await read_roster(session, group_id, present, limit, version=version)
     if roster is None:
-        hosts = await _HOSTS.all(session, group_id=group_id)
+        hosts = _members(await _HOSTS.all(session, group_id=group_id))
         rows = await _present_by_id(session, group_id, hosts, present, limit)
-        return Present(rows, {user_id for user_id, _, _ in hosts}, None)
+        return Present(rows, frozenset(host.user_id for host in hosts), None)
     picked = roster.pick(present, limit, fresh=True)
     assert picked is not None  # a fresh roster holds everyone present who is a member
     return Present(picked, roster.host_ids, roster)
@@ -207,16 +208,16 @@ async def read_roster(
     party nearly everyone present is a member, so the first page is enough, and no parameter is
     bound per person present (binding them was the next O(N) per join).
     """
-    hosts = await _HOSTS.all(session, group_id=group_id)
-    wanted = limit - sum(1 for user_id, _, _ in hosts if user_id in present)
-    others: list[Row] = []
+    hosts = _members(await _HOSTS.all(session, group_id=group_id))
+    wanted = limit - sum(1 for host in hosts if host.user_id in present)
+    others: list[Member] = []
     page = limit
     while True:
         rows = await _OTHER_MEMBERS_PAGE.all(session, group_id=group_id, limit=page, offset=len(others))
         found = sum(1 for user_id, _, _ in rows if user_id in present)
         if not others and len(rows) == page and found < wanted and len(present) <= 2 * limit:
             return None  # few present among many members: cheaper by id
-        others.extend(rows)
+        others.extend(_members(rows))
         wanted -= found
         if len(rows) < page or wanted <= 0:
             return Roster(version, hosts, others, complete=len(rows) < page)
@@ -224,14 +225,19 @@ async def read_roster(
 
 
 async def _present_by_id(
-    session: Transaction, group_id: str, hosts: Sequence[Row], present: Collection[str], limit: int
-) -> list[Row]:
+    session: Transaction, group_id: str, hosts: Sequence[Member], present: Collection[str], limit: int
+) -> list[Member]:
     """The present hosts, then the other present members looked up by id, in joining order."""
-    found = [(user_id, name, role) for user_id, name, role in hosts if user_id in present][:limit]
+    found = [host for host in hosts if host.user_id in present][:limit]
     query = _OTHER_MEMBERS.where(Membership.group_id == group_id, Membership.user_id.in_(list(present)))
     by_id = (await (await core_connection(session)).execute(query.limit(limit))).all()
-    found.extend((user_id, name, role) for user_id, name, role in by_id)
+    found.extend(_members(by_id))
     return found[:limit]
+
+
+def _members(rows: Iterable[Sequence[Any]]) -> list[Member]:
+    """(user id, name, role) rows as the members a snapshot lists, built once per read."""
+    return [Member(user_id, name, role) for user_id, name, role in rows]
 
 
 async def roster_version(session: Transaction, group_id: str) -> int | None:

@@ -48,7 +48,7 @@ QR_ROLES = (queries.MEMBER, queries.LISTENER)
 MAX_USES = 10_000
 
 
-def invite_body(invite: GroupQR) -> dict[str, object]:
+def invite_body(invite: GroupQR | invite_queries.QrInvite) -> dict[str, object]:
     """The invite JSON of the HTTP answers, the snapshot and ``invite_changed``."""
     return {
         "url": invite.url,
@@ -69,7 +69,7 @@ async def live_invite(session: Transaction, group_id: str) -> dict[str, object] 
     return invite_body(invite)
 
 
-async def _announce(request: Request, group_id: str, invite: GroupQR | None) -> None:
+async def _announce(request: Request, group_id: str, invite: GroupQR | invite_queries.QrInvite | None) -> None:
     await publish(request, group_id, protocol.invite_changed(None if invite is None else invite_body(invite)))
 
 
@@ -98,7 +98,7 @@ async def _member_group(session: Session, group_id: str, user: User) -> Group:
     return group
 
 
-async def _current_invite(session: Session, group: Group) -> GroupQR:
+async def _current_invite(session: Session, group: Group) -> invite_queries.QrInvite:
     invite = await invite_queries.invite_of_group(session, group.id)
     if invite is None or invite.expired_at <= utcnow():
         raise not_found("invite")

@@ -178,7 +178,7 @@ class Listener:
                 channels = [self.control_channel, *([self.broadcast_channel] if self.broadcast_channel else [])]
                 await pubsub.subscribe(*channels, *(c.decode() for c in self._by_channel))
             except BaseException:
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]  # typed from redis 8.2
                 raise
             self._pubsub = pubsub
             return pubsub
@@ -200,7 +200,7 @@ class Listener:
             self._connected.clear()
             async with self._pubsub_lock:
                 self._pubsub = None
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]  # typed from redis 8.2
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
         channel: bytes = message["channel"]
