@@ -19,6 +19,7 @@ import pytest
 import uvicorn
 from websockets.asyncio.client import connect
 
+from rooms_server import serving
 from rooms_server.app import create_app
 from rooms_server.config import Settings
 from rooms_server.web import fast_path, ws
@@ -49,7 +50,9 @@ class Running:
         return await asyncio.to_thread(self.call, method, path, body, token)
 
 
-async def serve(tmp_path: Path, fast: bool) -> AsyncIterator[Running]:
+async def serve(
+    tmp_path: Path, fast: bool, protocol: str | type[asyncio.Protocol] = "websockets-sansio"
+) -> AsyncIterator[Running]:
     settings = Settings.from_env(
         {
             "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'rooms.db'}",
@@ -63,7 +66,7 @@ async def serve(tmp_path: Path, fast: bool) -> AsyncIterator[Running]:
         create_app(settings),
         host=HOST,
         port=0,
-        ws="websockets-sansio",
+        ws=protocol,
         ws_per_message_deflate=False,
         log_config=None,
         lifespan="on",
@@ -126,6 +129,19 @@ def chats(frames: list[Mapping[str, Any]]) -> list[str]:
 
 async def test_fast_path_is_active_on_uvicorn_and_events_arrive(tmp_path: Path, writers: Writers) -> None:
     async for running in serve(tmp_path, fast=True):
+        frames, metrics = await chat_round_trip(running)
+    assert len(writers) == 2 and all(w is not None for w in writers)
+    assert b"rooms_fast_path_sockets 2.0" in metrics
+    assert chats(frames) == ["hello 0", "hello 1", "hello 2"]
+
+
+async def test_fast_path_is_active_on_the_entry_points_quiet_protocol(tmp_path: Path, writers: Writers) -> None:
+    # What rooms_server/__main__.py gives uvicorn without the access log: a subclass of its
+    # protocol, which a check of the class's own name once took for another server (and every
+    # frame went through the ASGI send: twice the CPU per delivery).
+    protocol = serving.quiet_socket_protocol(access_log=False)
+    assert not isinstance(protocol, str)
+    async for running in serve(tmp_path, fast=True, protocol=protocol):
         frames, metrics = await chat_round_trip(running)
     assert len(writers) == 2 and all(w is not None for w in writers)
     assert b"rooms_fast_path_sockets 2.0" in metrics

@@ -64,7 +64,9 @@ def _detect(ws: object) -> tuple[str, tuple[Any, Any, Any, asyncio.Event] | None
     if State is None or ServerProtocol is None:
         return "websockets has no sans-I/O ServerProtocol", None
     proto = getattr(getattr(ws, "_receive", None), "__self__", None)
-    if type(proto).__name__ != _PROTOCOL_CLASS:
+    # By name, so this module imports no uvicorn internals; through the MRO, because the entry
+    # point serves sockets with a subclass (serving.quiet_socket_protocol).
+    if not any(cls.__name__ == _PROTOCOL_CLASS for cls in type(proto).__mro__):
         return f"the server's protocol is {type(proto).__name__}, not uvicorn's {_PROTOCOL_CLASS}", None
     conn = getattr(proto, "conn", None)
     if not isinstance(conn, ServerProtocol):
