@@ -52,17 +52,20 @@ def _where(frames: tracemalloc.Traceback) -> str:
 def attribute(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, n: int, top: int) -> dict[str, Any]:
     by_site: Counter[str] = Counter()
     by_file: Counter[str] = Counter()
+    by_line: Counter[str] = Counter()  # the allocating line itself, in whatever package
     for diff in after.compare_to(before, "traceback"):
         if diff.size_diff == 0:
             continue
         by_site[_where(diff.traceback)] += diff.size_diff
         inner = diff.traceback[-1].filename
         by_file["/".join(inner.split("/")[-2:])] += diff.size_diff
+        by_line[f"{'/'.join(inner.split('/')[-2:])}:{diff.traceback[-1].lineno}"] += diff.size_diff
     total = sum(by_site.values())
     return {
         "traced_bytes_per_socket": round(total / n),
         "by_site": {k: round(v / n) for k, v in by_site.most_common(top)},
         "by_file": {k: round(v / n) for k, v in by_file.most_common(top)},
+        "by_line": {k: round(v / n) for k, v in by_line.most_common(top)},
     }
 
 
@@ -115,7 +118,7 @@ async def run(args: argparse.Namespace) -> None:
         print(orjson.dumps(result).decode(), flush=True)
         if trace is not None:
             print(f"# {kind}: {trace['traced_bytes_per_socket']} traced bytes per socket", file=sys.stderr)
-            for name in ("by_site", "by_file"):
+            for name in ("by_site", "by_file", "by_line"):
                 print(f"# {name}:", file=sys.stderr)
                 for where, size in trace[name].items():
                     print(f"#   {size:7d}  {where}", file=sys.stderr)

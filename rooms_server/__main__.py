@@ -21,7 +21,8 @@ from rooms_server import invites, lan, logs
 from rooms_server.app import create_app
 from rooms_server.config import ConfigError, Settings
 from rooms_server.db import migrate
-from rooms_server.serving import bounded_http_protocol, quiet_socket_protocol, tune_gc
+from rooms_server.serving import bounded_http_protocol, tune_gc
+from rooms_server.socket_protocol import room_socket_protocol
 
 log = logging.getLogger("rooms_server")
 
@@ -68,7 +69,7 @@ def _serve(settings: Settings) -> int:
         host=settings.host,
         port=settings.port,
         http=http or "auto",
-        ws=quiet_socket_protocol(settings.access_log),
+        ws=room_socket_protocol(),
         log_config=None,  # logs.configure() set up every logger, uvicorn's included
         access_log=settings.access_log,
         # Frames somewhat over MAX_FRAME_BYTES reach the app and get a `frame_too_large` error while

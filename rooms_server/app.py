@@ -57,6 +57,7 @@ from rooms_server.web import (
 from rooms_server.web.admission import Admission, AdmissionMiddleware
 from rooms_server.web.context import HttpGZip, RequestContext
 from rooms_server.web.origins import OriginCheck
+from rooms_server.web.socket_routes import DirectSocketRoutes
 
 log = logging.getLogger("rooms_server")
 
@@ -120,6 +121,7 @@ def create_app(
             Middleware(error_pages.HtmlErrors),
             Middleware(OriginCheck, allowed=settings.allowed_origins),
             Middleware(AdmissionMiddleware, max_body_bytes=settings.limits.max_body_bytes),
+            Middleware(DirectSocketRoutes, routes=ws.routes),  # innermost: past it, only the socket's handler
         ],
         exception_handlers={
             ApiError: _api_error,

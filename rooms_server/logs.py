@@ -40,7 +40,7 @@ CANCELLED_RESET = "Exception during reset or similar"
 # uvicorn's socket access lines (SocketAccessFilter).
 SOCKET_ACCESS = ("connection open", "connection closed")
 SOCKET_ACCESS_LINE = '%s - "WebSocket '
-# Where serving.quiet_socket_protocol sends uvicorn's socket lines: at WARNING without the access log.
+# Where socket_protocol.room_socket_protocol sends uvicorn's socket lines: at WARNING without the access log.
 SOCKET_LOGGER = "uvicorn.error.sockets"
 
 

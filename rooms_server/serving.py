@@ -17,8 +17,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from rooms_server import logs
-
 log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
@@ -60,13 +58,6 @@ try:
     _FENCED = all(callable(getattr(HttpToolsProtocol, name, None)) for name in _HOOKS)
 except ImportError:  # httptools missing (uvicorn without [standard])
     _FENCED = False
-
-try:
-    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-
-    _QUIET_SOCKETS = True
-except ImportError:  # a uvicorn without it: its default protocol, lines filtered as before
-    _QUIET_SOCKETS = False
 
 
 def bounded_http_protocol(bounds: HttpBounds) -> type[asyncio.Protocol] | None:
@@ -142,20 +133,3 @@ def bounded_http_protocol(bounds: HttpBounds) -> type[asyncio.Protocol] | None:
             self._deadline = self.loop.call_later(LINGER_S, self.transport.close)
 
     return BoundedHttpProtocol
-
-
-def quiet_socket_protocol(access_log: bool) -> type[asyncio.Protocol] | str:
-    """The WebSocket protocol to give uvicorn as ``ws=``: without the access log, uvicorn's own
-    logging its per-socket lines to ``logs.SOCKET_LOGGER``, which drops INFO before making a record.
-
-    Filtering those lines (logs.SocketAccessFilter) still cost a record with its caller's frame
-    looked up, three per phone: 1 % of a join storm's CPU."""
-    if access_log or not _QUIET_SOCKETS:
-        return "auto"
-
-    class QuietSocketProtocol(WebSocketsSansIOProtocol):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.logger = logging.getLogger(logs.SOCKET_LOGGER)  # its errors still reach uvicorn.error's handlers
-
-    return QuietSocketProtocol

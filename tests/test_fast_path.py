@@ -19,7 +19,7 @@ import pytest
 import uvicorn
 from websockets.asyncio.client import connect
 
-from rooms_server import serving
+from rooms_server import socket_protocol
 from rooms_server.app import create_app
 from rooms_server.config import Settings
 from rooms_server.web import fast_path, ws
@@ -135,17 +135,65 @@ async def test_fast_path_is_active_on_uvicorn_and_events_arrive(tmp_path: Path, 
     assert chats(frames) == ["hello 0", "hello 1", "hello 2"]
 
 
-async def test_fast_path_is_active_on_the_entry_points_quiet_protocol(tmp_path: Path, writers: Writers) -> None:
-    # What rooms_server/__main__.py gives uvicorn without the access log: a subclass of its
+async def test_fast_path_is_active_on_the_entry_points_lean_protocol(tmp_path: Path, writers: Writers) -> None:
+    # What rooms_server/__main__.py gives uvicorn: a subclass of its
     # protocol, which a check of the class's own name once took for another server (and every
     # frame went through the ASGI send: twice the CPU per delivery).
-    protocol = serving.quiet_socket_protocol(access_log=False)
+    protocol = socket_protocol.room_socket_protocol()
     assert not isinstance(protocol, str)
     async for running in serve(tmp_path, fast=True, protocol=protocol):
         frames, metrics = await chat_round_trip(running)
     assert len(writers) == 2 and all(w is not None for w in writers)
     assert b"rooms_fast_path_sockets 2.0" in metrics
     assert chats(frames) == ["hello 0", "hello 1", "hello 2"]
+
+
+async def test_lean_protocol_an_accepted_socket_keeps_no_handshake_and_nothing_queued(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What an idle room socket must not hold (docs/BENCHMARKS.md, *Memory per idle socket*): the
+    # handshake's request and response, uvicorn's asyncio.Queue and Event; and it is served by the
+    # handler straight from the middlewares (web/socket_routes.py), no Starlette router frame.
+    protocols: list[Any] = []
+    real = ws.direct_writer
+
+    def spy(socket: object, *, enabled: bool = True) -> Callable[[bytes], bool] | None:
+        protocols.append(socket._receive.__self__)  # type: ignore[attr-defined]
+        return real(socket, enabled=enabled)
+
+    monkeypatch.setattr(ws, "direct_writer", spy)
+    protocol = socket_protocol.room_socket_protocol()
+    assert not isinstance(protocol, str)
+    async for running in serve(tmp_path, fast=True, protocol=protocol):
+        admin = await running.acall("POST", "/api/users", {"name": "Ann"})
+        group = await running.acall("POST", "/api/groups", {"name": "room"}, admin["token"])
+        url = f"ws://{HOST}:{running.port}/ws/groups/{group['id']}"
+        async with connect(url, proxy=None, compression=None) as sock:
+            await sock.send(orjson.dumps({"type": "hello", "token": admin["token"]}).decode())
+            assert orjson.loads(await sock.recv())["type"] == "snapshot"
+            (proto,) = protocols
+            assert "request" not in proto.__dict__ and "response" not in proto.__dict__
+            assert isinstance(proto.queue, socket_protocol.Inbox) and proto.queue._items is None
+            assert isinstance(proto.writable, socket_protocol.Flag) and proto.writable.is_set()
+            # websockets' handshake parser keeps the request in its frame: its headers are emptied.
+            assert len(proto.conn.parser.gi_frame.f_locals["request"].headers) == 0
+            handler = next(t for t in asyncio.all_tasks() if "run_asgi" in repr(t.get_coro()))
+            frames = _awaited_code_files(handler.get_coro())
+            assert not any(f.endswith(("starlette/routing.py", "starlette/_exception_handler.py")) for f in frames)
+            assert any(f.endswith("rooms_server/web/ws.py") for f in frames)
+            await sock.send(orjson.dumps({"type": "chat", "id": "c0", "text": "still here"}).decode())
+            while (frame := orjson.loads(await asyncio.wait_for(sock.recv(), 10)))["type"] != "chat":
+                pass
+            assert frame["text"] == "still here"
+
+
+def _awaited_code_files(coro: Any) -> list[str]:
+    """The files of the coroutine frames a suspended task's coroutine is awaiting, outermost first."""
+    files = []
+    while coro is not None and hasattr(coro, "cr_code"):
+        files.append(coro.cr_code.co_filename)
+        coro = coro.cr_await
+    return files
 
 
 async def test_fast_path_off_sends_the_same_frames_through_asgi(tmp_path: Path, writers: Writers) -> None:

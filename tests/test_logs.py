@@ -21,7 +21,7 @@ from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from rooms_server import logs, serving
+from rooms_server import logs, socket_protocol
 from tests.servers import Cluster
 
 FERNET_KEY = base64.urlsafe_b64encode(b"k" * 32).decode()
@@ -176,9 +176,8 @@ def test_logs_socket_access_lines_go_with_the_access_log() -> None:
 
 
 def test_logs_socket_lines_without_access_log_are_never_made() -> None:
-    quiet = serving.quiet_socket_protocol(access_log=False)
+    quiet = socket_protocol.room_socket_protocol()
     assert not isinstance(quiet, str) and issubclass(quiet, WebSocketsSansIOProtocol)
-    assert serving.quiet_socket_protocol(access_log=True) == "auto"  # uvicorn's own, its lines logged
     # INFO (uvicorn's "[accepted]" line) is dropped by the level, before a record is made; errors
     # propagate to uvicorn.error's handlers (the production test above sees them).
     quiet_loggers = logs.config_dict(access_log=False)["loggers"]

@@ -12,7 +12,6 @@ take ``ws.send_text`` (the ASGI send). The first fallback of the process logs wh
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -59,13 +58,13 @@ def direct_writer(ws: object, *, enabled: bool = True) -> Writer | None:
     return write
 
 
-def _detect(ws: object) -> tuple[str, tuple[Any, Any, Any, asyncio.Event] | None]:
+def _detect(ws: object) -> tuple[str, tuple[Any, Any, Any, Any] | None]:
     """(why not, None) or ("", the protocol's parts), reading every attribute defensively."""
     if State is None or ServerProtocol is None:
         return "websockets has no sans-I/O ServerProtocol", None
     proto = getattr(getattr(ws, "_receive", None), "__self__", None)
     # By name, so this module imports no uvicorn internals; through the MRO, because the entry
-    # point serves sockets with a subclass (serving.quiet_socket_protocol).
+    # point serves sockets with a subclass (socket_protocol.room_socket_protocol).
     if not any(cls.__name__ == _PROTOCOL_CLASS for cls in type(proto).__mro__):
         return f"the server's protocol is {type(proto).__name__}, not uvicorn's {_PROTOCOL_CLASS}", None
     conn = getattr(proto, "conn", None)
@@ -75,7 +74,8 @@ def _detect(ws: object) -> tuple[str, tuple[Any, Any, Any, asyncio.Event] | None
         return "a WebSocket extension is negotiated (or unknown)", None
     transport = getattr(proto, "transport", None)
     writable = getattr(proto, "writable", None)
-    if not isinstance(writable, asyncio.Event) or not callable(getattr(transport, "write", None)):
+    # uvicorn's asyncio.Event, or socket_protocol.Flag in its place: what is read is is_set().
+    if not callable(getattr(writable, "is_set", None)) or not callable(getattr(transport, "write", None)):
         return "uvicorn's protocol has no transport.write or writable event", None
     if not callable(getattr(transport, "is_closing", None)) or not isinstance(getattr(proto, "close_sent", None), bool):
         return "uvicorn's protocol has no close_sent flag or transport.is_closing", None
