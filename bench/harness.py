@@ -513,7 +513,8 @@ class Profiler:
                 # out. Its stacks are torn now and then (read while they change): BENCH_PROFILE_BLOCKING=1
                 # for exact ones, at a slower server (a storm then needs --storm-concurrency 4).
                 blocking = os.environ.get("BENCH_PROFILE_BLOCKING") == "1"
-                record = ["record", "--pid", str(s.pid), "--format", "raw", "--rate", "500"]
+                rate = os.environ.get("BENCH_PROFILE_RATE", "500")  # samples per second
+                record = ["record", "--pid", str(s.pid), "--format", "raw", "--rate", rate]
                 record += [] if blocking else ["--nonblocking"]
                 cmd = [spy, *record, "-o", str(out)]
                 self.procs.append(

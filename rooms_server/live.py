@@ -25,6 +25,7 @@ never eats into the lead phones need; the lead itself follows the room's reporte
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -51,6 +52,12 @@ if TYPE_CHECKING:
     from rooms_server.sources import Sources
 
 log = logging.getLogger(__name__)
+
+# A room's state is read for every snapshot and command, and changes far less often: each stored
+# version is decoded once (the states are immutable). With the memory engine the bytes are the same
+# object every time, so a hit costs no hashing; a Redis read hashes them once (~1 µs per KB).
+DECODED_STATES_KEPT = 64
+decoded = functools.lru_cache(maxsize=DECODED_STATES_KEPT)(rooms.decode_state)
 
 
 # Called after every commit that changed the live state of a room somebody follows (``followers``:
@@ -113,7 +120,7 @@ class LiveGroups:
         stored = await self.engine.state.get(group_id)
         if stored is not None:
             try:
-                return stored, rooms.decode_state(stored.state)
+                return stored, decoded(stored.state)
             except ValueError:
                 log.warning("group %s: live state unreadable, rebuilding from SQL", group_id)
         return await self._rebuild(group_id, replace=stored is not None)
@@ -129,7 +136,7 @@ class LiveGroups:
             self.engine.state.reset(group_id, encoded) if replace else self.engine.state.create(group_id, encoded)
         )
         log.info("group %s: live state rebuilt from SQL under epoch %s", group_id, stored.epoch)
-        return stored, rooms.decode_state(stored.state)
+        return stored, decoded(stored.state)
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -249,7 +256,7 @@ class LiveGroups:
         async with self._locked(group_id):
             stored = await self.engine.state.get(group_id)
             if stored is not None:
-                await self._commit(group_id, stored, rooms.decode_state(stored.state), [protocol.group_deleted()])
+                await self._commit(group_id, stored, decoded(stored.state), [protocol.group_deleted()])
             await self.engine.state.delete(group_id)
 
     async def advance(self, group_id: str) -> int:

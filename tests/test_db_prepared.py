@@ -122,3 +122,21 @@ async def test_prepared_binds_values_written_into_the_statement(database_url: st
             assert await admins.all(session, group_id=group.id) == [(owner.id,)]
     finally:
         await db.close()
+
+
+async def test_prepared_binds_a_list_of_values_for_in(database_url: str) -> None:
+    """An expanding parameter takes a list of any length, each value bound by the column's type;
+    an empty list matches nothing."""
+    named = Prepared(select(User.name).where(User.id.in_(bindparam("ids", expanding=True))).order_by(User.name))
+    db = Database(database_url)
+    try:
+        async with db.write() as session:
+            users = [await identity.create_user(session, name) for name in ("Ann", "Bob", "Cy")]
+        ids = [user.id for user in users]
+        async with db.read_core() as connection:
+            assert await named.all(connection, ids=ids[:2]) == [("Ann",), ("Bob",)]
+            assert await named.all(connection, ids=ids) == [("Ann",), ("Bob",), ("Cy",)]
+            assert await named.all(connection, ids=[ids[2], "0" * 32]) == [("Cy",)]
+            assert await named.all(connection, ids=[]) == []
+    finally:
+        await db.close()

@@ -14,9 +14,10 @@ PostgreSQL's round trip dwarfs the machinery there, and asyncpg's prepared-state
 SQLAlchemy's.
 
 Either way the statement joins the caller's transaction: an ORM session's (pending ORM changes
-are flushed first, as SQLAlchemy's autoflush would), or a Core connection's, which the hot paths
-take (``Database.read_core``/``write_core``: a session's own bookkeeping cost as much as its
-statements). What a ``Prepared`` returns is plain tuples, never ORM objects.
+are flushed first, as SQLAlchemy's autoflush would), a Core connection's, or what the hot paths
+take (``Database.read_core``/``write_core``): on SQLite a transaction straight on ``sqlite3``
+(db/sqlite_lane.py), since a session's bookkeeping, and then a Core connection's, cost more than
+their statements. What a ``Prepared`` returns is plain tuples, never ORM objects.
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ from typing import Any
 
 from sqlalchemy import Delete, Insert, Select, Update, exc as sql_errors
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from rooms_server.db.session import InlineSqliteConnection, Transaction
+from rooms_server.db.sqlite_lane import SqliteTransaction
 
 Statement = Select[*tuple[Any, ...]] | Insert | Update | Delete
 Processor = Callable[[Any], Any] | None
@@ -46,14 +48,34 @@ class _Compiled:
     binds: tuple[Processor, ...]
     results: tuple[Processor, ...]
     converts: bool  # whether any result column has a processor (else sqlite3's rows are the rows)
+    lists: frozenset[str]  # ``bindparam(..., expanding=True)``: a list of values, as for IN
 
     def execute(self, connection: sqlite3.Connection, params: dict[str, Any]) -> sqlite3.Cursor:
+        if self.lists:
+            return self._execute_with_lists(connection, params)
         values = (params[n] if n in params else self.defaults[n] for n in self.names)
         args = tuple(v if p is None or v is None else p(v) for v, p in zip(values, self.binds, strict=True))
+        return self._run(connection, self.sql, args)
+
+    def _execute_with_lists(self, connection: sqlite3.Connection, params: dict[str, Any]) -> sqlite3.Cursor:
+        """As SQLAlchemy renders an expanding parameter: one ``?`` per value of its list (an empty
+        list is ``NULL``, which nothing equals)."""
+        sql = self.sql
+        args: list[Any] = []
+        for name, process in zip(self.names, self.binds, strict=True):
+            value = params[name] if name in params else self.defaults[name]
+            values = list(value) if name in self.lists else [value]
+            args.extend(v if process is None or v is None else process(v) for v in values)
+            if name in self.lists:
+                sql = sql.replace(f"__[POSTCOMPILE_{name}]", ", ".join("?" * len(values)) or "NULL", 1)
+        return self._run(connection, sql, tuple(args))
+
+    @staticmethod
+    def _run(connection: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> sqlite3.Cursor:
         try:
-            return connection.execute(self.sql, args)
+            return connection.execute(sql, args)
         except sqlite3.Error as exc:  # as SQLAlchemy wraps it: IntegrityError is a Conflict, "locked" an outage
-            raise sql_errors.DBAPIError.instance(self.sql, args, exc, sqlite3.Error) from exc
+            raise sql_errors.DBAPIError.instance(sql, args, exc, sqlite3.Error) from exc
 
     def row(self, raw: Sequence[Any]) -> Row:
         return tuple(v if p is None or v is None else p(v) for v, p in zip(raw, self.results, strict=True))
@@ -67,21 +89,19 @@ class Prepared:
         self._compiled: _Compiled | None = None  # for SQLite, the only database it runs on directly
 
     async def all(self, tx: Transaction, **params: Any) -> list[Row]:
-        connection = await _connection_of(tx)
-        raw = self._sqlite(connection)
-        if raw is None:
-            return [tuple(row) for row in (await connection.execute(self.statement, params)).all()]
-        compiled = self._for(connection)
+        target = await self._target(tx)
+        if isinstance(target, AsyncConnection):
+            return [tuple(row) for row in (await target.execute(self.statement, params)).all()]
+        compiled, raw = target
         rows = compiled.execute(raw, params).fetchall()
         return [compiled.row(row) for row in rows] if compiled.converts else rows
 
     async def first(self, tx: Transaction, **params: Any) -> Row | None:
-        connection = await _connection_of(tx)
-        raw = self._sqlite(connection)
-        if raw is None:
-            row = (await connection.execute(self.statement, params)).first()
+        target = await self._target(tx)
+        if isinstance(target, AsyncConnection):
+            row = (await target.execute(self.statement, params)).first()
             return None if row is None else tuple(row)
-        compiled = self._for(connection)
+        compiled, raw = target
         found = compiled.execute(raw, params).fetchone()
         return None if found is None else compiled.row(found)
 
@@ -91,21 +111,26 @@ class Prepared:
 
     async def run(self, tx: Transaction, **params: Any) -> int:
         """An INSERT, UPDATE or DELETE: the number of rows it touched."""
-        connection = await _connection_of(tx)
-        raw = self._sqlite(connection)
-        if raw is None:
-            return int((await connection.execute(self.statement, params)).rowcount)
-        return self._for(connection).execute(raw, params).rowcount
+        target = await self._target(tx)
+        if isinstance(target, AsyncConnection):
+            return int((await target.execute(self.statement, params)).rowcount)
+        compiled, raw = target
+        return compiled.execute(raw, params).rowcount
 
-    @staticmethod
-    def _sqlite(connection: AsyncConnection) -> sqlite3.Connection | None:
+    async def _target(self, tx: Transaction) -> tuple[_Compiled, sqlite3.Connection] | AsyncConnection:
+        """Where the statement runs: straight on sqlite3 (compiled once), else the Core connection."""
+        if isinstance(tx, SqliteTransaction):
+            return self._for(tx.dialect), tx.sqlite
+        connection = await _connection_of(tx)
         # Begun, so its pooled connection is there to read without a round trip.
         driver = connection.sync_connection.connection.driver_connection  # type: ignore[union-attr]
-        return driver.sqlite if isinstance(driver, InlineSqliteConnection) else None
+        if isinstance(driver, InlineSqliteConnection) and driver.sqlite is not None:
+            return self._for(connection.dialect), driver.sqlite
+        return connection
 
-    def _for(self, connection: AsyncConnection) -> _Compiled:
+    def _for(self, dialect: Dialect) -> _Compiled:
         if self._compiled is None:
-            self._compiled = _compile(self.statement, connection.dialect)
+            self._compiled = _compile(self.statement, dialect)
         return self._compiled
 
 
@@ -118,10 +143,11 @@ def _compile(statement: Statement, dialect: Dialect) -> _Compiled:
     columns = statement.selected_columns if isinstance(statement, Select) else ()
     results = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
     converts = any(p is not None for p in results)
-    return _Compiled(compiled.string, names, defaults, binds, results, converts)
+    lists = frozenset(n for n in names if compiled.binds[n].expanding)
+    return _Compiled(compiled.string, names, defaults, binds, results, converts, lists)
 
 
-async def _connection_of(tx: Transaction) -> AsyncConnection:
+async def _connection_of(tx: AsyncSession | AsyncConnection) -> AsyncConnection:
     """The Core connection of the transaction, begun; a session's ORM changes are flushed first,
     as autoflush would."""
     if isinstance(tx, AsyncConnection):
@@ -129,9 +155,3 @@ async def _connection_of(tx: Transaction) -> AsyncConnection:
     if tx.new or tx.dirty or tx.deleted:
         await tx.flush()
     return await tx.connection()
-
-
-async def core_connection(tx: Transaction) -> AsyncConnection:
-    """The Core connection of the transaction, for a statement a ``Prepared`` cannot be (one
-    whose SQL depends on its values, as an IN list does)."""
-    return tx if isinstance(tx, AsyncConnection) else await tx.connection()

@@ -25,7 +25,7 @@ from rooms_server.db.models import (
     User,
     utcnow,
 )
-from rooms_server.db.prepared import Prepared, core_connection
+from rooms_server.db.prepared import Prepared
 from rooms_server.db.session import Transaction
 from rooms_server.room_state import Member
 from rooms_server.roster import Roster
@@ -229,8 +229,7 @@ async def _present_by_id(
 ) -> list[Member]:
     """The present hosts, then the other present members looked up by id, in joining order."""
     found = [host for host in hosts if host.user_id in present][:limit]
-    query = _OTHER_MEMBERS.where(Membership.group_id == group_id, Membership.user_id.in_(list(present)))
-    by_id = (await (await core_connection(session)).execute(query.limit(limit))).all()
+    by_id = await _PRESENT_BY_ID.all(session, group_id=group_id, ids=list(present), limit=limit)
     found.extend(_members(by_id))
     return found[:limit]
 
@@ -258,6 +257,11 @@ _OTHER_MEMBERS_PAGE = Prepared(
     _OTHER_MEMBERS.where(Membership.group_id == bindparam("group_id"))
     .limit(bindparam("limit"))
     .offset(bindparam("offset"))
+)
+_PRESENT_BY_ID = Prepared(
+    _OTHER_MEMBERS.where(
+        Membership.group_id == bindparam("group_id"), Membership.user_id.in_(bindparam("ids", expanding=True))
+    ).limit(bindparam("limit"))
 )
 
 

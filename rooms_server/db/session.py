@@ -21,6 +21,10 @@ loop with short sleeps until SQLITE_BUSY_TIMEOUT_MS (``_begin_immediate``). A WA
 waits for a writer; the rare reader that finds the file busy (a crashed writer's recovery) waits
 at most READ_BUSY_TIMEOUT_MS.
 
+The hot paths' transactions (``read_core``/``write_core``) skip SQLAlchemy's connections on
+SQLite and run on ``sqlite3`` itself (db/sqlite_lane.py): their overhead, not their statements,
+was a quarter of a join storm.
+
 SQLite takes one writer at a time whatever we do, so this process's writers queue for it in
 asyncio (``WriterGate``) rather than each holding a pooled connection and sleeping in SQLite's
 busy handler: under many concurrent writers those sleeps and pool waits, not the writes, were what
@@ -53,16 +57,19 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.util import await_only
 
+from rooms_server.db.batched import BatchedWrites
+from rooms_server.db.sqlite_lane import SqliteLane, SqliteTransaction, is_busy, retry_pause, tune
+
 # What ``Database.read()``/``write()`` yield. Code above ``db/`` only hands it back to the query
 # functions of ``db/`` (it never runs SQL itself), so it names it here rather than importing SQLAlchemy.
 Session = AsyncSession
-# What the hot paths' queries (db/prepared.py) run in: a session, or a Core connection (read_core).
-Transaction = AsyncSession | AsyncConnection
+# What the hot paths' queries (db/prepared.py) run in: a session, or what ``read_core`` and
+# ``write_core`` yield (a Core connection, or on SQLite a transaction straight on sqlite3).
+Transaction = AsyncSession | AsyncConnection | SqliteTransaction
+Direct = AsyncConnection | SqliteTransaction
 
-SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON")
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 READ_BUSY_TIMEOUT_MS = 250  # how long an inline reader may hold the loop when the file is busy
-BEGIN_RETRY_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05)  # then every 50 ms, as SQLite's own busy handler
 POOL_TIMEOUT_S = 5.0
 
 
@@ -197,12 +204,8 @@ def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int, *, begin_wait_s: flo
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Take transaction control away from the driver; the "begin" hook below issues BEGIN.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        for pragma in (*SQLITE_PRAGMAS, f"busy_timeout={int(busy_timeout_ms)}"):
-            cursor.execute(f"PRAGMA {pragma}")
-        cursor.close()
+        # Transaction control taken away from the driver: the "begin" hook below issues BEGIN.
+        tune(dbapi_connection, busy_timeout_ms)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
@@ -228,11 +231,9 @@ def _begin_immediate(raw: sqlite3.Connection, wait_s: float) -> None:
             raw.execute("BEGIN IMMEDIATE")
             return
         except sqlite3.OperationalError as exc:
-            busy = exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-            if not busy or time.monotonic() >= deadline:
+            if not is_busy(exc) or time.monotonic() >= deadline:
                 raise sql_errors.OperationalError("BEGIN IMMEDIATE", None, exc) from None
-        pause = BEGIN_RETRY_S[min(attempt, len(BEGIN_RETRY_S) - 1)]
-        await_only(asyncio.sleep(min(pause, max(deadline - time.monotonic(), 0.0))))
+        await_only(asyncio.sleep(min(retry_pause(attempt), max(deadline - time.monotonic(), 0.0))))
 
 
 class WriterGate:
@@ -277,6 +278,18 @@ class Database:
         self._read_engine = make_sql_engine(url, busy_timeout_ms=busy_timeout_ms) if sqlite else self.sql_engine
         self._reads = async_sessionmaker(self._read_engine, expire_on_commit=False)
         self._writes = async_sessionmaker(self.sql_engine, expire_on_commit=False)
+        self._lane = (
+            SqliteLane.for_url(
+                url,
+                self.sql_engine.dialect,
+                read_busy_ms=min(busy_timeout_ms, READ_BUSY_TIMEOUT_MS),
+                write_wait_s=busy_timeout_ms / 1000,
+            )
+            if sqlite
+            else None
+        )
+        # Small independent writes of the hot paths (a join), committed in batches on SQLite.
+        self.batched = BatchedWrites(self, batch=self._lane is not None)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -290,18 +303,27 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def read_core(self) -> AsyncIterator[AsyncConnection]:
-        """A read transaction on a Core connection: no ORM session, for the hot paths whose
-        queries are all ``db/prepared.py`` statements (a session's own bookkeeping cost as much as
-        their statements)."""
+    async def read_core(self) -> AsyncIterator[Direct]:
+        """A read transaction with no ORM session, for the hot paths whose queries are all
+        ``db/prepared.py`` statements (a session's own bookkeeping cost as much as their
+        statements): on SQLite straight on sqlite3 (db/sqlite_lane.py), else a Core connection."""
+        if self._lane is not None:
+            async with self._lane.read() as transaction:
+                yield transaction
+            return
         async with self._read_engine.connect() as connection, connection.begin():
             yield connection
 
     @asynccontextmanager
-    async def write_core(self) -> AsyncIterator[AsyncConnection]:
-        """``write()`` on a Core connection (see ``read_core``)."""
-        async with self._writer_turn(), self.sql_engine.connect() as connection, connection.begin():
-            yield connection
+    async def write_core(self) -> AsyncIterator[Direct]:
+        """``write()`` for the hot paths (see ``read_core``)."""
+        async with self._writer_turn():
+            if self._lane is not None:
+                async with self._lane.write() as transaction:
+                    yield transaction
+                return
+            async with self.sql_engine.connect() as connection, connection.begin():
+                yield connection
 
     @asynccontextmanager
     async def _writer_turn(self) -> AsyncIterator[None]:
@@ -317,6 +339,8 @@ class Database:
             await connection.execute(text("SELECT 1"))
 
     async def close(self) -> None:
+        if self._lane is not None:
+            self._lane.close()
         await self.sql_engine.dispose()
         if self._read_engine is not self.sql_engine:
             await self._read_engine.dispose()

@@ -26,7 +26,7 @@ from rooms_server.errors import ApiError, not_found
 from rooms_server.web.deps import current_user, db_of, iso, json, settings_of
 from rooms_server.web.groups import group_body
 from rooms_server.web.invites import no_store, publish
-from rooms_server.web.users import guest_name, new_guest
+from rooms_server.web.users import NewGuest, guest_name, new_guest
 
 
 async def _valid_invite(session: Transaction, token: str) -> InviteTarget:
@@ -96,8 +96,7 @@ async def lookup_code(request: Request) -> Response:
 
 
 async def _join(db: Database, token: str, user: User) -> tuple[dict[str, object], str | None]:
-    async with db.write_core() as connection:
-        return await _join_in(connection, token, user)
+    return await db.batched.run(lambda tx: _join_in(tx, token, user))
 
 
 async def _join_in(
@@ -179,12 +178,18 @@ def _has_body(request: Request) -> bool:
 
 
 async def _join_as_new_guest(request: Request, token: str) -> Response:
-    """The guest and their membership in one transaction: nothing is kept when the invite refuses."""
+    """The guest and their membership in one write (committed with the joins beside it, db/batched.py):
+    nothing is kept when the invite refuses."""
     name = await guest_name(request)
     await _count_attempt(request, "join-invite", token[:64])
-    async with db_of(request).write_core() as connection:
-        guest = await new_guest(connection, name, settings_of(request).token_ttl_s)
-        group, _ = await _join_in(connection, token, guest.user, new=True)
+    ttl_s = settings_of(request).token_ttl_s
+
+    async def create_and_join(tx: Transaction) -> tuple[NewGuest, dict[str, object]]:
+        guest = await new_guest(tx, name, ttl_s)
+        group, _ = await _join_in(tx, token, guest.user, new=True)
+        return guest, group
+
+    guest, group = await db_of(request).batched.run(create_and_join)
     return no_store(json({**guest.body(), "group": group}, 201))
 
 

@@ -38,8 +38,8 @@ async def create_user(request: Request) -> Response:
       422: {$ref: '#/components/responses/Invalid'}
     """
     name = await guest_name(request)
-    async with db_of(request).write_core() as connection:
-        guest = await new_guest(connection, name, settings_of(request).token_ttl_s)
+    ttl_s = settings_of(request).token_ttl_s
+    guest = await db_of(request).batched.run(lambda tx: new_guest(tx, name, ttl_s))
     return json(guest.body(), 201)
 
 
