@@ -27,13 +27,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Delete, Insert, Select, Update, exc as sql_errors
+from sqlalchemy import Delete, Insert, Select, Update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from rooms_server.db.session import InlineSqliteConnection, Transaction
-from rooms_server.db.sqlite_lane import SqliteTransaction
+from rooms_server.db.sqlite_lane import SqliteTransaction, wrapped
 
 Statement = Select[*tuple[Any, ...]] | Insert | Update | Delete
 Processor = Callable[[Any], Any] | None
@@ -72,10 +72,8 @@ class _Compiled:
 
     @staticmethod
     def _run(connection: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> sqlite3.Cursor:
-        try:
+        with wrapped(sql, args):
             return connection.execute(sql, args)
-        except sqlite3.Error as exc:  # as SQLAlchemy wraps it: IntegrityError is a Conflict, "locked" an outage
-            raise sql_errors.DBAPIError.instance(sql, args, exc, sqlite3.Error) from exc
 
     def row(self, raw: Sequence[Any]) -> Row:
         return tuple(v if p is None or v is None else p(v) for v, p in zip(raw, self.results, strict=True))

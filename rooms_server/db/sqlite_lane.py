@@ -23,9 +23,10 @@ import asyncio
 import itertools
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import exc as sql_errors
 from sqlalchemy.engine import Dialect, make_url
@@ -83,7 +84,7 @@ class SqliteLane:
     async def read(self) -> AsyncIterator[SqliteTransaction]:
         connection = self._readers.pop() if self._readers else self._open(self.read_busy_ms)
         try:
-            with _wrapped("BEGIN"):
+            with wrapped("BEGIN"):
                 connection.execute("BEGIN")
             yield SqliteTransaction(connection, self.dialect)
         finally:
@@ -105,7 +106,7 @@ class SqliteLane:
         try:
             await self._begin_immediate(connection)
             yield SqliteTransaction(connection, self.dialect)
-            with _wrapped("COMMIT"):
+            with wrapped("COMMIT"):
                 connection.execute("COMMIT")
         except BaseException:
             healthy = _rolled_back(connection)
@@ -130,7 +131,7 @@ class SqliteLane:
             await asyncio.sleep(min(retry_pause(attempt), max(deadline - time.monotonic(), 0.0)))
 
     def _open(self, busy_timeout_ms: int) -> sqlite3.Connection:
-        with _wrapped("connect"):
+        with wrapped("connect"):
             # Opened on the loop and used only there; a Database may outlive one loop for the next.
             connection = sqlite3.connect(self.path, check_same_thread=False)
             tune(connection, busy_timeout_ms)
@@ -147,16 +148,16 @@ class SqliteLane:
 async def savepoint(tx: SqliteTransaction) -> AsyncIterator[None]:
     """A transaction nested in ``tx``: what its block wrote is rolled back alone when it raises."""
     connection = tx.sqlite
-    with _wrapped("SAVEPOINT"):
+    with wrapped("SAVEPOINT"):
         connection.execute("SAVEPOINT nested")
     try:
         yield
     except BaseException:
-        with _wrapped("ROLLBACK TO"):
+        with wrapped("ROLLBACK TO"):
             connection.execute("ROLLBACK TO nested")
             connection.execute("RELEASE nested")
         raise
-    with _wrapped("RELEASE"):
+    with wrapped("RELEASE"):
         connection.execute("RELEASE nested")
 
 
@@ -171,9 +172,10 @@ def _rolled_back(connection: sqlite3.Connection) -> bool:
 
 
 @contextmanager
-def _wrapped(statement: str) -> Iterator[None]:
-    """sqlite3's errors as SQLAlchemy raises them (``db/errors.py`` and ``failures.py`` read those)."""
+def wrapped(statement: str, params: Sequence[Any] | None = None) -> Iterator[None]:
+    """sqlite3's errors as SQLAlchemy raises them (``db/errors.py`` and ``failures.py`` read those):
+    an IntegrityError is a Conflict, "locked" an outage."""
     try:
         yield
     except sqlite3.Error as exc:
-        raise sql_errors.DBAPIError.instance(statement, None, exc, sqlite3.Error) from exc
+        raise sql_errors.DBAPIError.instance(statement, params, exc, sqlite3.Error) from exc
